@@ -1,1 +1,1 @@
-"""exporters stage."""
+"""torch -> ONNX with parity checks. ``from edgevis.exporters.onnx import export_onnx``."""

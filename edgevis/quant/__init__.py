@@ -1,1 +1,1 @@
-"""quant stage."""
+"""Quantization: calibration data, standard INT8 (Q/DQ via onnxruntime.quantization)."""

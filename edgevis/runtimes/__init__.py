@@ -1,1 +1,1 @@
-"""runtimes stage."""
+"""Runtimes: what runs on the device. ``ort`` (ONNX Runtime); TensorRT lives in ``trt`` (GPU only)."""

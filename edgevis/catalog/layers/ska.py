@@ -14,6 +14,8 @@ kernel that differs per pixel; channel ``c`` uses the kernel of weight channel
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,8 +23,8 @@ from torch import nn
 
 def ska(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     b, c, h, wd = x.shape
-    cw, kk = w.shape[1], w.shape[2]
-    k = int(round(kk ** 0.5))
+    cw, kk = int(w.shape[1]), int(w.shape[2])
+    k = math.isqrt(kk)  # static: the kernel size is fixed by the weight layout
     if k * k != kk or c % cw:
         raise ValueError(f"SKA expects w of shape (B, C/g, K*K, H, W); got x {tuple(x.shape)}, w {tuple(w.shape)}")
     pad = (k - 1) // 2

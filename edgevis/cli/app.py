@@ -1,0 +1,38 @@
+"""The ``edgevis`` command: a thin typer layer over the API, one module per command."""
+
+from __future__ import annotations
+
+import typer
+
+from .export import export
+from .models import models
+from .predict import predict
+
+app = typer.Typer(
+    name="edgevis",
+    invoke_without_command=True,
+    help="Take vision backbones to edge devices: export, quantize, compile, profile.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("models")(models)
+app.command("export")(export)
+app.command("predict")(predict)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True)) -> None:
+    if version:
+        from .. import __version__
+
+        typer.echo(f"edgevis {__version__}")
+        raise typer.Exit()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

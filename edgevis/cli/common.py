@@ -1,0 +1,45 @@
+"""What every command shares: one-line errors, JSON output, a stderr console."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from typing import Any, Callable, TypeVar
+
+import typer
+from rich.console import Console
+
+from ..core.errors import EdgevisError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# results go to stdout; messages, warnings and progress to stderr so `--json` stays parseable
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def user_errors(fn: F) -> F:
+    """Turn an :class:`EdgevisError` into one line on stderr and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except EdgevisError as e:
+            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            raise typer.Exit(code=e.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted; nothing was written")
+            raise typer.Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def warn(msg: str) -> None:
+    err.print(f"[bold yellow]warning:[/] {msg}", highlight=False)

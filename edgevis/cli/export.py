@@ -1,0 +1,110 @@
+"""``edgevis export``: catalog model -> verified ONNX (and INT8 with ``--int8``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from .common import err, out, print_json, user_errors, warn
+
+
+@user_errors
+def export(
+    model: str = typer.Option(..., "--model", "-m", help="Catalog name (see `edgevis models`)."),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", "-w",
+        help="Checkpoint (.pth/.pt/.safetensors; bare state dict or under 'model'). "
+             "'builtin' uses weights a package ships for this model, where one does."),
+    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: 18 dynamo, 17 torchscript)."),
+    batch: int = typer.Option(1, "--batch", min=1, help="Fixed batch size of the exported graph."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Export with a symbolic batch dimension."),
+    input_size: Optional[tuple[int, int]] = typer.Option(None, "--input-size", help="Input height and width."),
+    output_dir: Path = typer.Option(Path("edgevis_out"), "--output-dir", "-o", help="Where files are written."),
+    exporter: str = typer.Option("auto", "--exporter", help="auto (dynamo, then torchscript), dynamo or torchscript."),
+    int8: bool = typer.Option(False, "--int8", help="Also write a calibrated INT8 (Q/DQ) model NAME.int8.onnx."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of calibration images (default: bundled photos)."),
+    calib_count: int = typer.Option(64, "--calib-count", min=1, help="At most this many calibration images."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
+) -> None:
+    """Export a catalog model to ONNX and prove the file against torch on ONNX Runtime."""
+    from ..core.errors import EdgevisError
+    from ..exporters.onnx import ExportConfig, export_onnx
+
+    if batch != 1 and dynamic_batch:
+        raise EdgevisError("--batch and --dynamic-batch exclude each other")
+    config = ExportConfig(opset=opset, batch=batch, dynamic_batch=dynamic_batch,
+                          input_size=tuple(input_size) if input_size else None, exporter=exporter)  # type: ignore[arg-type]
+    from ..catalog.registry import model_info
+
+    model_info(model)  # unknown names fail here, before torch is imported
+    warnings: list[str] = []
+    if weights is None:
+        msg = (f"no --weights given: {model} has RANDOM weights. The file is fine for testing the pipeline, "
+               "but any accuracy or fidelity figure from it is meaningless.")
+        warn(msg)
+        warnings.append(msg)
+    with err.status(f"exporting {model} to ONNX and checking it on ONNX Runtime...", spinner="dots") if not quiet and not as_json else _null():
+        result = export_onnx(model, output_dir, weights=weights, config=config)
+    warnings += result.warnings
+    artifacts: dict[str, Any] = {"fp32": str(result.artifact.path)}
+    checks: dict[str, Any] = {"fp32_parity": {**result.parity.to_dict(), "reference": "torch eager", "passed": True}}
+    report: dict[str, Any] = {
+        "model": model,
+        "weights": result.artifact.provenance["weights"],
+        "artifacts": artifacts,
+        "checks": checks,
+        "export": {"exporter": result.exporter, "opset": result.artifact.provenance["opset"],
+                   "input": result.artifact.provenance["input"], "nodes": sum(result.nodes.values()),
+                   "seconds": result.artifact.provenance["export_seconds"]},
+        "warnings": warnings,
+    }
+    if not quiet and not as_json:
+        _print_export(result)
+    if int8:
+        from ..quant.int8 import Int8Config, quantize_int8_file
+
+        with err.status("calibrating and quantizing to INT8...", spinner="dots") if not quiet and not as_json else _null():
+            q = quantize_int8_file(result.artifact.path, Int8Config(calib_dir=calib, calib_count=calib_count))
+        artifacts["int8"] = str(q.path)
+        report["fidelity"] = q.fidelity
+        report["quantization"] = q.settings
+        warnings += q.warnings
+        for w in q.warnings:
+            warn(w)
+        if not quiet and not as_json:
+            _print_int8(q)
+    if as_json:
+        print_json(report)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *a: object) -> None:
+        return None
+
+
+def _print_export(result) -> None:  # type: ignore[no-untyped-def]
+    p = result.parity
+    prov = result.artifact.provenance
+    out.print(f"[bold green]wrote[/] {result.artifact.path}  ({result.artifact.path.stat().st_size / 1e6:.1f} MB, "
+              f"{sum(result.nodes.values())} nodes, opset {prov['opset']}, {result.exporter} exporter)")
+    out.print(f"  parity torch vs ONNX Runtime on {p.samples} inputs: max|diff| {p.max_abs_diff:.3g}, "
+              f"worst cosine {p.cosine_min:.8f}, top-1 agreement {p.top1_agreement:.0%}")
+    out.print(f"  provenance: {result.artifact.sidecar}")
+
+
+def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
+    f = q.fidelity
+    table = Table(title=f"INT8 fidelity vs FP32 on {f['images']} held-out images")
+    for c in ("top-1 agreement", "top-5 overlap", "cosine mean", "cosine worst", "SQNR (dB)"):
+        table.add_column(c, justify="right")
+    table.add_row(f"{f['top1_agreement']:.1%}", f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
+                  f"{f['cosine_min']:.4f}", f"{f['sqnr_db']:.1f}")
+    out.print(f"[bold green]wrote[/] {q.path}  ({q.path.stat().st_size / 1e6:.1f} MB)")
+    out.print(table)

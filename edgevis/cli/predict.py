@@ -1,0 +1,35 @@
+"""``edgevis predict``: classify an image with an exported ONNX file (no torch needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .common import out, print_json, user_errors
+
+
+@user_errors
+def predict(
+    model_file: Path = typer.Argument(..., help="ONNX file written by `edgevis export`."),
+    image: Path = typer.Option(..., "--image", "-i", help="Image to classify (jpg, png, bmp, webp, ...)."),
+    top: int = typer.Option(5, "--top", min=1, help="How many classes to show."),
+    threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime intra-op threads (0: its default)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Top classes for one image, with the preprocessing recorded at export."""
+    from ..runtimes.predict import predict_image
+
+    result = predict_image(model_file, image, top=top, threads=threads or None)
+    if as_json:
+        print_json(result)
+        return
+    table = Table(title=f"{result['model'] or model_file.name} on {image.name}")
+    table.add_column("rank", justify="right")
+    table.add_column("class", justify="right")
+    table.add_column("name")
+    table.add_column("prob.", justify="right")
+    for i, p in enumerate(result["top"], 1):
+        table.add_row(str(i), str(p["index"]), p["name"], f"{p['probability']:.4f}")
+    out.print(table)

@@ -1,0 +1,235 @@
+"""torch -> ONNX, proven right.
+
+``export_onnx`` builds the catalog model in deploy form, traces it, embeds the
+provenance in the file, and runs the same inputs (real photos) through torch
+and ONNX Runtime. The file only lands at its final path once the check passes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from ..core.compare import Closeness, compare_outputs
+from ..core.errors import EdgevisError, OutputError, ParityError
+from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_json_atomic
+from ..core.types import OnnxArtifact, Preprocess, TensorSpec
+from ..graph.inspect import META_PREPROCESS, META_PROVENANCE, load_onnx, op_histogram, set_metadata
+
+Exporter = Literal["dynamo", "torchscript"]
+PROTOBUF_LIMIT = 2 * 1024**3
+DEFAULT_OPSET = {"dynamo": 18, "torchscript": 17}
+INPUT_NAME, OUTPUT_NAME = "input", "logits"
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Options shared by the API and ``edgevis export``."""
+
+    opset: int | None = None
+    batch: int = 1
+    dynamic_batch: bool = False
+    input_size: tuple[int, int] | None = None
+    exporter: Exporter | Literal["auto"] = "auto"
+    # parity tolerance: max|torch - ort| <= atol + rtol * max|torch|, and cosine >= min_cosine
+    atol: float = 1e-4
+    rtol: float = 1e-4
+    min_cosine: float = 0.99999
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise EdgevisError(f"--batch must be >= 1 (got {self.batch})")
+        if self.opset is not None and not 13 <= self.opset <= 23:
+            raise EdgevisError(f"--opset must be between 13 and 23 (got {self.opset})")
+        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 32):
+            raise EdgevisError(f"--input-size must be two sides >= 32 (got {self.input_size})")
+        if self.exporter not in ("auto", "dynamo", "torchscript"):
+            raise EdgevisError(f"unknown exporter {self.exporter!r}; use auto, dynamo or torchscript")
+
+
+@dataclass
+class ExportResult:
+    artifact: OnnxArtifact
+    parity: Closeness
+    exporter: str
+    nodes: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifact": self.artifact.to_dict(),
+            "parity": self.parity.to_dict(),
+            "exporter": self.exporter,
+            "nodes": self.nodes,
+            "warnings": self.warnings,
+        }
+
+
+def check_inputs(preprocess: Preprocess, batch: int, count: int = 4) -> np.ndarray:
+    """Parity inputs: real photos (bundled with scikit-image) preprocessed for the model,
+    so the check exercises realistic activation ranges; random data fills up if fewer."""
+    from ..data.preprocess import preprocess as prep
+    from ..data.samples import builtin_photos
+
+    n = max(count, batch)
+    n = -(-n // batch) * batch  # a multiple of the batch for fixed-batch models
+    photos = [prep(img, preprocess) for _, img in builtin_photos()[:n]]
+    rng = np.random.default_rng(0)
+    h, w = preprocess.input_size
+    while len(photos) < n:
+        photos.append(rng.standard_normal((3, h, w), dtype=np.float32))
+    return np.stack(photos)
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    from .. import __version__
+
+    return {"edgevis": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
+
+
+@contextlib.contextmanager
+def _restore_level(logger: logging.Logger, level: int):
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _trace(model: torch.nn.Module, example: torch.Tensor, path: Path, exporter: Exporter, opset: int,
+           dynamic_batch: bool) -> None:
+    # the exporters print progress and warn about torchvision ops we never use
+    onnx_logger = logging.getLogger("torch.onnx")
+    level = onnx_logger.level
+    onnx_logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), _restore_level(onnx_logger, level):
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            dyn = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
+            # one self-contained file: later tools trip over a separate .data file
+            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              opset_version=opset, dynamic_shapes=dyn)
+        else:
+            axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+            torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=[INPUT_NAME],
+                              output_names=[OUTPUT_NAME], opset_version=opset, dynamic_axes=axes,
+                              do_constant_folding=True)
+
+
+def export_onnx(
+    model_name: str,
+    output_dir: str | os.PathLike[str],
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    config: ExportConfig = ExportConfig(),
+    model: torch.nn.Module | None = None,
+) -> ExportResult:
+    """Export catalog model ``model_name`` to ``output_dir/NAME.fp32.onnx`` and prove it.
+
+    ``model`` may be passed to export an already-built catalog module (it must carry
+    ``edgevis_info`` as set by :func:`edgevis.catalog.create_model`).
+    """
+    from ..catalog.factory import create_model, reparameterize
+
+    out_dir = ensure_writable_dir(output_dir)
+    if model is None:
+        model = create_model(model_name, weights=weights, input_size=config.input_size, deploy=True)
+    else:
+        model = reparameterize(model)
+    info = model.edgevis_info  # type: ignore[attr-defined]
+    weights_meta = model.edgevis_weights  # type: ignore[attr-defined]
+    preprocess = info.preprocess
+    h, w = preprocess.input_size
+    # torch.export specializes a batch of 1, so a dynamic-batch trace uses 2
+    trace_batch = max(config.batch, 2) if config.dynamic_batch else config.batch
+    example = torch.from_numpy(check_inputs(preprocess, trace_batch, count=trace_batch)[:trace_batch])
+    target = out_dir / f"{model_name}.fp32.onnx"
+    notes: list[str] = []
+    order: list[Exporter] = ["dynamo", "torchscript"] if config.exporter == "auto" else [config.exporter]  # type: ignore[list-item]
+
+    with atomic_output(target) as tmp:
+        used: Exporter | None = None
+        errors = []
+        for exp in order:
+            opset = config.opset or DEFAULT_OPSET[exp]
+            t0 = time.perf_counter()
+            try:
+                _trace(model, example, tmp, exp, opset, config.dynamic_batch)
+                used = exp
+                break
+            except Exception as e:  # exporter failures are many types; try the next exporter
+                first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+                errors.append(f"{exp}: {first}")
+                notes.append(f"{exp} exporter failed ({first}); falling back")
+        if used is None:
+            raise EdgevisError(f"cannot export {model_name} to ONNX: " + " | ".join(errors))
+        export_s = time.perf_counter() - t0
+        size = tmp.stat().st_size
+        if size >= PROTOBUF_LIMIT:
+            raise OutputError(f"{model_name} is {size / 1024**3:.1f} GiB, over the 2 GiB single-file ONNX limit")
+
+        onnx_model = load_onnx(tmp)
+        provenance = {
+            "model": model_name,
+            "family": info.family,
+            "precision": "fp32",
+            "weights": weights_meta or "random-init",
+            "input": {"name": INPUT_NAME, "shape": ["batch" if config.dynamic_batch else config.batch, 3, h, w],
+                      "dtype": "float32", "layout": "NCHW"},
+            "output": {"name": OUTPUT_NAME, "num_classes": info.num_classes},
+            "opset": opset,
+            "exporter": used,
+            "deploy_form": True,
+            "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        set_metadata(onnx_model, {META_PROVENANCE: provenance, META_PREPROCESS: preprocess.to_dict()})
+        onnx_model.producer_name = "edgevis"
+        import onnx
+
+        onnx.save_model(onnx_model, str(tmp))
+        parity = _check_parity(model, tmp, preprocess, config)
+        nodes = op_histogram(onnx_model)
+
+    spec_in = TensorSpec(INPUT_NAME, tuple(provenance["input"]["shape"]))
+    spec_out = TensorSpec(OUTPUT_NAME, (provenance["input"]["shape"][0], info.num_classes))
+    provenance["sha256"] = sha256_file(target)
+    provenance["parity"] = parity.to_dict()
+    provenance["export_seconds"] = round(export_s, 2)
+    artifact = OnnxArtifact(target, (spec_in,), (spec_out,), provenance)
+    write_json_atomic(artifact.sidecar, {"preprocess": preprocess.to_dict(), **provenance})
+    return ExportResult(artifact, parity, used, nodes, notes)
+
+
+def _check_parity(model: torch.nn.Module, path: Path, preprocess: Preprocess, config: ExportConfig) -> Closeness:
+    from ..runtimes.ort import OrtRunner
+
+    batch = 3 if config.dynamic_batch else config.batch
+    x = check_inputs(preprocess, batch)
+    with torch.no_grad():
+        ref = torch.cat([model(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]).numpy()
+    with OrtRunner(path) as runner:
+        out = np.concatenate([runner.infer(x[i:i + batch]) for i in range(0, len(x), batch)])
+    c = compare_outputs(ref, out)
+    limit = config.atol + config.rtol * c.ref_max_abs
+    if not (c.max_abs_diff <= limit and c.cosine_min >= config.min_cosine):
+        raise ParityError(
+            f"ONNX Runtime output differs from torch: max|diff| {c.max_abs_diff:.3g} (limit {limit:.3g}), "
+            f"worst cosine {c.cosine_min:.6f} (limit {config.min_cosine}); the ONNX file was not written"
+        )
+    return c

@@ -1,0 +1,75 @@
+"""Reading ONNX files with errors a user can act on, and what is inside them."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from ..core.errors import OnnxFileError
+
+META_PROVENANCE = "edgevis.provenance"
+META_PREPROCESS = "edgevis.preprocess"
+
+
+def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True, check: bool = True) -> onnx.ModelProto:
+    """The model in ``path``; :class:`OnnxFileError` if missing, not ONNX, truncated or invalid."""
+    p = Path(path)
+    if not p.exists():
+        raise OnnxFileError(f"ONNX file not found: {p}")
+    if not p.is_file():
+        raise OnnxFileError(f"{p} is not a file")
+    if p.stat().st_size == 0:
+        raise OnnxFileError(f"{p} is empty (0 bytes), not an ONNX model")
+    try:
+        model = onnx.load(str(p), load_external_data=load_external_data)
+    except Exception as e:  # protobuf DecodeError, or an OSError for missing external data
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise OnnxFileError(f"{p} is not a readable ONNX model (corrupt, truncated or another format): {msg}") from None
+    if not model.graph.node and not model.graph.output:
+        # protobuf happily parses many non-ONNX byte strings into an empty message
+        raise OnnxFileError(f"{p} is not an ONNX model (no graph inside)")
+    if check:
+        try:
+            onnx.checker.check_model(model, full_check=False)
+        except onnx.checker.ValidationError as e:
+            first = str(e).strip().splitlines()[0]
+            raise OnnxFileError(f"{p} is not a valid ONNX model: {first}") from None
+    return model
+
+
+def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
+    """Node count per op type (top-level graph), most frequent first."""
+    c = collections.Counter(n.op_type for n in model.graph.node)
+    return dict(c.most_common())
+
+
+def get_metadata(model: onnx.ModelProto) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def set_metadata(model: onnx.ModelProto, items: dict[str, Any]) -> None:
+    """Set ``metadata_props`` (non-string values are stored as JSON)."""
+    existing = {p.key: p for p in model.metadata_props}
+    for key, value in items.items():
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        if key in existing:
+            existing[key].value = text
+        else:
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, text
+
+
+def read_json_metadata(model: onnx.ModelProto, key: str) -> dict[str, Any] | None:
+    raw = get_metadata(model).get(key)
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

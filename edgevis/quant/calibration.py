@@ -1,0 +1,91 @@
+"""Calibration images: a user folder or the bundled photos, streamed one at a time.
+
+Memory stays flat however many images there are: paths are listed up front,
+pixels are read and preprocessed only when the calibrator asks for them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from ..core.errors import EdgevisError, ImageError
+from ..core.types import Preprocess
+from ..data.images import iter_image_files, load_image
+from ..data.preprocess import preprocess
+
+
+@dataclass
+class ImageSource:
+    """A lazily loaded list of images: each item is a zero-argument loader."""
+
+    label: str
+    loaders: list[tuple[str, Callable[[], Image.Image]]]
+    skipped: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.loaders)
+
+    def arrays(self, spec: Preprocess) -> Iterator[np.ndarray]:
+        """(3, H, W) float32 per readable image; unreadable ones are skipped and recorded."""
+        for name, load in self.loaders:
+            try:
+                img = load()
+            except ImageError as e:
+                self.skipped.append(f"{name}: {e}")
+                continue
+            yield preprocess(img, spec)
+
+
+def folder_source(root: str | os.PathLike[str]) -> ImageSource:
+    r = Path(root)
+    if not r.exists():
+        raise EdgevisError(f"calibration folder not found: {r}")
+    if not r.is_dir():
+        raise EdgevisError(f"--calib must be a folder of images, got a file: {r}")
+    if not os.access(r, os.R_OK | os.X_OK):
+        raise EdgevisError(f"calibration folder {r} is not readable")
+    files = list(iter_image_files(r))
+    if not files:
+        raise EdgevisError(f"calibration folder {r} holds no images (jpg, jpeg, png, bmp, webp; searched recursively)")
+    return ImageSource(str(r), [(str(f), (lambda f=f: load_image(f))) for f in files])
+
+
+def _crops(img: Image.Image) -> list[Image.Image]:
+    """Deterministic views of one photo: whole, four corners at 70 %, center at 50 %, mirrored whole."""
+    w, h = img.size
+    cw, ch = int(w * 0.7), int(h * 0.7)
+    views = [img]
+    for left, top in ((0, 0), (w - cw, 0), (0, h - ch), (w - cw, h - ch)):
+        views.append(img.crop((left, top, left + cw, top + ch)))
+    views.append(img.crop((w // 4, h // 4, w // 4 + w // 2, h // 4 + h // 2)))
+    views.append(img.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    return views
+
+
+def builtin_sources() -> tuple[ImageSource, ImageSource]:
+    """(calibration, held-out) from the photos bundled with scikit-image, split by photo
+    so that no held-out image shares a photo with a calibration image."""
+    from ..data.samples import builtin_photos
+
+    photos = builtin_photos()
+    calib, held = [], []
+    for i, (name, img) in enumerate(photos):
+        target = held if i % 3 == 1 else calib
+        for j, view in enumerate(_crops(img)):
+            target.append((f"{name}#{j}", (lambda v=view: v)))
+    return ImageSource("bundled scikit-image photos", calib), ImageSource("bundled scikit-image photos (held out)", held)
+
+
+def split_folder(src: ImageSource, holdout_every: int = 5) -> tuple[ImageSource, ImageSource | None]:
+    """Every ``holdout_every``-th image is held out for the fidelity check (None if too few)."""
+    if len(src) < 2 * holdout_every:
+        return src, None
+    calib = [x for i, x in enumerate(src.loaders) if i % holdout_every]
+    held = [x for i, x in enumerate(src.loaders) if not i % holdout_every]
+    return ImageSource(src.label, calib, src.skipped), ImageSource(src.label + " (held out)", held, src.skipped)

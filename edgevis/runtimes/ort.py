@@ -1,0 +1,96 @@
+"""ONNX Runtime runner: ``session_from_onnx`` and :class:`OrtRunner` (open / infer / close)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..core.errors import EdgevisError, OnnxFileError
+from ..graph.inspect import load_onnx
+
+
+def session_from_onnx(
+    path: str | os.PathLike[str],
+    *,
+    providers: Sequence[str] | None = None,
+    threads: int | None = None,
+):
+    """An ``onnxruntime.InferenceSession`` for ``path`` (CPU unless ``providers`` says otherwise)."""
+    import onnxruntime as ort
+
+    # load (and validate) first so a bad file is named as such, not as an ORT internal error
+    load_onnx(path, check=False)
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+    available = ort.get_available_providers()
+    wanted = list(providers) if providers else ["CPUExecutionProvider"]
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise EdgevisError(f"execution provider(s) {', '.join(missing)} not available here; available: {', '.join(available)}")
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
+    except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise OnnxFileError(f"ONNX Runtime cannot load {Path(path)}: {first}") from None
+
+
+class OrtRunner:
+    """Runs an ONNX file on ONNX Runtime.
+
+    >>> with OrtRunner("model.onnx") as r:
+    ...     logits = r.infer(batch)
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, providers: Sequence[str] | None = None,
+                 threads: int | None = None) -> None:
+        self.path = Path(path)
+        self.providers = providers
+        self.threads = threads
+        self._session = None
+
+    def open(self) -> "OrtRunner":
+        if self._session is None:
+            self._session = session_from_onnx(self.path, providers=self.providers, threads=self.threads)
+        return self
+
+    def close(self) -> None:
+        self._session = None
+
+    def __enter__(self) -> "OrtRunner":
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def session(self):
+        if self._session is None:
+            raise RuntimeError("OrtRunner is not open; use `with OrtRunner(...)` or call open()")
+        return self._session
+
+    @property
+    def input_name(self) -> str:
+        return self.session.get_inputs()[0].name
+
+    @property
+    def input_shape(self) -> list[int | str | None]:
+        return list(self.session.get_inputs()[0].shape)
+
+    def infer(self, x: np.ndarray) -> np.ndarray:
+        """The first output for a single input tensor."""
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+
+    def infer_batched(self, x: np.ndarray) -> np.ndarray:
+        """``infer`` that splits ``x`` to fit a fixed batch dimension if the model has one."""
+        b = self.input_shape[0]
+        if isinstance(b, int) and b > 0 and x.shape[0] != b:
+            if x.shape[0] % b:
+                pad = b - x.shape[0] % b
+                x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
+                return np.concatenate([self.infer(x[i:i + b]) for i in range(0, len(x), b)])[: len(x) - pad]
+            return np.concatenate([self.infer(x[i:i + b]) for i in range(0, len(x), b)])
+        return self.infer(x)
