@@ -7,9 +7,24 @@ from pathlib import Path
 
 import torch
 
+from ..core.errors import WeightsError
 from ..core.files import sha256_file
 from .registry import ModelInfo, _entry, with_input_size
 from .weights import load_state_dict_strict, read_checkpoint
+
+
+BUILTIN = "builtin"
+
+
+def resolve_builtin_weights(name: str) -> Path:
+    """The checkpoint an installed package ships for ``name`` (``--weights builtin``)."""
+    entry = _entry(name)
+    path = entry.builtin_weights() if entry.builtin_weights else None
+    if path is None:
+        hint = f" ({entry.info.weights_source})" if entry.builtin_weights else ""
+        raise WeightsError(f"no built-in weights for {name}{hint}; pass a checkpoint file with --weights PATH"
+                           + ("; the package that ships them is not installed" if entry.builtin_weights else ""))
+    return Path(path)
 
 
 def create_model(
@@ -36,6 +51,8 @@ def create_model(
     model = entry.builder(**kwargs)
     model.eval()
     weights_meta = None
+    if weights is not None and str(weights) == BUILTIN:
+        weights = resolve_builtin_weights(name)
     if weights is not None:
         sd = read_checkpoint(weights)
         load_state_dict_strict(model, sd, name, str(weights), remap=entry.remap_state_dict)
@@ -66,4 +83,8 @@ def reparameterize(model: torch.nn.Module) -> torch.nn.Module:
                 visit(child)
 
     visit(model)
+    # model-level deploy steps that need the fused children (e.g. merging distillation heads)
+    merge = getattr(model, "merge_heads", None)
+    if callable(merge):
+        merge()
     return model.eval()

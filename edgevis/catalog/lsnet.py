@@ -208,6 +208,20 @@ class LSNet(nn.Module):
         self.num_classes = num_classes
         self.num_features = embed_dim[-1]
 
+    @torch.no_grad()
+    def merge_heads(self) -> None:
+        """Deploy form of a distilled model: inference averages the two heads, so one
+        Linear with the averaged weights computes the same logits at half the cost.
+        Called by :func:`edgevis.catalog.reparameterize` after BN folding."""
+        if not (self.distillation and isinstance(self.head, nn.Linear) and isinstance(self.head_dist, nn.Linear)):
+            return
+        merged = nn.Linear(self.head.in_features, self.head.out_features)
+        merged.weight.copy_((self.head.weight + self.head_dist.weight) / 2)
+        merged.bias.copy_((self.head.bias + self.head_dist.bias) / 2)
+        self.head = merged
+        del self.head_dist
+        self.distillation = False
+
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)
         x = self.blocks1(x)

@@ -71,6 +71,8 @@ class _Entry:
     builder: Callable[..., Any]
     # maps a loaded checkpoint's state dict onto our parameter names (identity by default)
     remap_state_dict: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # where an installed package ships real weights for this model (``--weights builtin``)
+    builtin_weights: Callable[[], Any] | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -80,10 +82,11 @@ def register_model(
     info: ModelInfo,
     builder: Callable[..., Any],
     remap_state_dict: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    builtin_weights: Callable[[], Any] | None = None,
 ) -> None:
     if info.name in _REGISTRY:
         raise ValueError(f"model {info.name!r} registered twice")
-    _REGISTRY[info.name] = _Entry(info, builder, remap_state_dict)
+    _REGISTRY[info.name] = _Entry(info, builder, remap_state_dict, builtin_weights)
 
 
 def _load_families() -> None:
@@ -118,6 +121,12 @@ def _entry(name: str) -> _Entry:
 
 def model_info(name: str) -> ModelInfo:
     return _entry(name).info
+
+
+def has_builtin_weights(name: str) -> bool:
+    """True when an installed package ships real weights for ``name``."""
+    e = _entry(name)
+    return e.builtin_weights is not None and e.builtin_weights() is not None
 
 
 def with_input_size(info: ModelInfo, size: tuple[int, int]) -> ModelInfo:

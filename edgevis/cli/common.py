@@ -15,7 +15,8 @@ from ..core.errors import EdgevisError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # results go to stdout; messages, warnings and progress to stderr so `--json` stays parseable
-out = Console(soft_wrap=True)
+# a pipe or a file gets wide lines (rich would assume 80 columns and wrap table cells)
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 

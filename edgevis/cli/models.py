@@ -22,7 +22,8 @@ def models(
         return
     table = Table(title="edgevis catalog", show_lines=False)
     for col in ("model", "family", "params (M)", "GFLOPs", "input", "interp.", "crop", "mean / std", "paper"):
-        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs", "crop") else "left")
+        table.add_column(col, justify="right" if col in ("params (M)", "GFLOPs", "crop") else "left",
+                         no_wrap=col == "model")
     for i in infos:
         ms = "imagenet" if (i.mean, i.std) == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)) else f"{i.mean}/{i.std}"
         table.add_row(i.name, i.family, f"{i.params_m:.1f}", f"{i.gflops:.1f}", f"{i.input_size[0]}x{i.input_size[1]}",

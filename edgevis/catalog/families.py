@@ -1,0 +1,6 @@
+"""Imports every model family so that each registers its variants."""
+
+from . import lsnet  # noqa: F401
+from . import deit  # noqa: F401
+from . import swin  # noqa: F401
+from . import efficientnet_lite  # noqa: F401

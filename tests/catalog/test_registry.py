@@ -1,0 +1,63 @@
+"""Every registered model: built, run, counted, exported and checked on ONNX Runtime.
+
+A model is covered here the moment it is registered.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from edgevis.catalog import create_model, list_models, model_info
+from edgevis.core.errors import UnknownModelError
+from edgevis.exporters.onnx import ExportConfig, export_onnx
+from edgevis.runtimes.ort import OrtRunner
+
+ALL = list_models()
+
+
+def test_catalog_holds_the_issue_models():
+    expected = {"lsnet_t", "lsnet_s", "lsnet_b", "lsnet_t_distill", "lsnet_s_distill", "lsnet_b_distill",
+                "deit_tiny_patch16_224", "deit_small_patch16_224", "swin_tiny_patch4_window7_224", "efficientnet_lite0"}
+    assert expected <= set(ALL)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_metadata_is_complete_and_params_match_published(name):
+    info = model_info(name)
+    assert info.family and info.paper and info.num_classes == 1000
+    assert len(info.mean) == 3 and len(info.std) == 3 and all(s > 0 for s in info.std)
+    assert 0.5 < info.crop_pct <= 1.0 and info.gflops > 0
+    model = create_model(name, deploy=True)
+    n = sum(p.numel() for p in model.parameters()) / 1e6
+    # the published parameter count (of the model as deployed) is what users compare against: within 1.5 %
+    assert n == pytest.approx(info.params_m, rel=0.015), f"{name}: {n:.2f}M vs published {info.params_m}M"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_build_forward_export_parity(name, tmp_path):
+    info = model_info(name)
+    model = create_model(name)
+    h, w = info.input_size
+    with torch.no_grad():
+        y = model(torch.randn(2, 3, h, w))
+    assert y.shape == (2, info.num_classes) and torch.isfinite(y).all()
+
+    result = export_onnx(name, tmp_path, model=model, config=ExportConfig(dynamic_batch=True))
+    path = result.artifact.path
+    assert path == tmp_path / f"{name}.fp32.onnx" and path.is_file()
+    assert not list(tmp_path.glob("*.data")), "export must be a single self-contained file"
+    assert result.parity.max_abs_diff <= 1e-4 + 1e-4 * result.parity.ref_max_abs
+    # independent re-check on a fresh input at another batch size
+    x = np.random.default_rng(1).standard_normal((3, 3, h, w)).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    with OrtRunner(path) as r:
+        got = r.infer(x)
+    np.testing.assert_allclose(got, ref, atol=1e-4 + 1e-4 * np.abs(ref).max(), rtol=0)
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(UnknownModelError, match="did you mean.*lsnet_t"):
+        model_info("lsnet_tt")
+    with pytest.raises(UnknownModelError, match="edgevis models"):
+        model_info("completely-different")

@@ -1,0 +1,126 @@
+"""The `edgevis` command as users run it: real entry point, real files, exit codes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+EDGEVIS = [sys.executable, "-m", "edgevis"]
+
+
+def run(*args, check_ok=True, env=None, timeout=600):
+    p = subprocess.run([*EDGEVIS, *map(str, args)], capture_output=True, text=True, env=env, timeout=timeout)
+    if check_ok:
+        assert p.returncode == 0, p.stderr
+    return p
+
+
+def assert_one_line_error(p, pattern):
+    import re
+
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr, p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert len(errors) == 1, p.stderr
+    assert re.search(pattern, errors[0]), errors[0]
+
+
+def test_models_json_lists_catalog_with_figures():
+    p = run("models", "--json")
+    rows = json.loads(p.stdout)
+    by_name = {r["name"]: r for r in rows}
+    assert {"lsnet_t", "deit_tiny_patch16_224", "swin_tiny_patch4_window7_224", "efficientnet_lite0"} <= set(by_name)
+    for key in ("input_size", "mean", "std", "interpolation", "crop_pct", "num_classes", "params_m", "gflops",
+                "family", "paper"):
+        assert key in by_name["lsnet_t"]
+    assert by_name["lsnet_t"]["params_m"] == 11.4
+    table = run("models", "lsnet_*").stdout
+    assert "lsnet_b_distill" in table and "deit" not in table
+
+
+def test_export_json_writes_verified_self_contained_onnx(tmp_path):
+    p = run("export", "--model", "lsnet_t", "--output-dir", tmp_path, "--json")
+    report = json.loads(p.stdout)
+    path = tmp_path / "lsnet_t.fp32.onnx"
+    assert report["model"] == "lsnet_t" and report["artifacts"]["fp32"] == str(path)
+    assert report["weights"] == "random-init"
+    assert report["checks"]["fp32_parity"]["passed"] and report["checks"]["fp32_parity"]["cosine_min"] > 0.99999
+    assert "RANDOM weights" in p.stderr  # said loudly, on stderr so JSON stays clean
+    assert sorted(os.listdir(tmp_path)) == ["lsnet_t.fp32.onnx", "lsnet_t.fp32.onnx.json"]
+    side = json.loads((tmp_path / "lsnet_t.fp32.onnx.json").read_text())
+    for key in ("model", "weights", "input", "preprocess", "opset", "exporter", "versions", "sha256"):
+        assert key in side
+    import onnx
+
+    meta = {m.key: m.value for m in onnx.load(str(path)).metadata_props}
+    assert json.loads(meta["edgevis.provenance"])["model"] == "lsnet_t"
+    assert json.loads(meta["edgevis.preprocess"])["crop_pct"] == 0.9
+
+
+def test_unknown_model_suggests(tmp_path):
+    p = run("export", "--model", "lsnet_x", "--output-dir", tmp_path, check_ok=False)
+    assert_one_line_error(p, r"unknown model 'lsnet_x'; did you mean .*lsnet_")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("kind", ["missing", "corrupt", "wrong_arch"])
+def test_bad_weights_one_line_no_partial_file(kind, tmp_path):
+    out = tmp_path / "out"
+    w = tmp_path / "w.pth"
+    if kind == "corrupt":
+        w.write_bytes(b"\x00" * 100)
+    elif kind == "wrong_arch":
+        import torch
+
+        torch.save({"model": {"foo.weight": torch.zeros(3)}}, w)
+    p = run("export", "--model", "lsnet_t", "--weights", w, "--output-dir", out, check_ok=False)
+    assert_one_line_error(p, {"missing": "not found", "corrupt": "corrupt", "wrong_arch": "another architecture"}[kind])
+    assert not out.exists() or not list(out.iterdir())
+
+
+def test_output_dir_not_writable(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    p = run("export", "--model", "lsnet_t", "--output-dir", blocker / "sub", check_ok=False)
+    assert_one_line_error(p, "output directory")
+
+
+def test_batch_and_dynamic_batch_exclude_each_other(tmp_path):
+    p = run("export", "--model", "lsnet_t", "--batch", 2, "--dynamic-batch", "--output-dir", tmp_path, check_ok=False)
+    assert_one_line_error(p, "exclude each other")
+
+
+def test_predict_errors_are_named(tmp_path, lsnet_t_export):
+    onnx_path = lsnet_t_export.artifact.path
+    (tmp_path / "notes.txt").write_text("hi")
+    (tmp_path / "fake.onnx").write_bytes(b"this is not onnx" * 10)
+    data = onnx_path.read_bytes()
+    (tmp_path / "cut.onnx").write_bytes(data[: len(data) // 3])
+    assert_one_line_error(run("predict", onnx_path, "--image", tmp_path / "notes.txt", check_ok=False), "not an image")
+    assert_one_line_error(run("predict", tmp_path / "fake.onnx", "--image", tmp_path / "notes.txt", check_ok=False),
+                          "not .*ONNX")
+    assert_one_line_error(run("predict", tmp_path / "cut.onnx", "--image", tmp_path / "notes.txt", check_ok=False),
+                          "not .*ONNX|corrupt|truncated")
+
+
+def test_predict_runs_without_torch(tmp_path, lsnet_t_export):
+    """The device-side path: torch made unimportable, predict still works."""
+    from skimage import data as skdata
+    from PIL import Image
+
+    img = tmp_path / "cat.png"
+    Image.fromarray(skdata.chelsea()).save(img)
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from edgevis.cli.app import main\n"
+        f"sys.argv = ['edgevis', 'predict', {str(lsnet_t_export.artifact.path)!r}, '--image', {str(img)!r}, '--json', '--top', '3']\n"
+        "main()\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    result = json.loads(p.stdout)
+    assert len(result["top"]) == 3 and result["model"] == "lsnet_t"
+    assert abs(sum(t["probability"] for t in result["top"])) <= 1.0 + 1e-6
