@@ -21,6 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .layers.mlp import Mlp
 from .registry import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, register_model
 
 _PAPER = "Touvron et al. 2021, Training data-efficient image transformers & distillation through attention (arXiv:2012.12877)"
@@ -69,17 +70,6 @@ class Attention(nn.Module):
         attn = attn.softmax(dim=-1)
         x = torch.matmul(attn, v).transpose(1, 2).reshape(-1, n, c)
         return self.proj(x)
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class Block(nn.Module):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..core.errors import WeightsError
+from ..core.errors import EdgevisError, WeightsError
 from ..core.files import sha256_file
 from .registry import ModelInfo, _entry, with_input_size
 from .weights import load_state_dict_strict, read_checkpoint
@@ -48,7 +48,10 @@ def create_model(
     kwargs = dict(info.kwargs)
     kwargs["num_classes"] = info.num_classes if num_classes is None else num_classes
     kwargs["img_size"] = info.input_size
-    model = entry.builder(**kwargs)
+    try:
+        model = entry.builder(**kwargs)
+    except ValueError as e:  # builders reject sizes their architecture cannot take
+        raise EdgevisError(f"cannot build {name} for input size {info.input_size[0]}x{info.input_size[1]}: {e}") from None
     model.eval()
     weights_meta = None
     if weights is not None and str(weights) == BUILTIN:

@@ -31,6 +31,7 @@ import re
 import torch
 import torch.nn as nn
 
+from .layers.mlp import Mlp
 from .registry import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, register_model
 
 _PAPER = "Liu et al. 2021, Swin Transformer: Hierarchical Vision Transformer using Shifted Windows (arXiv:2103.14030)"
@@ -88,17 +89,6 @@ def shifted_window_mask(h: int, w: int, ws: int, shift: int) -> torch.Tensor:
     labels = window_partition(labels, ws, h, w, 1).squeeze(-1)  # nW, N
     diff = labels[:, None, :] - labels[:, :, None]
     return torch.where(diff != 0, torch.tensor(_MASK_VALUE), torch.tensor(0.0))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class WindowAttention(nn.Module):

