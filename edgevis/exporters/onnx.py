@@ -80,11 +80,11 @@ def check_inputs(preprocess: Preprocess, batch: int, count: int = 4) -> np.ndarr
     """Parity inputs: real photos (bundled with scikit-image) preprocessed for the model,
     so the check exercises realistic activation ranges; random data fills up if fewer."""
     from ..data.preprocess import preprocess as prep
-    from ..data.samples import builtin_photos
+    from ..data.samples import PHOTOS, builtin_photos
 
     n = max(count, batch)
     n = -(-n // batch) * batch  # a multiple of the batch for fixed-batch models
-    photos = [prep(img, preprocess) for _, img in builtin_photos()[:n]]
+    photos = [prep(img, preprocess) for _, img in builtin_photos(PHOTOS[:n])]
     rng = np.random.default_rng(0)
     h, w = preprocess.input_size
     while len(photos) < n:

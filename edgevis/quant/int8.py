@@ -8,6 +8,7 @@ MatMuls in float, and measures what quantization cost on held-out images.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import tempfile
@@ -20,7 +21,6 @@ import numpy as np
 from ..core.errors import EdgevisError
 from ..core.files import atomic_output, sha256_file, write_json_atomic
 from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata
-from ..runtimes.ort import OrtRunner
 from ..runtimes.predict import recorded_preprocess
 from .calibration import ImageSource, builtin_sources, folder_source, split_folder
 from .fidelity import fidelity_report
@@ -133,7 +133,12 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
     with tempfile.TemporaryDirectory(prefix="edgevis-int8-") as tmpd:
         prepped = Path(tmpd) / "prepped.onnx"
         quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
-        reader = _Reader(input_name, _batched(calib.arrays(spec), batch, config.calib_count))
+        batches = _batched(calib.arrays(spec), batch, config.calib_count)
+        first = next(batches, None)  # fail clearly before ORT's calibrator sees an empty stream
+        if first is None:
+            raise EdgevisError(f"no readable calibration image in {calib.label}"
+                               + (f" (e.g. {calib.skipped[0]})" if calib.skipped else ""))
+        reader = _Reader(input_name, itertools.chain([first], batches))
         with atomic_output(target) as tmp, _quiet_root_logger():
             quantize_static(
                 str(prepped), str(tmp), reader,
@@ -148,8 +153,6 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             if calib.skipped:
                 warnings.append(f"skipped {len(calib.skipped)} unreadable calibration file(s), e.g. {calib.skipped[0]}")
             used = min(len(calib) - len(calib.skipped), config.calib_count)
-            if used <= 0:
-                raise EdgevisError(f"no readable calibration image in {calib.label}")
             qmodel = load_onnx(tmp, check=False)
             settings = {
                 "format": "QDQ", "target": "ort-cpu", "activations": config.activation_type, "weights": "int8",

@@ -43,3 +43,17 @@ def test_int8_with_user_folder_skips_corrupt_files(tmp_path, lsnet_t_export):
         y = r.infer(np.zeros((2, 3, 224, 224), np.float32))
     assert y.shape == (2, 1000) and np.isfinite(y).all()
     assert 0.0 <= res.fidelity["top1_agreement"] <= 1.0 and res.fidelity["images"] > 0
+
+
+def test_calibration_folder_of_only_corrupt_images_is_a_clear_error(tmp_path, lsnet_t_export):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    (calib / "a.png").write_bytes(b"not a png")
+    (calib / "b.jpg").write_bytes(b"")
+    import shutil
+
+    src = tmp_path / "lsnet_t.fp32.onnx"
+    shutil.copy(lsnet_t_export.artifact.path, src)
+    with pytest.raises(EdgevisError, match="no readable calibration image"):
+        quantize_int8_file(src, Int8Config(calib_dir=calib))
+    assert not (tmp_path / "lsnet_t.int8.onnx").exists()
