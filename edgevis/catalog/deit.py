@@ -22,6 +22,7 @@ import torch
 import torch.nn as nn
 
 from .layers.mlp import Mlp
+from .layers.patch_embed import PatchEmbed
 from .registry import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, register_model
 
 _PAPER = "Touvron et al. 2021, Training data-efficient image transformers & distillation through attention (arXiv:2012.12877)"
@@ -31,22 +32,6 @@ def _pair(v: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     if isinstance(v, int):
         return (v, v)
     return (int(v[0]), int(v[1]))
-
-
-class PatchEmbed(nn.Module):
-    """Non-overlapping patches -> tokens, via a strided convolution."""
-
-    def __init__(self, img_size: tuple[int, int], patch_size: int, in_chans: int, embed_dim: int):
-        super().__init__()
-        h, w = img_size
-        if h % patch_size or w % patch_size:
-            raise ValueError(f"input size {h}x{w} is not a multiple of the patch size {patch_size}")
-        self.grid_size = (h // patch_size, w // patch_size)
-        self.num_patches = self.grid_size[0] * self.grid_size[1]
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)  # B, N, D
 
 
 class Attention(nn.Module):

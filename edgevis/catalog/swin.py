@@ -32,6 +32,7 @@ import torch
 import torch.nn as nn
 
 from .layers.mlp import Mlp
+from .layers.patch_embed import PatchEmbed
 from .registry import IMAGENET_MEAN, IMAGENET_STD, ModelInfo, register_model
 
 _PAPER = "Liu et al. 2021, Swin Transformer: Hierarchical Vision Transformer using Shifted Windows (arXiv:2103.14030)"
@@ -220,22 +221,6 @@ class BasicLayer(nn.Module):
         return x
 
 
-class PatchEmbed(nn.Module):
-    def __init__(self, img_size: tuple[int, int], patch_size: int, in_chans: int, embed_dim: int):
-        super().__init__()
-        h, w = img_size
-        if h % patch_size or w % patch_size:
-            raise ValueError(f"input size {h}x{w} is not a multiple of the patch size {patch_size}")
-        self.patches_resolution = (h // patch_size, w // patch_size)
-        self.embed_dim = embed_dim
-        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
-        self.norm = nn.LayerNorm(embed_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.patches_resolution[0] * self.patches_resolution[1]
-        return self.norm(self.proj(x).reshape(-1, self.embed_dim, n).transpose(1, 2))  # B, H*W, C
-
-
 class SwinTransformer(nn.Module):
     """Swin v1 classifier (no absolute position embedding, patch norm on: the official defaults)."""
 
@@ -256,8 +241,8 @@ class SwinTransformer(nn.Module):
         img_size = (img_size, img_size) if isinstance(img_size, int) else (int(img_size[0]), int(img_size[1]))
         self.num_classes = num_classes
         self.num_features = embed_dim * 2 ** (len(depths) - 1)
-        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim)
-        ph, pw = self.patch_embed.patches_resolution
+        self.patch_embed = PatchEmbed(img_size, patch_size, in_chans, embed_dim, norm=True)
+        ph, pw = self.patch_embed.grid_size
         self.layers = nn.ModuleList(
             [
                 BasicLayer(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -47,7 +48,8 @@ def export(
                "but any accuracy or fidelity figure from it is meaningless.")
         warn(msg)
         warnings.append(msg)
-    with err.status(f"exporting {model} to ONNX and checking it on ONNX Runtime...", spinner="dots") if not quiet and not as_json else _null():
+    show = not quiet and not as_json
+    with _spinner("exporting {model} to ONNX and checking it on ONNX Runtime...".format(model=model), show):
         result = export_onnx(model, output_dir, weights=weights, config=config)
     warnings += result.warnings
     artifacts: dict[str, Any] = {"fp32": str(result.artifact.path)}
@@ -62,12 +64,12 @@ def export(
                    "seconds": result.artifact.provenance["export_seconds"]},
         "warnings": warnings,
     }
-    if not quiet and not as_json:
+    if show:
         _print_export(result)
     if int8:
         from ..quant.int8 import Int8Config, quantize_int8_file
 
-        with err.status("calibrating and quantizing to INT8...", spinner="dots") if not quiet and not as_json else _null():
+        with _spinner("calibrating and quantizing to INT8...", show):
             q = quantize_int8_file(result.artifact.path, Int8Config(calib_dir=calib, calib_count=calib_count))
         artifacts["int8"] = str(q.path)
         report["fidelity"] = q.fidelity
@@ -75,18 +77,14 @@ def export(
         warnings += q.warnings
         for w in q.warnings:
             warn(w)
-        if not quiet and not as_json:
+        if show:
             _print_int8(q)
     if as_json:
         print_json(report)
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: object) -> None:
-        return None
+def _spinner(message: str, show: bool) -> contextlib.AbstractContextManager[Any]:
+    return err.status(message, spinner="dots") if show else contextlib.nullcontext()
 
 
 def _print_export(result) -> None:  # type: ignore[no-untyped-def]

@@ -155,9 +155,13 @@ def export_onnx(
     weights_meta = model.edgevis_weights  # type: ignore[attr-defined]
     preprocess = info.preprocess
     h, w = preprocess.input_size
-    # torch.export specializes a batch of 1, so a dynamic-batch trace uses 2
+    # one set of real-photo inputs serves the trace and the parity check; the parity check
+    # runs a dynamic-batch model at batch 3, and torch.export specializes a batch of 1,
+    # so a dynamic-batch trace uses 2
+    parity_batch = 3 if config.dynamic_batch else config.batch
     trace_batch = max(config.batch, 2) if config.dynamic_batch else config.batch
-    example = torch.from_numpy(check_inputs(preprocess, trace_batch, count=trace_batch)[:trace_batch])
+    inputs = check_inputs(preprocess, parity_batch, count=max(4, trace_batch))
+    example = torch.from_numpy(inputs[:trace_batch])
     target = out_dir / f"{model_name}.fp32.onnx"
     notes: list[str] = []
     order: list[Exporter] = ["dynamo", "torchscript"] if config.exporter == "auto" else [config.exporter]  # type: ignore[list-item]
@@ -203,7 +207,7 @@ def export_onnx(
         import onnx
 
         onnx.save_model(onnx_model, str(tmp))
-        parity = _check_parity(model, tmp, preprocess, config)
+        parity = _check_parity(model, tmp, inputs, parity_batch, config)
         nodes = op_histogram(onnx_model)
 
     spec_in = TensorSpec(INPUT_NAME, tuple(provenance["input"]["shape"]))
@@ -216,11 +220,9 @@ def export_onnx(
     return ExportResult(artifact, parity, used, nodes, notes)
 
 
-def _check_parity(model: torch.nn.Module, path: Path, preprocess: Preprocess, config: ExportConfig) -> Closeness:
+def _check_parity(model: torch.nn.Module, path: Path, x: np.ndarray, batch: int, config: ExportConfig) -> Closeness:
     from ..runtimes.ort import OrtRunner
 
-    batch = 3 if config.dynamic_batch else config.batch
-    x = check_inputs(preprocess, batch)
     with torch.no_grad():
         ref = torch.cat([model(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]).numpy()
     with OrtRunner(path) as runner:

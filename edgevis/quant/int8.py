@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.errors import EdgevisError
 from ..core.files import atomic_output, sha256_file, write_json_atomic
+from ..core.types import sidecar_path
 from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata
 from ..runtimes.predict import recorded_preprocess
 from .calibration import ImageSource, builtin_sources, folder_source, split_folder
@@ -108,7 +109,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
 
     src = Path(fp32_path)
     model = load_onnx(src)
-    spec, prov = recorded_preprocess(src)
+    spec, prov = recorded_preprocess(src, model)
     warnings: list[str] = []
     if config.calib_dir is None:
         calib, held = builtin_sources()
@@ -168,5 +169,5 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             onnx.save_model(qmodel, str(tmp))
             fid = fidelity_report(src, tmp, held, spec)
     sidecar = {"preprocess": spec.to_dict(), **qprov, "sha256": sha256_file(target), "fidelity": fid}
-    write_json_atomic(target.with_name(target.name + ".json"), sidecar)
+    write_json_atomic(sidecar_path(target), sidecar)
     return Int8Result(target, fid, settings, warnings)

@@ -14,9 +14,11 @@ from ..graph.inspect import META_PREPROCESS, META_PROVENANCE, load_onnx, read_js
 from .ort import OrtRunner
 
 
-def recorded_preprocess(model_file: str | os.PathLike[str]) -> tuple[Preprocess, dict[str, Any]]:
-    """The preprocessing and provenance recorded at export (ONNX metadata, else the sidecar)."""
-    model = load_onnx(model_file, check=False)
+def recorded_preprocess(model_file: str | os.PathLike[str], model: Any = None) -> tuple[Preprocess, dict[str, Any]]:
+    """The preprocessing and provenance recorded at export (ONNX metadata, else the sidecar).
+    Pass ``model`` (the loaded ModelProto of ``model_file``) to avoid parsing the file again."""
+    if model is None:
+        model = load_onnx(model_file, check=False)
     pre = read_json_metadata(model, META_PREPROCESS)
     prov = read_json_metadata(model, META_PROVENANCE) or {}
     if pre is None:
