@@ -178,3 +178,24 @@ register_model(
     ),
     deit_small_patch16_224,
 )
+
+
+def _test_deit(**kwargs) -> DeiT:
+    return _create_deit("test_deit", **{**dict(patch_size=16, embed_dim=64, depth=2, num_heads=2), **kwargs})
+
+
+# A two-block DeiT for tests (timm's ``test_*`` habit), trained in seconds on the bundled
+# digits (``edgevis.catalog.training``). 64x64 input, patch 16 -> a 4x4 token grid: with
+# patch 8 the 64 tokens (about one digit pixel each) need several times more epochs.
+register_model(
+    ModelInfo(
+        name="test_deit",
+        params_m=0.151,
+        gflops=0.0025,
+        weights_source="none published; train with python -m edgevis.catalog.training --model test_deit",
+        fixture=True,
+        **{**_COMMON, "paper": _PAPER + "; reduced test configuration", "input_size": (64, 64),
+           "mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5), "crop_pct": 1.0, "num_classes": 10},  # type: ignore[arg-type]
+    ),
+    _test_deit,
+)

@@ -9,7 +9,7 @@ import torch
 
 from ..core.errors import EdgevisError, WeightsError
 from ..core.files import sha256_file
-from .registry import ModelInfo, _entry, with_input_size
+from .registry import ModelInfo, _entry, with_input_size, with_num_classes
 from .weights import load_state_dict_strict, read_checkpoint
 
 
@@ -37,16 +37,33 @@ def create_model(
 ) -> torch.nn.Module:
     """Build ``name`` in eval mode, load ``weights`` (strict), optionally in deploy form.
 
+    With ``weights`` and no ``num_classes``, the number of classes is read from the
+    checkpoint's classifier (``ModelInfo.classifier``), so a model fine-tuned on
+    another label set loads as it is.
+
     The returned module carries ``edgevis_info`` (its :class:`ModelInfo`, with
-    the input size it was built for) and ``edgevis_weights`` (``{"path", "sha256"}``
-    or ``None`` for random init).
+    the input size and number of classes it was built for) and ``edgevis_weights``
+    (``{"path", "sha256"}`` or ``None`` for random init).
     """
     entry = _entry(name)
     info: ModelInfo = entry.info
     if input_size is not None:
         info = with_input_size(info, input_size)
+    if weights is not None and str(weights) == BUILTIN:
+        weights = resolve_builtin_weights(name)
+    sd = None
+    if weights is not None:
+        sd = read_checkpoint(weights)
+        if entry.remap_state_dict is not None:
+            sd = entry.remap_state_dict(sd)
+        if num_classes is None:
+            num_classes = checkpoint_num_classes(sd, info)
+    if num_classes is not None:
+        if num_classes < 1:
+            raise EdgevisError(f"num_classes must be >= 1 (got {num_classes})")
+        info = with_num_classes(info, num_classes)
     kwargs = dict(info.kwargs)
-    kwargs["num_classes"] = info.num_classes if num_classes is None else num_classes
+    kwargs["num_classes"] = info.num_classes
     kwargs["img_size"] = info.input_size
     try:
         model = entry.builder(**kwargs)
@@ -54,11 +71,8 @@ def create_model(
         raise EdgevisError(f"cannot build {name} for input size {info.input_size[0]}x{info.input_size[1]}: {e}") from None
     model.eval()
     weights_meta = None
-    if weights is not None and str(weights) == BUILTIN:
-        weights = resolve_builtin_weights(name)
-    if weights is not None:
-        sd = read_checkpoint(weights)
-        load_state_dict_strict(model, sd, name, str(weights), remap=entry.remap_state_dict)
+    if weights is not None and sd is not None:
+        load_state_dict_strict(model, sd, name, str(weights))  # already remapped above
         model.eval()
         weights_meta = {"path": str(Path(weights)), "sha256": sha256_file(weights)}
     if deploy:
@@ -66,6 +80,15 @@ def create_model(
     model.edgevis_info = info  # type: ignore[attr-defined]
     model.edgevis_weights = weights_meta  # type: ignore[attr-defined]
     return model
+
+
+def checkpoint_num_classes(state_dict: dict[str, torch.Tensor], info: ModelInfo) -> int | None:
+    """Rows of the checkpoint's classifier weight, or ``None`` when it has no such
+    2-D tensor (strict loading then names what is wrong)."""
+    w = state_dict.get(f"{info.classifier}.weight")
+    if isinstance(w, torch.Tensor) and w.ndim == 2 and w.shape[0] > 0:
+        return int(w.shape[0])
+    return None
 
 
 @torch.no_grad()

@@ -266,3 +266,23 @@ for _base, (_ed, _depth, _nh, _params, _gflops) in _CONFIGS.items():
             ),
             _create_lsnet,
         )
+
+
+# A narrow, shallow LSNet for tests (timm's ``test_*`` habit): two blocks per stage, so
+# every block kind of the full model appears (RepVGG-DW + squeeze-excite, then LS
+# convolution, or attention in the last stage), at a size that trains on the bundled
+# digits in seconds (``edgevis.catalog.training``). 10 classes, 64x64, crop_pct 1.0:
+# the digits fill the frame and must not be cropped.
+# The stem strides 8 and each stage halves, so at 64x64 the attention stage sees a 1x1
+# map (softmax over one key); pass a larger input size (e.g. 128) where that matters.
+register_model(
+    ModelInfo(
+        name="test_lsnet", family="lsnet", paper=_PAPER + "; reduced test configuration",
+        params_m=0.098, gflops=0.0008, input_size=(64, 64), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        interpolation="bicubic", crop_pct=1.0, num_classes=10, classifier="head.l",
+        weights_source="none published; train with python -m edgevis.catalog.training --model test_lsnet",
+        fixture=True,
+        kwargs={"embed_dim": (16, 32, 48, 64), "depth": (2, 2, 2, 2), "num_heads": (2, 2, 2, 2), "distillation": False},
+    ),
+    _create_lsnet,
+)

@@ -25,6 +25,16 @@ class ModelInfo:
     ``params_m`` and ``gflops`` are the figures published by the model's
     authors (ImageNet-1k classifier at ``input_size``); the registry test checks
     ``params_m`` against the parameters our implementation actually has.
+
+    ``fixture`` marks small models that exist for tests (timm's ``test_*``
+    habit): trained in seconds on the bundled digits so that numbers measured
+    on them mean something. Nobody publishes figures for them, so their
+    ``params_m`` / ``gflops`` are our own counts (GMACs at ``input_size``).
+    Listings hide them unless asked.
+
+    ``classifier`` names the final linear layer; a checkpoint whose
+    ``<classifier>.weight`` has another number of rows builds the model with
+    that many classes.
     """
 
     name: str
@@ -40,6 +50,7 @@ class ModelInfo:
     num_classes: int = 1000
     classifier: str = "head"
     weights_source: str = ""
+    fixture: bool = False
     # model-specific keyword arguments passed to the builder
     kwargs: dict[str, Any] = field(default_factory=dict)
 
@@ -62,6 +73,7 @@ class ModelInfo:
             "num_classes": self.num_classes,
             "classifier": self.classifier,
             "weights_source": self.weights_source,
+            "fixture": self.fixture,
         }
 
 
@@ -95,9 +107,15 @@ def _load_families() -> None:
     from . import families  # noqa: F401
 
 
-def list_models(pattern: str | None = None) -> list[str]:
+def list_models(pattern: str | None = None, *, include_fixtures: bool = False) -> list[str]:
+    """Registered names, sorted, optionally filtered by a shell-style ``pattern``.
+
+    Test fixtures (``ModelInfo.fixture``) are left out unless ``include_fixtures``:
+    they are not deployment candidates, but tests parametrized over the registry
+    want them.
+    """
     _load_families()
-    names = sorted(_REGISTRY)
+    names = sorted(n for n, e in _REGISTRY.items() if include_fixtures or not e.info.fixture)
     if pattern:
         import fnmatch
 
@@ -131,3 +149,7 @@ def has_builtin_weights(name: str) -> bool:
 
 def with_input_size(info: ModelInfo, size: tuple[int, int]) -> ModelInfo:
     return replace(info, input_size=(int(size[0]), int(size[1])))
+
+
+def with_num_classes(info: ModelInfo, num_classes: int) -> ModelInfo:
+    return replace(info, num_classes=int(num_classes))

@@ -27,7 +27,22 @@ def export(
     exporter: str = typer.Option("auto", "--exporter", help="auto (dynamo, then torchscript), dynamo or torchscript."),
     int8: bool = typer.Option(False, "--int8", help="Also write a calibrated INT8 (Q/DQ) model NAME.int8.onnx."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of calibration images (default: bundled photos)."),
+    holdout: Optional[Path] = typer.Option(
+        None, "--holdout", help="Folder of images for the fidelity report (default: every 5th --calib image)."),
     calib_count: int = typer.Option(64, "--calib-count", min=1, help="At most this many calibration images."),
+    calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, percentile or entropy."),
+    target: str = typer.Option("ort-cpu", "--target", help="Where the INT8 model runs: ort-cpu or tensorrt."),
+    min_agreement: Optional[float] = typer.Option(
+        None, "--min-agreement", help="Keep ops in float until INT8 agrees with FP32 on this share of top-1 "
+                                      "predictions (calibration images)."),
+    min_cosine: Optional[float] = typer.Option(
+        None, "--min-cosine", help="Keep ops in float until the mean logit cosine to FP32 reaches this "
+                                   "(default 0.99 when neither target is given)."),
+    latency_search: bool = typer.Option(
+        True, "--latency-search/--no-latency-search",
+        help="Time op groups on this machine and keep in float what int8 makes slower (ort-cpu)."),
+    num_classes: Optional[int] = typer.Option(
+        None, "--num-classes", min=1, help="Classifier size (default: the checkpoint's, else the catalog's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
 ) -> None:
@@ -38,7 +53,21 @@ def export(
     if batch != 1 and dynamic_batch:
         raise EdgevisError("--batch and --dynamic-batch exclude each other")
     config = ExportConfig(opset=opset, batch=batch, dynamic_batch=dynamic_batch,
-                          input_size=tuple(input_size) if input_size else None, exporter=exporter)  # type: ignore[arg-type]
+                          input_size=tuple(input_size) if input_size else None, exporter=exporter,  # type: ignore[arg-type]
+                          num_classes=num_classes)
+    q_config = None
+    if int8:
+        from ..quant.int8 import Int8Config
+
+        # validated before the export so a bad option costs nothing
+        q_config = Int8Config(target=target, calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, method=calib_method,
+                              min_agreement=min_agreement, min_cosine=min_cosine, latency_search=latency_search)
+        from ..quant.calibration import folder_source
+
+        if calib is not None:
+            folder_source(calib)
+        if holdout is not None:
+            folder_source(holdout, role="held-out")
     from ..catalog.registry import model_info
 
     model_info(model)  # unknown names fail here, before torch is imported
@@ -66,11 +95,15 @@ def export(
     }
     if show:
         _print_export(result)
-    if int8:
-        from ..quant.int8 import Int8Config, quantize_int8_file
+    if q_config is not None:
+        from ..quant.int8 import quantize_int8_file
 
-        with _spinner("calibrating and quantizing to INT8...", show):
-            q = quantize_int8_file(result.artifact.path, Int8Config(calib_dir=calib, calib_count=calib_count))
+        with _spinner("calibrating and quantizing to INT8...", show) as status:
+            def log(msg: str) -> None:
+                if status is not None:
+                    status.update(f"INT8: {msg}")
+
+            q = quantize_int8_file(result.artifact.path, q_config, log=log)
         artifacts["int8"] = str(q.path)
         report["fidelity"] = q.fidelity
         report["quantization"] = q.settings
@@ -98,11 +131,24 @@ def _print_export(result) -> None:  # type: ignore[no-untyped-def]
 
 
 def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
-    f = q.fidelity
-    table = Table(title=f"INT8 fidelity vs FP32 on {f['images']} held-out images")
+    f, st = q.fidelity, q.settings
+    out.print(f"[bold green]wrote[/] {q.path}  ({q.path.stat().st_size / 1e6:.1f} MB, target {st['target']}, "
+              f"{st['activations']} activations, {st['calibration_method']} calibration on "
+              f"{st['calibration_images']} images)")
+    lat = st.get("latency")
+    if lat:
+        out.print(f"  latency on this machine (p50): FP32 {lat['fp32']['p50_ms']:.2f} ms, INT8 "
+                  f"{lat['int8']['p50_ms']:.2f} ms -> [bold]{lat['speedup']:.2f}x[/]")
+    int8_ops = ", ".join(f"{n} {g}" for g, n in st["int8_ops"].items()) or "none"
+    out.print(f"  int8 ops: {int8_ops}")
+    for k in st["kept_float"]:
+        out.print(f"  kept in float: {k['count']} op(s) - {k['reason']}")
+    table = Table(title=f"INT8 vs FP32 on {f['images']} held-out images ({f['source']})")
     for c in ("top-1 agreement", "top-5 overlap", "cosine mean", "cosine worst", "SQNR (dB)"):
         table.add_column(c, justify="right")
     table.add_row(f"{f['top1_agreement']:.1%}", f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
                   f"{f['cosine_min']:.4f}", f"{f['sqnr_db']:.1f}")
-    out.print(f"[bold green]wrote[/] {q.path}  ({q.path.stat().st_size / 1e6:.1f} MB)")
     out.print(table)
+    if f.get("most_sensitive"):
+        names = ", ".join(f"{s['node']} ({s['op']})" for s in f["most_sensitive"][:3])
+        out.print(f"  most sensitive ops: {names}")

@@ -12,11 +12,12 @@ from .common import out, print_json, user_errors
 def models(
     pattern: str = typer.Argument(None, help="Shell-style filter, e.g. 'lsnet_*'."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    show_all: bool = typer.Option(False, "--all", help="Also list the small test_* models used as trained fixtures."),
 ) -> None:
     """List the catalog: input size, preprocessing, parameters, GFLOPs, paper."""
     from ..catalog import list_models, model_info
 
-    infos = [model_info(n) for n in list_models(pattern)]
+    infos = [model_info(n) for n in list_models(pattern, include_fixtures=show_all)]
     if as_json:
         print_json([i.to_dict() for i in infos])
         return

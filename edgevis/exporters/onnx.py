@@ -41,6 +41,8 @@ class ExportConfig:
     batch: int = 1
     dynamic_batch: bool = False
     input_size: tuple[int, int] | None = None
+    # None: the registry's default, or the classifier rows of the checkpoint when weights are given
+    num_classes: int | None = None
     exporter: Exporter | Literal["auto"] = "auto"
     # parity tolerance: max|torch - ort| <= atol + rtol * max|torch|, and cosine >= min_cosine
     atol: float = 1e-4
@@ -54,6 +56,8 @@ class ExportConfig:
             raise EdgevisError(f"--opset must be between 13 and 23 (got {self.opset})")
         if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 32):
             raise EdgevisError(f"--input-size must be two sides >= 32 (got {self.input_size})")
+        if self.num_classes is not None and self.num_classes < 1:
+            raise EdgevisError(f"--num-classes must be >= 1 (got {self.num_classes})")
         if self.exporter not in ("auto", "dynamo", "torchscript"):
             raise EdgevisError(f"unknown exporter {self.exporter!r}; use auto, dynamo or torchscript")
 
@@ -148,7 +152,8 @@ def export_onnx(
 
     out_dir = ensure_writable_dir(output_dir)
     if model is None:
-        model = create_model(model_name, weights=weights, input_size=config.input_size, deploy=True)
+        model = create_model(model_name, weights=weights, num_classes=config.num_classes,
+                             input_size=config.input_size, deploy=True)
     else:
         model = reparameterize(model)
     info = model.edgevis_info  # type: ignore[attr-defined]

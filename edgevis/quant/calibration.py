@@ -6,6 +6,7 @@ pixels are read and preprocessed only when the calibrator asks for them.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from ..core.errors import EdgevisError, ImageError
 from ..core.types import Preprocess
 from ..data.images import iter_image_files, load_image
 from ..data.preprocess import preprocess
+
+CALIB_METHODS = ("minmax", "percentile", "entropy")
 
 
 @dataclass
@@ -42,17 +45,18 @@ class ImageSource:
             yield preprocess(img, spec)
 
 
-def folder_source(root: str | os.PathLike[str]) -> ImageSource:
+def folder_source(root: str | os.PathLike[str], role: str = "calibration") -> ImageSource:
     r = Path(root)
+    flag = "--calib" if role == "calibration" else "--holdout"
     if not r.exists():
-        raise EdgevisError(f"calibration folder not found: {r}")
+        raise EdgevisError(f"{role} folder not found: {r}")
     if not r.is_dir():
-        raise EdgevisError(f"--calib must be a folder of images, got a file: {r}")
+        raise EdgevisError(f"{flag} must be a folder of images, got a file: {r}")
     if not os.access(r, os.R_OK | os.X_OK):
-        raise EdgevisError(f"calibration folder {r} is not readable")
+        raise EdgevisError(f"{role} folder {r} is not readable")
     files = list(iter_image_files(r))
     if not files:
-        raise EdgevisError(f"calibration folder {r} holds no images (jpg, jpeg, png, bmp, webp; searched recursively)")
+        raise EdgevisError(f"{role} folder {r} holds no images (jpg, jpeg, png, bmp, webp; searched recursively)")
     return ImageSource(str(r), [(str(f), (lambda f=f: load_image(f))) for f in files])
 
 
@@ -89,3 +93,78 @@ def split_folder(src: ImageSource, holdout_every: int = 5) -> tuple[ImageSource,
     calib = [x for i, x in enumerate(src.loaders) if i % holdout_every]
     held = [x for i, x in enumerate(src.loaders) if not i % holdout_every]
     return ImageSource(src.label, calib, src.skipped), ImageSource(src.label + " (held out)", held, src.skipped)
+
+
+def batched(arrays: Iterator[np.ndarray], batch: int, limit: int) -> Iterator[np.ndarray]:
+    """Stack ``(3, H, W)`` images into ``batch``-sized arrays, at most ``limit`` images in all;
+    a fixed-batch graph's last batch is padded by repeating its final image."""
+    buf: list[np.ndarray] = []
+    seen = 0
+    for a in arrays:
+        if seen >= limit:
+            break
+        buf.append(a)
+        seen += 1
+        if len(buf) == batch:
+            yield np.stack(buf)
+            buf = []
+    if buf:
+        while len(buf) < batch:
+            buf.append(buf[-1])
+        yield np.stack(buf)
+
+
+class _ListReader:
+    """ORT ``CalibrationDataReader`` over a short list of input batches."""
+
+    def __init__(self, input_name: str, batches: list[np.ndarray]) -> None:
+        self._it = iter(batches)
+        self.input_name = input_name
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        x = next(self._it, None)
+        return None if x is None else {self.input_name: x}
+
+
+def ort_method(method: str):  # type: ignore[no-untyped-def]
+    from onnxruntime.quantization import CalibrationMethod
+
+    return {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy}[method]
+
+
+def calibrate_ranges(model_path: str | os.PathLike[str], batches: Iterator[np.ndarray], input_name: str,
+                     method: str, cache_path: str | os.PathLike[str], workdir: str | os.PathLike[str],
+                     chunk: int = 8) -> int:
+    """Run ORT's calibrator for ``method`` over ``batches`` and save the tensor ranges to ``cache_path``
+    (the file ``quantize_static(calibration_cache_path=...)`` reads). Returns the number of batches seen.
+
+    ORT's calibrators keep every intermediate tensor of one ``collect_data`` call in
+    memory; feeding them ``chunk`` batches per call (they merge ranges and
+    histograms across calls) keeps peak memory independent of the image count.
+    """
+    import contextlib
+    import io
+
+    from onnxruntime.quantization import create_calibrator, save_tensors_data
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    if method not in CALIB_METHODS:
+        raise EdgevisError(f"--calib-method must be one of {', '.join(CALIB_METHODS)} (got {method!r})")
+    ops = sorted(set(QDQRegistry) | set(QLinearOpsRegistry))
+    total = 0
+    # ORT's histogram calibrators print progress to stdout, which must stay clean for --json
+    with contextlib.redirect_stdout(io.StringIO()):
+        calibrator = create_calibrator(Path(model_path), ops, augmented_model_path=str(Path(workdir) / "augmented.onnx"),
+                                       calibrate_method=ort_method(method), extra_options={})
+        while True:
+            part = list(itertools.islice(batches, chunk))
+            if not part:
+                break
+            calibrator.collect_data(_ListReader(input_name, part))
+            total += len(part)
+        if total == 0:
+            raise EdgevisError("no calibration data")
+        save_tensors_data(calibrator.compute_data(), cache_path)
+    return total
+

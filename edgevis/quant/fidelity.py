@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core.compare import compare_outputs
+from ..core.errors import EdgevisError
 from ..core.types import Preprocess
 from ..runtimes.ort import OrtRunner
 from .calibration import ImageSource
@@ -28,7 +29,10 @@ def top5_overlap(ref: np.ndarray, out: np.ndarray) -> float:
 
 def fidelity_report(fp32_path: str | os.PathLike[str], q_path: str | os.PathLike[str], held: ImageSource,
                     spec: Preprocess) -> dict[str, Any]:
-    x = np.stack(list(held.arrays(spec)))
+    arrays = list(held.arrays(spec))
+    if not arrays:
+        raise EdgevisError(f"no readable held-out image in {held.label}")
+    x = np.stack(arrays)
     with OrtRunner(fp32_path) as r:
         ref = r.infer_batched(x)
     with OrtRunner(q_path) as r:

@@ -1,20 +1,23 @@
-"""Standard INT8: calibrated Q/DQ through ``onnxruntime.quantization``.
+"""Standard INT8: calibrated Q/DQ through ``onnxruntime.quantization``, placed for speed and accuracy.
 
-edgevis does not re-implement Q/DQ insertion; it chooses ORT's settings for the
-target, feeds real calibration images, keeps attention's activation x activation
-MatMuls in float, and measures what quantization cost on held-out images.
+ORT inserts the Q/DQ nodes (edgevis does not re-implement that). edgevis adds
+what ORT's quantizer lacks: formats chosen per target (``targets.py``),
+streaming calibration on real images, a placement search that keeps in float
+what int8 makes slower on the target or what damages the outputs
+(``placement.py``), a check that the result is faster than its FP32 source, and
+a fidelity report on held-out images.
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
+import io
 import logging
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable
 
 import numpy as np
 
@@ -23,25 +26,50 @@ from ..core.files import atomic_output, sha256_file, write_json_atomic
 from ..core.types import sidecar_path
 from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata
 from ..runtimes.predict import recorded_preprocess
-from .calibration import ImageSource, builtin_sources, folder_source, split_folder
+from .calibration import CALIB_METHODS, batched, ort_method, builtin_sources, calibrate_ranges, folder_source, split_folder
 from .fidelity import fidelity_report
+from .placement import AccuracyTarget, Placement, Searcher
+from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
+from .sensitivity import rank_by_sqnr, tensor_sqnr
+from .targets import get_target
+
+# Accuracy target used when the user gives none, checked on the calibration images. Mean
+# logit cosine rather than top-1 agreement: on a few dozen photos that are not ImageNet
+# classes one near-tie flips agreement by 3 %, and chasing it kept so many ops in float
+# that EfficientNet-Lite0 lost its speedup (2.4x -> 1.1x) for +0.005 cosine.
+DEFAULT_MIN_COSINE = 0.99
+# images of the calibration set on which accuracy is checked during placement (bounded, so memory is too)
+EVAL_IMAGES = 32
+SENSITIVITY_IMAGES = 8
 
 
 @dataclass(frozen=True)
 class Int8Config:
+    target: str = "ort-cpu"  # ort-cpu | tensorrt (see targets.py)
     calib_dir: Path | None = None
+    holdout_dir: Path | None = None  # images for the fidelity report (default: held out of the calibration set)
     calib_count: int = 64
     method: str = "minmax"  # minmax | percentile | entropy (ORT calibrators)
-    per_channel: bool = True
-    # x86 ORT: u8 activations with s8 weights run on the fast u8s8 GEMM/conv kernels
-    activation_type: str = "uint8"
+    min_agreement: float | None = None  # neither given: DEFAULT_MIN_COSINE
+    min_cosine: float | None = None
     keep_attention_float: bool = True
+    latency_search: bool = True
+    threads: int | None = None  # ORT intra-op threads for timing (None: ORT's default, as deployed)
 
     def __post_init__(self) -> None:
-        if self.method not in ("minmax", "percentile", "entropy"):
-            raise EdgevisError(f"--calib-method must be minmax, percentile or entropy (got {self.method!r})")
-        if self.activation_type not in ("uint8", "int8"):
-            raise EdgevisError(f"activation type must be uint8 or int8 (got {self.activation_type!r})")
+        get_target(self.target)
+        if self.method not in CALIB_METHODS:
+            raise EdgevisError(f"--calib-method must be one of {', '.join(CALIB_METHODS)} (got {self.method!r})")
+        if self.calib_count < 1:
+            raise EdgevisError("--calib-count must be at least 1")
+        for flag, v in (("--min-agreement", self.min_agreement), ("--min-cosine", self.min_cosine)):
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise EdgevisError(f"{flag} must be between 0 and 1 (got {v})")
+
+    def accuracy_target(self) -> AccuracyTarget:
+        if self.min_agreement is None and self.min_cosine is None:
+            return AccuracyTarget(None, DEFAULT_MIN_COSINE)
+        return AccuracyTarget(self.min_agreement, self.min_cosine)
 
 
 @dataclass
@@ -53,45 +81,18 @@ class Int8Result:
 
 
 @contextlib.contextmanager
-def _quiet_root_logger():
+def _quiet_ort():
     # ORT's quantizer logs a root-logger warning per 1-D weight it cannot quantize per
-    # channel (BatchNorm scales); they are expected and would bury the report.
+    # channel (BatchNorm scales) and prints progress; both would bury the report and
+    # stdout must stay clean for --json.
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)
     try:
-        yield
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
     finally:
         root.setLevel(level)
-
-
-class _Reader:
-    """ORT ``CalibrationDataReader`` over a lazily preprocessed image stream."""
-
-    def __init__(self, input_name: str, batches: Iterator[np.ndarray]) -> None:
-        self.input_name = input_name
-        self._it = batches
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        x = next(self._it, None)
-        return None if x is None else {self.input_name: x}
-
-
-def _batched(arrays: Iterator[np.ndarray], batch: int, limit: int) -> Iterator[np.ndarray]:
-    buf: list[np.ndarray] = []
-    seen = 0
-    for a in arrays:
-        if seen >= limit:
-            break
-        buf.append(a)
-        seen += 1
-        if len(buf) == batch:
-            yield np.stack(buf)
-            buf = []
-    if buf:  # pad a fixed-batch graph's last batch by repeating the final image
-        while len(buf) < batch:
-            buf.append(buf[-1])
-        yield np.stack(buf)
 
 
 def attention_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
@@ -102,72 +103,163 @@ def attention_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
             if n.op_type == "MatMul" and not any(i in inits or i in consts for i in n.input)]
 
 
-def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config()) -> Int8Result:
-    """Write ``NAME.int8.onnx`` beside ``NAME.fp32.onnx`` and report its fidelity."""
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    src = Path(fp32_path)
-    model = load_onnx(src)
-    spec, prov = recorded_preprocess(src, model)
-    warnings: list[str] = []
+def _sources(config: Int8Config, warnings: list[str]):  # type: ignore[no-untyped-def]
     if config.calib_dir is None:
         calib, held = builtin_sources()
         warnings.append("calibrated on the bundled sample photos; calibrating on images from the deployment "
                         "domain (--calib DIR) gives better INT8 accuracy")
+    elif config.holdout_dir is not None:
+        calib, held = folder_source(config.calib_dir), None
     else:
         calib, held = split_folder(folder_source(config.calib_dir))
-        if held is None:
-            _, held = builtin_sources()
-            warnings.append(f"too few images in {config.calib_dir} to hold some out; fidelity is measured on "
-                            "the bundled sample photos")
-    if prov.get("weights") == "random-init":
-        warnings.append("the model has random weights: its outputs are near-constant and the fidelity figures "
-                        "below say nothing about INT8 accuracy on a trained model")
-    in_shape = model.graph.input[0].type.tensor_type.shape.dim[0]
-    batch = in_shape.dim_value if in_shape.dim_value > 0 else 1
-    input_name = model.graph.input[0].name
-    exclude = attention_matmuls(model) if config.keep_attention_float else []
+    if config.holdout_dir is not None:
+        return calib, folder_source(config.holdout_dir, role="held-out")
+    if held is None:
+        _, held = builtin_sources()
+        warnings.append(f"too few images in {config.calib_dir} to hold some out; fidelity is measured on "
+                        "the bundled sample photos")
+    return calib, held
 
+
+def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config(),
+                       log: Callable[[str], None] | None = None) -> Int8Result:
+    """Write ``NAME.int8.onnx`` beside ``NAME.fp32.onnx`` and report its fidelity and speed."""
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    log = log or (lambda s: None)
+    target = get_target(config.target)
+    src = Path(fp32_path)
+    model = load_onnx(src)
+    spec, prov = recorded_preprocess(src, model)
+    warnings: list[str] = []
+    calib, held = _sources(config, warnings)
+    random_init = prov.get("weights") == "random-init"
+    if random_init:
+        warnings.append("the model has random weights: its outputs are near-constant, so the fidelity figures "
+                        "say nothing about INT8 accuracy on a trained model, and the accuracy search was skipped")
+    dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
+    batch = dim0.dim_value if dim0.dim_value > 0 else 1
+    input_name = model.graph.input[0].name
     name = src.name.replace(".fp32.onnx", "").replace(".onnx", "")
-    target = src.with_name(f"{name}.int8.onnx")
+    out_path = src.with_name(f"{name}.int8.onnx")
+
     with tempfile.TemporaryDirectory(prefix="edgevis-int8-") as tmpd:
         prepped = Path(tmpd) / "prepped.onnx"
-        quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
-        batches = _batched(calib.arrays(spec), batch, config.calib_count)
-        first = next(batches, None)  # fail clearly before ORT's calibrator sees an empty stream
-        if first is None:
-            raise EdgevisError(f"no readable calibration image in {calib.label}"
-                               + (f" (e.g. {calib.skipped[0]})" if calib.skipped else ""))
-        reader = _Reader(input_name, itertools.chain([first], batches))
-        with atomic_output(target) as tmp, _quiet_root_logger():
-            quantize_static(
-                str(prepped), str(tmp), reader,
-                quant_format=QuantFormat.QDQ,
-                per_channel=config.per_channel,
-                activation_type=QuantType.QUInt8 if config.activation_type == "uint8" else QuantType.QInt8,
-                weight_type=QuantType.QInt8,
-                calibrate_method={"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
-                                  "entropy": CalibrationMethod.Entropy}[config.method],
-                nodes_to_exclude=exclude,
-            )
-            if calib.skipped:
-                warnings.append(f"skipped {len(calib.skipped)} unreadable calibration file(s), e.g. {calib.skipped[0]}")
-            used = min(len(calib) - len(calib.skipped), config.calib_count)
-            qmodel = load_onnx(tmp, check=False)
-            settings = {
-                "format": "QDQ", "target": "ort-cpu", "activations": config.activation_type, "weights": "int8",
-                "per_channel": config.per_channel, "calibration_method": config.method,
-                "calibration_images": used, "calibration_source": calib.label,
-                "kept_float": [{"node": n, "reason": "activation x activation MatMul (attention)"} for n in exclude],
-            }
-            qprov = dict(read_json_metadata(qmodel, META_PROVENANCE) or prov)
-            qprov.update({"precision": "int8", "source_sha256": sha256_file(src), "quantization": settings})
-            set_metadata(qmodel, {META_PROVENANCE: qprov})
-            import onnx
+        with _quiet_ort():
+            quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+        float_model = onnx.load(str(prepped))
 
+        # calibration: a bounded slice of the stream is kept to check accuracy during placement
+        eval_keep: list[np.ndarray] = []
+
+        def stream():  # type: ignore[no-untyped-def]
+            for b in batched(calib.arrays(spec), batch, config.calib_count):
+                if len(eval_keep) * batch < EVAL_IMAGES:
+                    eval_keep.append(b)
+                yield b
+
+        cache = Path(tmpd) / "ranges.json"
+        log(f"calibrating ({config.method}) on up to {config.calib_count} images from {calib.label}")
+        try:
+            with _quiet_ort():
+                seen = calibrate_ranges(prepped, stream(), input_name, config.method, cache, tmpd)
+        except EdgevisError:
+            raise EdgevisError(f"no readable calibration image in {calib.label}"
+                               + (f" (e.g. {calib.skipped[0]})" if calib.skipped else "")) from None
+        if calib.skipped:
+            warnings.append(f"skipped {len(calib.skipped)} unreadable calibration file(s), e.g. {calib.skipped[0]}")
+        used = min(seen * batch, len(calib) - len(calib.skipped), config.calib_count)
+
+        exclude = attention_matmuls(float_model) if config.keep_attention_float else []
+        base_path = Path(tmpd) / "base.onnx"
+        log("inserting Q/DQ (onnxruntime.quantization)")
+        with _quiet_ort():
+            quantize_static(
+                str(prepped), str(base_path), None,
+                quant_format=QuantFormat.QDQ,
+                per_channel=target.per_channel,
+                activation_type=QuantType.QUInt8 if target.activation_type == "uint8" else QuantType.QInt8,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=list(target.op_types) if target.op_types else None,
+                nodes_to_exclude=exclude,
+                extra_options=target.quantizer_options(),
+                calibrate_method=ort_method(config.method),  # must match the cached ranges
+                calibration_cache_path=str(cache),
+            )
+        base = unquantize_outputs(onnx.load(str(base_path)))
+        fp32_blob = prepped.read_bytes()
+        eval_x = np.concatenate(eval_keep)
+        from ..profile.latency import cpu_session
+
+        fp32_sess = cpu_session(fp32_blob, config.threads)
+        eval_ref = np.concatenate([fp32_sess.run(None, {input_name: eval_x[i:i + batch]})[0]
+                                   for i in range(0, len(eval_x), batch)])
+        searcher = Searcher(base, float_model, fp32_blob, input_name, eval_x[:batch], eval_x, eval_ref,
+                            threads=config.threads, log=log)
+        kept0 = {n: "accuracy (activation x activation MatMul in attention)" for n in exclude}
+        placement = Placement(kept0, base)
+        if target.timed_here and config.latency_search:
+            log("timing which op groups are faster in float on this machine")
+            placement = searcher.latency_search(placement)
+
+        acc_target = config.accuracy_target()
+        accuracy: dict[str, Any] = {"target": acc_target.describe(), "checked_on": f"{len(eval_x)} calibration images"}
+        sensitive: list[dict[str, Any]] = []
+        if random_init:
+            accuracy["searched"] = False
+            feeds = [{input_name: eval_x[i:i + batch]} for i in range(0, min(len(eval_x), SENSITIVITY_IMAGES), batch)]
+            sensitive = [r.to_dict() for r in rank_by_sqnr(placement.model, tensor_sqnr(
+                placement.model, float_model, feeds, config.threads))[:5]]
+        else:
+            close = searcher.closeness(placement)
+            ranked = []
+            if not acc_target.met(close):
+                log("measuring which int8 ops add the most output error")
+                ranked = searcher.op_sensitivity(placement)
+                sensitive = [r.to_dict() for r in ranked[:5]]
+                log(f"keeping the most damaging ops in float until {acc_target.describe()}")
+            placement, close, met = searcher.accuracy_search(placement, ranked, acc_target)
+            accuracy.update({"searched": True, "met": met, "top1_agreement": close.top1_agreement,
+                             "cosine_mean": close.cosine_mean})
+            if not met:
+                warnings.append(f"INT8 could not reach {acc_target.describe()} on the calibration images even with "
+                                f"{len(placement.kept)} ops in float (top-1 {close.top1_agreement:.3f}, cosine "
+                                f"{close.cosine_mean:.4f}); try --calib-method percentile or more calibration images")
+
+        log("timing INT8 against FP32")
+        t = searcher.time({"fp32": fp32_blob, "int8": placement.blob}, rounds=9, iters=5)
+        speed = t["fp32"].p50_ms / t["int8"].p50_ms
+        if target.timed_here and speed < 1.0:
+            warnings.append(f"the INT8 model is not faster than FP32 on this machine ({speed:.2f}x); "
+                            "deploy the FP32 model here")
+
+        kept_groups: dict[str, dict[str, Any]] = {}
+        for node, reason in placement.kept.items():
+            kept_groups.setdefault(reason.split(" (")[0] + ": " + reason, {"reason": reason, "nodes": []})["nodes"].append(node)
+        settings: dict[str, Any] = {
+            "format": "QDQ", "target": target.name, "target_description": target.description,
+            "activations": target.activation_type, "activation_symmetric": target.activation_symmetric,
+            "weights": "int8", "per_channel": target.per_channel,
+            "calibration_method": config.method, "calibration_images": used, "calibration_source": calib.label,
+            "int8_ops": group_counts(n for n in quantized_nodes(placement.model) if n.name not in placement.kept),
+            "kept_float": [{"reason": v["reason"], "count": len(v["nodes"]), "nodes": v["nodes"]}
+                           for v in kept_groups.values()],
+            "accuracy": accuracy,
+            "search": searcher.steps,
+            "latency": {"device": "this machine (ONNX Runtime CPU)", "fp32": t["fp32"].to_dict(),
+                        "int8": t["int8"].to_dict(), "speedup": speed} if target.timed_here else None,
+        }
+        qmodel = placement.model
+        qprov = dict(read_json_metadata(qmodel, META_PROVENANCE) or prov)
+        qprov.update({"precision": "int8", "source_sha256": sha256_file(src), "quantization": settings})
+        set_metadata(qmodel, {META_PROVENANCE: qprov})
+        with atomic_output(out_path) as tmp:
             onnx.save_model(qmodel, str(tmp))
+            log("measuring fidelity on held-out images")
             fid = fidelity_report(src, tmp, held, spec)
-    sidecar = {"preprocess": spec.to_dict(), **qprov, "sha256": sha256_file(target), "fidelity": fid}
-    write_json_atomic(sidecar_path(target), sidecar)
-    return Int8Result(target, fid, settings, warnings)
+        fid["most_sensitive"] = sensitive
+    sidecar = {"preprocess": spec.to_dict(), **qprov, "sha256": sha256_file(out_path), "fidelity": fid}
+    write_json_atomic(sidecar_path(out_path), sidecar)
+    return Int8Result(out_path, fid, settings, warnings)

@@ -12,7 +12,7 @@ from edgevis.core.errors import UnknownModelError
 from edgevis.exporters.onnx import ExportConfig, export_onnx
 from edgevis.runtimes.ort import OrtRunner
 
-ALL = list_models()
+ALL = list_models(include_fixtures=True)
 
 
 def test_catalog_holds_the_issue_models():
@@ -24,7 +24,8 @@ def test_catalog_holds_the_issue_models():
 @pytest.mark.parametrize("name", ALL)
 def test_metadata_is_complete_and_params_match_published(name):
     info = model_info(name)
-    assert info.family and info.paper and info.num_classes == 1000
+    # test fixtures (``test_*``) are 10-class digit classifiers; the rest are ImageNet-1k
+    assert info.family and info.paper and info.num_classes == (10 if info.fixture else 1000)
     assert len(info.mean) == 3 and len(info.std) == 3 and all(s > 0 for s in info.std)
     assert 0.5 < info.crop_pct <= 1.0 and info.gflops > 0
     model = create_model(name, deploy=True)
@@ -54,6 +55,15 @@ def test_build_forward_export_parity(name, tmp_path):
     with OrtRunner(path) as r:
         got = r.infer(x)
     np.testing.assert_allclose(got, ref, atol=1e-4 + 1e-4 * np.abs(ref).max(), rtol=0)
+
+
+def test_fixtures_are_marked_and_hidden_unless_asked():
+    fixtures = {n for n in ALL if model_info(n).fixture}
+    assert fixtures == {"test_lsnet", "test_deit", "test_swin"}
+    assert not fixtures & set(list_models())
+    assert list_models("test_*") == [] and list_models("test_*", include_fixtures=True) == sorted(fixtures)
+    assert model_info("test_lsnet").to_dict()["fixture"] is True
+    assert model_info("lsnet_t").to_dict()["fixture"] is False
 
 
 def test_unknown_name_suggests_close_names():

@@ -157,3 +157,43 @@ def test_input_size_the_architecture_cannot_take(tmp_path):
     p = run("export", "--model", "deit_tiny_patch16_224", "--input-size", 200, 200, "--output-dir", tmp_path,
             check_ok=False)
     assert_one_line_error(p, "cannot build deit_tiny_patch16_224 for input size 200x200")
+
+
+def test_export_int8_json_on_trained_fixture(tmp_path, digits_lsnet, digits_folders):
+    ckpt, size = digits_lsnet
+    calib, held = digits_folders
+    p = run("export", "--model", "test_lsnet", "--weights", ckpt, "--input-size", *size, "--int8",
+            "--calib", calib, "--holdout", held, "--calib-count", 32, "--calib-method", "percentile",
+            "-o", tmp_path, "--json")
+    report = json.loads(p.stdout)  # stdout holds exactly one JSON object: no calibrator chatter
+    assert report["artifacts"]["int8"].endswith("test_lsnet.int8.onnx")
+    assert os.path.isfile(report["artifacts"]["int8"])
+    fid = report["fidelity"]
+    for key in ("top1_agreement", "top5_overlap", "cosine_mean", "cosine_min", "sqnr_db", "images", "most_sensitive"):
+        assert key in fid
+    assert fid["top1_agreement"] >= 0.95
+    q = report["quantization"]
+    assert q["calibration_method"] == "percentile" and q["target"] == "ort-cpu" and q["calibration_images"] == 32
+    assert "speedup" in q["latency"]
+
+
+def test_export_int8_terminal_report(tmp_path, digits_lsnet, digits_folders):
+    ckpt, size = digits_lsnet
+    calib, _ = digits_folders
+    p = run("export", "--model", "test_lsnet", "--weights", ckpt, "--input-size", *size, "--int8",
+            "--calib", calib, "--calib-count", 16, "--no-latency-search", "-o", tmp_path)
+    assert "top-1 agreement" in p.stdout and "held-out images" in p.stdout
+    assert "latency on this machine" in p.stdout and "int8 ops:" in p.stdout
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--target", "gpu"], "unknown --target 'gpu'"),
+    (["--calib-method", "kl"], "--calib-method must be one of"),
+    (["--min-cosine", "2"], "--min-cosine must be between 0 and 1"),
+    (["--calib", "MISSING"], "calibration folder not found"),
+])
+def test_int8_option_errors_come_before_the_export(tmp_path, args, pattern):
+    args = [str(tmp_path / a) if a == "MISSING" else a for a in args]
+    p = run("export", "--model", "lsnet_t", "--int8", *args, "-o", tmp_path, check_ok=False)
+    assert_one_line_error(p, pattern)
+    assert not list(tmp_path.glob("*.onnx"))

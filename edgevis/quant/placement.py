@@ -1,0 +1,211 @@
+"""Which ops run in int8: chosen by timing on the target and by measured accuracy.
+
+Latency: starting from "everything ORT can quantize", each group of ops (data
+movement, elementwise, activations, pooling, normalization, depthwise convs,
+matmuls, convs) is taken back to float in turn, and the change is kept when the
+model gets faster, timed side by side with the current best. Accuracy: ops are
+ranked by the error their quantized inputs add (``sensitivity.py``) and the most
+damaging are kept in float, doubling the count, until the outputs on the
+calibration images meet the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import onnx
+
+from ..core.compare import Closeness, compare_outputs
+from ..profile.latency import Latency, cpu_session, interleaved_latency
+from .qdq_graph import GROUPS, keep_float, node_group, quantized_nodes
+from .sensitivity import Sensitivity
+
+# a placement change must win by this much to count: below it, the machine's noise decides
+MIN_GAIN = 0.03
+
+
+@dataclass
+class Placement:
+    """Nodes kept in float (name -> reason) and the model that results."""
+
+    kept: dict[str, str]
+    model: onnx.ModelProto
+    blob: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not self.blob:
+            self.blob = self.model.SerializeToString()
+
+
+@dataclass
+class AccuracyTarget:
+    min_agreement: float | None = None
+    min_cosine: float | None = None
+
+    def met(self, c: Closeness) -> bool:
+        return ((self.min_agreement is None or c.top1_agreement >= self.min_agreement)
+                and (self.min_cosine is None or c.cosine_mean >= self.min_cosine))
+
+    @property
+    def active(self) -> bool:
+        return self.min_agreement is not None or self.min_cosine is not None
+
+    def describe(self) -> str:
+        parts = []
+        if self.min_agreement is not None:
+            parts.append(f"top-1 agreement >= {self.min_agreement:g}")
+        if self.min_cosine is not None:
+            parts.append(f"mean cosine >= {self.min_cosine:g}")
+        return " and ".join(parts)
+
+
+@dataclass
+class Searcher:
+    base: onnx.ModelProto  # everything quantized (minus what the target/user excluded)
+    float_model: onnx.ModelProto  # what the quantizer was given
+    fp32_blob: bytes
+    input_name: str
+    timing_input: np.ndarray
+    eval_x: np.ndarray  # calibration images used to check accuracy
+    eval_ref: np.ndarray  # FP32 outputs on eval_x
+    threads: int | None = None
+    log: Callable[[str], None] = lambda s: None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+    def placement(self, kept: dict[str, str]) -> Placement:
+        return Placement(dict(kept), keep_float(self.base, self.float_model, kept) if kept else self.base)
+
+    def time(self, models: dict[str, bytes], rounds: int = 5, iters: int = 4) -> dict[str, Latency]:
+        sessions = {k: cpu_session(b, self.threads) for k, b in models.items()}
+        return interleaved_latency(sessions, {self.input_name: self.timing_input}, rounds=rounds, iters=iters)
+
+    def closeness(self, p: Placement) -> Closeness:
+        sess = cpu_session(p.blob, self.threads)
+        batch = self.timing_input.shape[0]
+        outs = [sess.run(None, {self.input_name: self.eval_x[i:i + batch]})[0]
+                for i in range(0, len(self.eval_x) - batch + 1, batch)]
+        got = np.concatenate(outs)
+        return compare_outputs(self.eval_ref[:len(got)], got)
+
+    def outputs(self, p: Placement, n: int | None = None) -> np.ndarray:
+        sess = cpu_session(p.blob, self.threads)
+        batch = self.timing_input.shape[0]
+        x = self.eval_x if n is None else self.eval_x[:n]
+        return np.concatenate([sess.run(None, {self.input_name: x[i:i + batch]})[0]
+                               for i in range(0, len(x) - batch + 1, batch)])
+
+    def op_sensitivity(self, start: Placement, images: int = 16, regions: int = 48) -> list[Sensitivity]:
+        """Rank int8 ops by the output error each one adds: the share of the model's output error
+        (squared, relative to FP32, on calibration images) that goes away when that op alone runs in float.
+
+        Large graphs are first cut into ``regions`` runs of consecutive ops; only the ops of
+        the regions that matter are then measured one by one, which bounds the cost.
+        """
+        ref = self.eval_ref[:images]
+        ref_power = float(np.sum(ref.astype(np.float64) ** 2)) or 1.0
+
+        def error(p: Placement) -> float:
+            out = self.outputs(p, images)
+            return float(np.sum((out.astype(np.float64) - ref[:len(out)]) ** 2)) / ref_power
+
+        base_err = error(start)
+        nodes = [n for n in quantized_nodes(start.model) if n.name not in start.kept]
+        if base_err <= 0 or not nodes:
+            return []
+
+        def gain(names: Sequence[str]) -> float:
+            return (base_err - error(self.placement({**start.kept, **dict.fromkeys(names, "")}))) / base_err
+
+        if len(nodes) > regions:
+            size = -(-len(nodes) // regions)
+            chunks = [nodes[i:i + size] for i in range(0, len(nodes), size)]
+            scored = sorted(((gain([n.name for n in c]), c) for c in chunks), key=lambda t: -t[0])
+            nodes = [n for g, c in scored[: max(1, regions // size)] if g > 0 for n in c]
+        ranked = [Sensitivity(n.name, n.op_type, node_group(n), gain([n.name])) for n in nodes]
+        ranked.sort(key=lambda s: -s.error_share)
+        return [s for s in ranked if s.error_share > 0]
+
+    def latency_search(self, start: Placement, max_passes: int = 3) -> Placement:
+        """Take groups of ops back to float while that makes the model faster here.
+
+        Passes repeat until nothing changes: once the convs run in float, the Q/DQ
+        around the data movement between them is pure overhead, which only a second
+        look finds.
+        """
+        best = start
+        for _ in range(max_passes):
+            changed = False
+            for g in GROUPS:
+                names = [n.name for n in quantized_nodes(best.model) if node_group(n) == g and n.name not in best.kept]
+                if not names:
+                    continue
+                cand = self.placement({**best.kept, **{n: f"latency ({g} slower in int8 here)" for n in names}})
+                t = self.time({"best": best.blob, "cand": cand.blob})
+                gain = t["best"].p50_ms / t["cand"].p50_ms - 1.0
+                accepted = gain >= MIN_GAIN
+                self.steps.append({"search": "latency", "group": g, "nodes": len(names),
+                                   "int8_ms": round(t["best"].p50_ms, 3), "float_ms": round(t["cand"].p50_ms, 3),
+                                   "kept_float": accepted})
+                self.log(f"latency: {g} ({len(names)} ops) in float {'is' if accepted else 'is not'} faster "
+                         f"({t['best'].p50_ms:.2f} -> {t['cand'].p50_ms:.2f} ms)")
+                if accepted:
+                    best, changed = cand, True
+            if not changed:
+                break
+        return best
+
+    def accuracy_search(self, start: Placement, ranked: Sequence[Sensitivity], target: AccuracyTarget,
+                        guard_latency: bool = True) -> tuple[Placement, Closeness, bool]:
+        """Keep the most damaging ops in float (1, 2, 4, ... of them, then bisect back to the fewest that
+        suffice) until ``target`` holds, but never so many that the model gets slower than FP32."""
+        reason = "accuracy (one of the int8 ops adding the most output error)"
+        todo = [s.node for s in ranked if s.node not in start.kept]
+
+        def with_first(m: int) -> Placement:
+            return self.placement({**start.kept, **dict.fromkeys(todo[:m], reason)})
+
+        def too_slow(p: Placement) -> bool:
+            if not guard_latency:
+                return False
+            t = self.time({"fp32": self.fp32_blob, "int8": p.blob}, rounds=4, iters=3)
+            return t["int8"].p50_ms >= t["fp32"].p50_ms
+
+        c = self.closeness(start)
+        self.steps.append({"search": "accuracy", "kept_float": 0, **_brief(c)})
+        if target.met(c) or not todo:
+            return start, c, target.met(c)
+        best, best_c, lo, m = start, c, 0, 1
+        while True:
+            m = min(m, len(todo))
+            cand = with_first(m)
+            cc = self.closeness(cand)
+            slow = too_slow(cand)
+            self.steps.append({"search": "accuracy", "kept_float": m, **_brief(cc), "slower_than_fp32": slow})
+            self.log(f"accuracy: {m} op(s) in float -> top-1 {cc.top1_agreement:.3f}, cosine {cc.cosine_mean:.5f}"
+                     + (" (slower than FP32: not taken)" if slow else ""))
+            if slow:
+                return best, best_c, False
+            if target.met(cc):
+                best, best_c = cand, cc
+                break
+            best, best_c, lo = cand, cc, m
+            if m == len(todo):
+                return best, best_c, False
+            m *= 2
+        hi = m  # target holds with hi ops in float, not with lo: find the fewest that suffice
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            cand = with_first(mid)
+            cc = self.closeness(cand)
+            self.steps.append({"search": "accuracy", "kept_float": mid, **_brief(cc)})
+            if target.met(cc):
+                hi, best, best_c = mid, cand, cc
+            else:
+                lo = mid
+        return best, best_c, True
+
+
+def _brief(c: Closeness) -> dict[str, float]:
+    return {"top1_agreement": round(c.top1_agreement, 4), "cosine_mean": round(c.cosine_mean, 6)}

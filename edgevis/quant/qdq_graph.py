@@ -1,0 +1,189 @@
+"""Reading and editing a Q/DQ graph made by ``onnxruntime.quantization``.
+
+ORT's quantizer inserts the Q/DQ nodes; edgevis then has to try many placements
+(which ops stay in float) to find the one that is fast *and* accurate. Running
+the quantizer once per placement costs seconds per call on a 500-node model (its
+graph edits are quadratic), so edgevis quantizes everything once and derives
+each placement by taking ops back out of int8: an op kept in float reads the
+float tensors it read in the source model, and Q/DQ nodes nobody reads any more
+are dropped. The op's output is still quantized where the next op needs it, so
+keeping one op in float costs no int8 neighbour its fused kernel.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable
+
+import onnx
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+# Group names, in the order the latency search tries them: cheap ops whose int8
+# form mostly adds Q/DQ work first, the ops int8 is for last.
+GROUPS = (
+    "data movement", "elementwise", "activation", "pooling", "normalization", "depthwise conv",
+    "matmul/gemm", "conv", "other",
+)
+_GROUP_OF_OP = {
+    **dict.fromkeys(("Reshape", "Transpose", "Concat", "Split", "Slice", "Gather", "Squeeze", "Unsqueeze",
+                     "Flatten", "Resize", "Pad", "Expand", "Tile", "DepthToSpace", "SpaceToDepth"), "data movement"),
+    **dict.fromkeys(("Add", "Mul", "Sub", "Div", "Sum", "Where", "Max", "Min"), "elementwise"),
+    **dict.fromkeys(("Relu", "Clip", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Gelu", "Tanh", "Erf",
+                     "Softplus", "Elu", "PRelu"), "activation"),
+    **dict.fromkeys(("AveragePool", "GlobalAveragePool", "MaxPool", "GlobalMaxPool", "ReduceMean", "ReduceMax",
+                     "ReduceSum"), "pooling"),
+    **dict.fromkeys(("Softmax", "LayerNormalization", "InstanceNormalization", "BatchNormalization",
+                     "GroupNormalization"), "normalization"),
+    **dict.fromkeys(("MatMul", "Gemm"), "matmul/gemm"),
+}
+
+
+def node_group(node: onnx.NodeProto) -> str:
+    if node.op_type == "Conv":
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        return "depthwise conv" if group > 1 else "conv"
+    return _GROUP_OF_OP.get(node.op_type, "other")
+
+
+@dataclass(frozen=True)
+class QdqIndex:
+    """Who produces and who reads each tensor of a model."""
+
+    producer: dict[str, onnx.NodeProto]
+    consumers: dict[str, list[onnx.NodeProto]]
+    initializers: set[str]
+
+    @classmethod
+    def of(cls, model: onnx.ModelProto) -> "QdqIndex":
+        producer: dict[str, onnx.NodeProto] = {}
+        consumers: dict[str, list[onnx.NodeProto]] = {}
+        for n in model.graph.node:
+            for o in n.output:
+                producer[o] = n
+            for i in n.input:
+                consumers.setdefault(i, []).append(n)
+        return cls(producer, consumers, {i.name for i in model.graph.initializer})
+
+
+def quantized_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """Compute nodes that read at least one dequantized tensor (the ops running in int8)."""
+    idx = QdqIndex.of(model)
+    out = []
+    for n in model.graph.node:
+        if n.op_type in QDQ_OPS:
+            continue
+        if any(i in idx.producer and idx.producer[i].op_type == "DequantizeLinear" for i in n.input if i):
+            out.append(n)
+    return out
+
+
+def group_counts(nodes: Iterable[onnx.NodeProto]) -> dict[str, int]:
+    c = Counter(node_group(n) for n in nodes)
+    return {g: c[g] for g in GROUPS if c[g]}
+
+
+def keep_float(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
+    """A copy of ``qmodel`` in which the nodes named ``names`` read float tensors again.
+
+    ``float_model`` is the model the quantizer was given (same node names). An
+    input goes back to its float source when that tensor still exists in the
+    quantized graph or is a weight of the float model; where ORT folded the
+    producing op into the quantization (a ReLU removed because the quantized range
+    already clips at zero), the dequantized tensor is the only correct value and
+    stays.
+    """
+    wanted = set(names)
+    q = onnx.ModelProto()
+    q.CopyFrom(qmodel)
+    float_nodes = {n.name: n for n in float_model.graph.node if n.name in wanted}
+    float_inits = {i.name: i for i in float_model.graph.initializer}
+    idx = QdqIndex.of(q)
+    fidx = QdqIndex.of(float_model)
+    graph_inputs = {i.name for i in q.graph.input}
+    added: set[str] = set()
+    for node in q.graph.node:
+        src = float_nodes.get(node.name)
+        if src is None or node.op_type in QDQ_OPS or len(src.input) != len(node.input):
+            continue
+        for k, (cur, orig) in enumerate(zip(node.input, src.input)):
+            p = idx.producer.get(cur)
+            if p is None or p.op_type != "DequantizeLinear":
+                continue
+            if orig in float_inits:
+                # ORT names a bias's DequantizeLinear output after the float bias: give the float copy its own name
+                name = orig if orig not in idx.producer else f"{orig}_float"
+                if name not in idx.initializers and name not in added:
+                    init = onnx.TensorProto()
+                    init.CopyFrom(float_inits[orig])
+                    init.name = name
+                    q.graph.initializer.append(init)
+                    added.add(name)
+                node.input[k] = name
+            elif orig in graph_inputs or same_producer(orig, idx, fidx):
+                node.input[k] = orig
+    remove_dead_qdq(q)
+    return q
+
+
+def same_producer(name: str, q: QdqIndex, f: QdqIndex) -> bool:
+    """Does ``name`` hold the same value in the quantized and the float graph?
+
+    When ORT folds a ReLU/Clip into the quantized range it deletes the activation
+    and gives its output name to the op before it, so the name survives but holds
+    the pre-activation value; the producing op type tells the two apart.
+    """
+    qp, fp = q.producer.get(name), f.producer.get(name)
+    return qp is not None and fp is not None and qp.op_type == fp.op_type
+
+
+def unquantize_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose graph outputs are not rounded through a final Q/DQ pair.
+
+    ORT quantizes the classifier's output like any other tensor; 256 levels over the
+    logits' range turns near-ties between classes into exact ties and flips top-1
+    answers for nothing (the int8 kernel can write float directly).
+    """
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    idx = QdqIndex.of(m)
+    for out in m.graph.output:
+        dq = idx.producer.get(out.name)
+        if dq is None or dq.op_type != "DequantizeLinear":
+            continue
+        q = idx.producer.get(dq.input[0])
+        if q is None or q.op_type != "QuantizeLinear" or q.input[0] not in idx.producer:
+            continue
+        x = q.input[0]
+        prod = idx.producer[x]
+        for k, o in enumerate(prod.output):
+            if o == x:
+                prod.output[k] = out.name
+        for n in idx.consumers.get(x, []):
+            if n is not q:
+                for k, i in enumerate(n.input):
+                    if i == x:
+                        n.input[k] = out.name
+        m.graph.node.remove(dq)
+        m.graph.node.remove(q)
+    remove_dead_qdq(m)
+    return m
+
+
+def remove_dead_qdq(model: onnx.ModelProto) -> None:
+    """Drop Q/DQ nodes whose outputs nobody reads, then initializers nobody reads (in place)."""
+    graph_outputs = {o.name for o in model.graph.output}
+    while True:
+        read = {i for n in model.graph.node for i in n.input} | graph_outputs
+        dead = [n for n in model.graph.node
+                if n.op_type in QDQ_OPS and not any(o in read for o in n.output)]
+        if not dead:
+            break
+        for n in dead:
+            model.graph.node.remove(n)
+    read = {i for n in model.graph.node for i in n.input} | graph_outputs
+    unused = [i for i in model.graph.initializer if i.name not in read]
+    for i in unused:
+        model.graph.initializer.remove(i)
+
