@@ -40,7 +40,7 @@ from .targets import get_target
 DEFAULT_MIN_COSINE = 0.99
 # images of the calibration set on which accuracy is checked during placement (bounded, so memory is too)
 EVAL_IMAGES = 32
-SENSITIVITY_IMAGES = 8
+SENSITIVITY_IMAGES = 4
 
 
 @dataclass(frozen=True)

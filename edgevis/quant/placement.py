@@ -135,9 +135,10 @@ class Searcher:
         look finds.
         """
         best = start
+        todo = list(GROUPS)
         for _ in range(max_passes):
-            changed = False
-            for g in GROUPS:
+            changed_at = -1
+            for i, g in enumerate(todo):
                 names = [n.name for n in quantized_nodes(best.model) if node_group(n) == g and n.name not in best.kept]
                 if not names:
                     continue
@@ -151,8 +152,10 @@ class Searcher:
                 self.log(f"latency: {g} ({len(names)} ops) in float {'is' if accepted else 'is not'} faster "
                          f"({t['best'].p50_ms:.2f} -> {t['cand'].p50_ms:.2f} ms)")
                 if accepted:
-                    best, changed = cand, True
-            if not changed:
+                    best, changed_at = cand, i
+            # groups tried after the last change were timed against the final state already
+            todo = [g for g in todo[:max(changed_at, 0)] if g != todo[changed_at]]
+            if not todo:
                 break
         return best
 
