@@ -40,7 +40,7 @@ UNTRAINABLE_FAMILIES = {"swin": "n/a (no trained weights): Swin needs 224 input,
 # digits training (epochs, lr) per family, tried here: DeiT-Tiny from scratch barely learns at
 # train_digits' default lr 2e-3 (34 % test accuracy after 8 epochs) and reaches 84 % at 5e-4;
 # LSNet-T reaches 89 % after 3 epochs at 2e-3. --train-epochs overrides the epochs.
-TRAINING = {"deit": (12, 5e-4)}
+TRAINING = {"deit": (8, 5e-4)}
 DEFAULT_TRAINING = (10, 2e-3)
 Json = dict[str, Any]
 
@@ -404,8 +404,6 @@ def main(argv: list[str] | None = None) -> int:
         args.rounds = min(args.rounds, 6)
     args.models = args.models or DEFAULT_MODELS
     args.train_epochs = args.train_epochs or (3 if args.quick else None)
-    work = (args.work or Path(__file__).parent / "results" / "work").resolve()
-    work.mkdir(parents=True, exist_ok=True)
 
     from rich.console import Console
 
@@ -418,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
             model_info(n)  # an unknown name fails now, not after an hour of the others
     except EdgevisError as e:
         ap.error(str(e))
+    work = (args.work or Path(__file__).parent / "results" / "work").resolve()
+    work.mkdir(parents=True, exist_ok=True)
     import onnxruntime
 
     from edgevis import __version__

@@ -29,17 +29,27 @@ def top5_overlap(ref: np.ndarray, out: np.ndarray) -> float:
 
 def fidelity_report(fp32_path: str | os.PathLike[str], q_path: str | os.PathLike[str], held: ImageSource,
                     spec: Preprocess) -> dict[str, Any]:
-    arrays = list(held.arrays(spec))
-    if not arrays:
+    # stream the images in small batches: only the logits are kept, so memory does not grow
+    # with the size of a user's held-out folder
+    refs, outs, chunk = [], [], []
+    with OrtRunner(fp32_path) as r32, OrtRunner(q_path) as rq:
+        for a in held.arrays(spec):
+            chunk.append(a)
+            if len(chunk) == 16:
+                x = np.stack(chunk)
+                refs.append(r32.infer_batched(x))
+                outs.append(rq.infer_batched(x))
+                chunk = []
+        if chunk:
+            x = np.stack(chunk)
+            refs.append(r32.infer_batched(x))
+            outs.append(rq.infer_batched(x))
+    if not refs:
         raise EdgevisError(f"no readable held-out image in {held.label}")
-    x = np.stack(arrays)
-    with OrtRunner(fp32_path) as r:
-        ref = r.infer_batched(x)
-    with OrtRunner(q_path) as r:
-        out = r.infer_batched(x)
+    ref, out = np.concatenate(refs), np.concatenate(outs)
     c = compare_outputs(ref, out)
     return {
-        "images": int(len(x)),
+        "images": int(len(ref)),
         "source": held.label,
         "top1_agreement": c.top1_agreement,
         "top5_overlap": top5_overlap(ref, out),

@@ -103,6 +103,7 @@ def keep_float(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, names: Ite
     fidx = QdqIndex.of(float_model)
     graph_inputs = {i.name for i in q.graph.input}
     added: set[str] = set()
+    inserts: dict[str, list[onnx.NodeProto]] = {}
     for node in q.graph.node:
         src = float_nodes.get(node.name)
         if src is None or node.op_type in QDQ_OPS or len(src.input) != len(node.input):
@@ -123,8 +124,41 @@ def keep_float(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, names: Ite
                 node.input[k] = name
             elif orig in graph_inputs or same_producer(orig, idx, fidx):
                 node.input[k] = orig
+            elif _is_folded_activation(orig, idx, fidx):
+                # Re-apply the activation ORT folded into the Q range to the float tensor, so the op
+                # reads no DequantizeLinear: an op between a DQ and a Q is what ORT's load-time
+                # WeightBiasQuantization pass turns back into int8 (per-tensor), silently undoing
+                # the placement.
+                act = fidx.producer[orig]
+                out_name = f"{orig}_refloat"
+                if out_name not in added:
+                    copy = onnx.NodeProto()
+                    copy.CopyFrom(act)
+                    copy.name = f"{act.name}_refloat"
+                    copy.input[0] = orig  # in the quantized graph this name holds the pre-activation value
+                    copy.output[0] = out_name
+                    for extra in act.input[1:]:
+                        if extra and extra in float_inits and extra not in idx.initializers and extra not in added:
+                            q.graph.initializer.append(float_inits[extra])
+                            added.add(extra)
+                    inserts.setdefault(node.name, []).append(copy)
+                    added.add(out_name)
+                node.input[k] = out_name
+    if inserts:
+        nodes = []
+        for n in q.graph.node:
+            nodes.extend(inserts.get(n.name, []))
+            nodes.append(n)
+        del q.graph.node[:]
+        q.graph.node.extend(nodes)
     remove_dead_qdq(q)
     return q
+
+
+def _is_folded_activation(name: str, q: QdqIndex, f: QdqIndex) -> bool:
+    fp, qp = f.producer.get(name), q.producer.get(name)
+    return (fp is not None and qp is not None and fp.op_type in ("Relu", "Clip") and qp.op_type != fp.op_type
+            and all(i in f.initializers for i in fp.input[1:] if i))
 
 
 def same_producer(name: str, q: QdqIndex, f: QdqIndex) -> bool:
