@@ -82,11 +82,7 @@ class Searcher:
         return interleaved_latency(sessions, {self.input_name: self.timing_input}, rounds=rounds, iters=iters)
 
     def closeness(self, p: Placement) -> Closeness:
-        sess = cpu_session(p.blob, self.threads)
-        batch = self.timing_input.shape[0]
-        outs = [sess.run(None, {self.input_name: self.eval_x[i:i + batch]})[0]
-                for i in range(0, len(self.eval_x) - batch + 1, batch)]
-        got = np.concatenate(outs)
+        got = self.outputs(p)
         return compare_outputs(self.eval_ref[:len(got)], got)
 
     def outputs(self, p: Placement, n: int | None = None) -> np.ndarray:
