@@ -6,8 +6,9 @@ Measured on x86 with ONNX Runtime 1.31 (2 threads, batch 1; see
 * ``ort-cpu``: uint8 activations with int8 per-channel weights. ORT's x86 kernels
   (MLAS) are built around u8 x s8 dot products; with int8 activations many Q/DQ
   groups are not fused and run as explicit DequantizeLinear -> fp32 op, which
-  made ``quantize_static``'s defaults *slower* than FP32 on every model we tried
-  (efficientnet_lite0 0.87x, deit_tiny 0.96x). Asymmetric u8 also lets ORT drop
+  made ``quantize_static``'s defaults *slower* than FP32 (benchmark, 2 threads:
+  lsnet_t 0.80x, deit_tiny 0.80x, swin_tiny 0.88x; efficientnet_lite0 1.04x with
+  per-tensor weights that wreck its depthwise convs). Asymmetric u8 also lets ORT drop
   a ReLU/Clip into the quantized range. Which ops run in int8 is then decided by
   timing candidates on the machine (see ``placement.py``), because the answer
   differs by model: quantizing everything is fastest for EfficientNet (1.6x) but
