@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -31,16 +32,10 @@ def fidelity_report(fp32_path: str | os.PathLike[str], q_path: str | os.PathLike
                     spec: Preprocess) -> dict[str, Any]:
     # stream the images in small batches: only the logits are kept, so memory does not grow
     # with the size of a user's held-out folder
-    refs, outs, chunk = [], [], []
+    refs, outs = [], []
+    arrays = held.arrays(spec)
     with OrtRunner(fp32_path) as r32, OrtRunner(q_path) as rq:
-        for a in held.arrays(spec):
-            chunk.append(a)
-            if len(chunk) == 16:
-                x = np.stack(chunk)
-                refs.append(r32.infer_batched(x))
-                outs.append(rq.infer_batched(x))
-                chunk = []
-        if chunk:
+        while chunk := list(itertools.islice(arrays, 16)):
             x = np.stack(chunk)
             refs.append(r32.infer_batched(x))
             outs.append(rq.infer_batched(x))
