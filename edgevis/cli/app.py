@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from .export import export
+from .inspect import inspect
 from .models import models
 from .predict import predict
 
@@ -19,6 +20,7 @@ app = typer.Typer(
 app.command("models")(models)
 app.command("export")(export)
 app.command("predict")(predict)
+app.command("inspect")(inspect)
 
 
 @app.callback()

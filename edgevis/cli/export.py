@@ -1,4 +1,4 @@
-"""``edgevis export``: catalog model -> verified ONNX (and INT8 with ``--int8``)."""
+"""``edgevis export``: catalog model -> verified ONNX (INT8 with ``--int8``, integer-only with ``--integer-only``)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ def export(
     output_dir: Path = typer.Option(Path("edgevis_out"), "--output-dir", "-o", help="Where files are written."),
     exporter: str = typer.Option("auto", "--exporter", help="auto (dynamo, then torchscript), dynamo or torchscript."),
     int8: bool = typer.Option(False, "--int8", help="Also write a calibrated INT8 (Q/DQ) model NAME.int8.onnx."),
+    integer_only: bool = typer.Option(
+        False, "--integer-only",
+        help="Also write an integer-only model NAME.integer_only.onnx (I-ViT style: no float between the input "
+             "quantization and the output dequantization), proven float-free and bit-exact."),
+    act_bits: Optional[int] = typer.Option(
+        None, "--act-bits", help="Integer-only: 8 or 16-bit inputs to Conv/MatMul (default: 8, or 16 when 8 "
+                                 "misses the agreement target on the calibration images)."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of calibration images (default: bundled photos)."),
     holdout: Optional[Path] = typer.Option(
         None, "--holdout", help="Folder of images for the fidelity report (default: every 5th --calib image)."),
@@ -55,19 +62,27 @@ def export(
     config = ExportConfig(opset=opset, batch=batch, dynamic_batch=dynamic_batch,
                           input_size=tuple(input_size) if input_size else None, exporter=exporter,  # type: ignore[arg-type]
                           num_classes=num_classes)
-    q_config = None
-    if int8:
-        from ..quant.int8 import Int8Config
+    q_config = io_config = None
+    if integer_only:
+        from ..quant.integer_only import DEFAULT_MIN_AGREEMENT, IntegerOnlyConfig
 
-        # validated before the export so a bad option costs nothing
-        q_config = Int8Config(target=target, calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, method=calib_method,
-                              min_agreement=min_agreement, min_cosine=min_cosine, latency_search=latency_search)
+        io_config = IntegerOnlyConfig(calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, act_bits=act_bits,
+                                      min_agreement=DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement)
+    elif act_bits is not None:
+        raise EdgevisError("--act-bits applies to --integer-only")
+    if int8 or integer_only:
         from ..quant.calibration import folder_source
 
         if calib is not None:
             folder_source(calib)
         if holdout is not None:
             folder_source(holdout, role="held-out")
+    if int8:
+        from ..quant.int8 import Int8Config
+
+        # validated before the export so a bad option costs nothing
+        q_config = Int8Config(target=target, calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, method=calib_method,
+                              min_agreement=min_agreement, min_cosine=min_cosine, latency_search=latency_search)
     from ..catalog.registry import model_info
 
     model_info(model)  # unknown names fail here, before torch is imported
@@ -112,6 +127,28 @@ def export(
             warn(w)
         if show:
             _print_int8(q)
+    if io_config is not None:
+        from ..quant.integer_only import quantize_integer_only_file
+
+        with _spinner("converting to integer-only...", show) as status:
+            def io_log(msg: str) -> None:
+                if status is not None:
+                    status.update(f"integer-only: {msg}")
+
+            io = quantize_integer_only_file(result.artifact.path, io_config, log=io_log)
+        artifacts["integer_only"] = str(io.path)
+        report.setdefault("fidelity", {})
+        if q_config is not None:
+            report["fidelity"] = {"int8": report["fidelity"], "integer_only": io.fidelity}
+            report["quantization"] = {"int8": report["quantization"], "integer_only": io.settings}
+        else:
+            report["fidelity"] = io.fidelity
+            report["quantization"] = io.settings
+        warnings += io.warnings
+        for w in io.warnings:
+            warn(w)
+        if show:
+            _print_integer_only(io)
     if as_json:
         print_json(report)
 
@@ -152,3 +189,25 @@ def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
     if f.get("most_sensitive"):
         names = ", ".join(f"{s['node']} ({s['op']})" for s in f["most_sensitive"][:3])
         out.print(f"  most sensitive ops: {names}")
+
+
+def _print_integer_only(r) -> None:  # type: ignore[no-untyped-def]
+    f, st = r.fidelity, r.settings
+    chk, ex = st["check"], st["bit_exact"]
+    out.print(f"[bold green]wrote[/] {r.path}  ({r.path.stat().st_size / 1e6:.1f} MB, {st['onnx_nodes']} nodes, "
+              f"{st['act_bits']}-bit activations into linear ops, calibrated on {st['calibration_images']} images)")
+    out.print(f"  integer-only: {'[bold green]proven[/]' if chk['integer_only'] else '[bold red]NO[/]'} - "
+              f"{chk['integer_tensors']} integer tensors, no float between QuantizeLinear and DequantizeLinear")
+    out.print(f"  ONNX Runtime vs integer reference on {ex['inputs']} inputs: "
+              f"{'bit-exact' if ex['bit_exact'] else 'max |diff| ' + str(ex['max_abs_diff'])}")
+    kern = ", ".join(f"{n} {k}" for k, n in st["kernels"].items())
+    out.print(f"  kernels: {kern}")
+    lat = st["latency"]
+    out.print(f"  latency on this machine (p50): FP32 {lat['fp32']['p50_ms']:.2f} ms, integer-only "
+              f"{lat['integer_only']['p50_ms']:.2f} ms ({lat['speedup']:.2f}x)")
+    table = Table(title=f"integer-only vs FP32 on {f['images']} held-out images ({f['source']})")
+    for c in ("top-1 agreement", "top-5 overlap", "cosine mean", "cosine worst", "SQNR (dB)"):
+        table.add_column(c, justify="right")
+    table.add_row(f"{f['top1_agreement']:.1%}", f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
+                  f"{f['cosine_min']:.4f}", f"{f['sqnr_db']:.1f}")
+    out.print(table)

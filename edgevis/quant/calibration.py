@@ -168,3 +168,23 @@ def calibrate_ranges(model_path: str | os.PathLike[str], batches: Iterator[np.nd
         save_tensors_data(calibrator.compute_data(), cache_path)
     return total
 
+
+
+def calibration_sources(calib_dir: str | os.PathLike[str] | None, holdout_dir: str | os.PathLike[str] | None,
+                        warnings: list[str]) -> tuple[ImageSource, ImageSource]:
+    """(calibration images, held-out images for the fidelity report) for a quantizer's options."""
+    if calib_dir is None:
+        calib, held = builtin_sources()
+        warnings.append("calibrated on the bundled sample photos; calibrating on images from the deployment "
+                        "domain (--calib DIR) gives better accuracy")
+    elif holdout_dir is not None:
+        calib, held = folder_source(calib_dir), None
+    else:
+        calib, held = split_folder(folder_source(calib_dir))
+    if holdout_dir is not None:
+        return calib, folder_source(holdout_dir, role="held-out")
+    if held is None:
+        _, held = builtin_sources()
+        warnings.append(f"too few images in {calib_dir} to hold some out; fidelity is measured on "
+                        "the bundled sample photos")
+    return calib, held

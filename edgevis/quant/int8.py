@@ -26,7 +26,7 @@ from ..core.files import atomic_output, sha256_file, write_json_atomic
 from ..core.types import sidecar_path
 from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata
 from ..runtimes.predict import recorded_preprocess
-from .calibration import CALIB_METHODS, batched, ort_method, builtin_sources, calibrate_ranges, folder_source, split_folder
+from .calibration import CALIB_METHODS, batched, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import fidelity_report
 from .placement import AccuracyTarget, Placement, Searcher
 from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
@@ -103,24 +103,6 @@ def attention_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
             if n.op_type == "MatMul" and not any(i in inits or i in consts for i in n.input)]
 
 
-def _sources(config: Int8Config, warnings: list[str]):  # type: ignore[no-untyped-def]
-    if config.calib_dir is None:
-        calib, held = builtin_sources()
-        warnings.append("calibrated on the bundled sample photos; calibrating on images from the deployment "
-                        "domain (--calib DIR) gives better INT8 accuracy")
-    elif config.holdout_dir is not None:
-        calib, held = folder_source(config.calib_dir), None
-    else:
-        calib, held = split_folder(folder_source(config.calib_dir))
-    if config.holdout_dir is not None:
-        return calib, folder_source(config.holdout_dir, role="held-out")
-    if held is None:
-        _, held = builtin_sources()
-        warnings.append(f"too few images in {config.calib_dir} to hold some out; fidelity is measured on "
-                        "the bundled sample photos")
-    return calib, held
-
-
 def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config(),
                        log: Callable[[str], None] | None = None) -> Int8Result:
     """Write ``NAME.int8.onnx`` beside ``NAME.fp32.onnx`` and report its fidelity and speed."""
@@ -134,7 +116,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
     model = load_onnx(src)
     spec, prov = recorded_preprocess(src, model)
     warnings: list[str] = []
-    calib, held = _sources(config, warnings)
+    calib, held = calibration_sources(config.calib_dir, config.holdout_dir, warnings)
     random_init = prov.get("weights") == "random-init"
     if random_init:
         warnings.append("the model has random weights: its outputs are near-constant, so the fidelity figures "

@@ -1,0 +1,210 @@
+"""Integer-only models (I-ViT style): ``edgevis export --integer-only``.
+
+The FP32 ONNX file is calibrated on real images, converted to an integer
+program (:mod:`.ivit.convert`), lowered to ONNX, and only written once
+
+1. :func:`.ivit.check.check_integer_only` proves that no floating-point tensor sits
+   between the input ``QuantizeLinear`` and the output ``DequantizeLinear``, and
+2. ONNX Runtime's int32 logits equal the integer reference's bit for bit on real
+   and random inputs.
+
+Bit widths are chosen from calibration data: int8 inputs to every Conv/MatMul
+(uint8 where non-negative) with an 8-bit softmax, the I-ViT layout; if that
+misses the agreement target on the calibration images, every linear-op input and
+the softmax go to 16 bits (two int8 products each, still integer-only).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ..core.compare import compare_outputs
+from ..core.errors import EdgevisError
+from ..core.files import atomic_output, sha256_file, write_json_atomic
+from ..core.types import sidecar_path
+from ..graph.inspect import META_PROVENANCE, load_onnx, set_metadata
+from ..runtimes.predict import recorded_preprocess
+from .calibration import batched, calibration_sources
+from .fidelity import fidelity_report
+
+EVAL_IMAGES = 32  # calibration images on which the bit-width choice is checked
+EXACT_IMAGES = 2  # held-out images (plus one random input) in the bit-exact check
+DEFAULT_MIN_AGREEMENT = 0.99
+
+
+@dataclass(frozen=True)
+class IntegerOnlyConfig:
+    calib_dir: Path | None = None
+    holdout_dir: Path | None = None
+    calib_count: int = 64
+    act_bits: int | None = None  # 8 or 16 bits into linear ops; None: 8, or 16 if 8 misses min_agreement
+    min_agreement: float = DEFAULT_MIN_AGREEMENT
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.act_bits not in (None, 8, 16):
+            raise EdgevisError(f"--act-bits must be 8 or 16 (got {self.act_bits})")
+        if self.calib_count < 1:
+            raise EdgevisError("--calib-count must be at least 1")
+        if not 0.0 <= self.min_agreement <= 1.0:
+            raise EdgevisError(f"--min-agreement must be between 0 and 1 (got {self.min_agreement})")
+
+
+@dataclass
+class IntegerOnlyResult:
+    path: Path
+    fidelity: dict[str, Any]
+    settings: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def convert_model(model, absmax: dict[str, float], name: str, act_bits: int):  # type: ignore[no-untyped-def]
+    """The integer program of an FP32 ONNX model for the given activation width."""
+    from .ivit.convert import Converter
+
+    wide = {n.name for n in model.graph.node if n.op_type in ("Conv", "MatMul", "Gemm")} if act_bits == 16 else set()
+    return Converter(model, absmax, name, wide=wide, softmax_bits=act_bits).convert()
+
+
+def bit_exact_check(program, inputs: list[np.ndarray], threads: int | None = None) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """Run the lowered model on ONNX Runtime and the integer reference on the same int8 inputs.
+
+    The reference starts from ORT's own quantized input, so the comparison covers exactly the
+    integer path; ``input_quantization_matches`` says whether numpy's quantization agrees too.
+    """
+    from ..profile.latency import cpu_session
+
+    sess = cpu_session(program.to_onnx(int_output=True).SerializeToString(), threads)
+    worst, q_match = 0, True
+    for x in inputs:
+        _, x8, logits = sess.run(None, {program.input_name: x})
+        ref = program.run(x8.astype(np.int64))
+        q_match &= bool(np.array_equal(program.quantize_input(x), x8.astype(np.int64)))
+        if ref.shape != logits.shape:
+            worst = -1
+            break
+        worst = max(worst, int(np.max(np.abs(ref - logits.astype(np.int64)))))
+    return {"inputs": len(inputs), "bit_exact": worst == 0, "max_abs_diff": worst,
+            "input_quantization_matches": q_match}
+
+
+def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: IntegerOnlyConfig = IntegerOnlyConfig(),
+                               log: Callable[[str], None] | None = None) -> IntegerOnlyResult:
+    """Write ``NAME.integer_only.onnx`` beside ``NAME.fp32.onnx``; report its checks, fidelity and speed."""
+    from ..profile.latency import cpu_session, interleaved_latency
+    from .ivit.calibrate import activation_absmax
+    from .ivit.check import check_integer_only
+
+    log = log or (lambda s: None)
+    src = Path(fp32_path)
+    model = load_onnx(src)
+    spec, prov = recorded_preprocess(src, model)
+    warnings: list[str] = []
+    calib, held = calibration_sources(config.calib_dir, config.holdout_dir, warnings)
+    if prov.get("weights") == "random-init":
+        warnings.append("the model has random weights: its outputs are near-constant, so the fidelity figures say "
+                        "nothing about integer-only accuracy on a trained model")
+    dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
+    batch = dim0.dim_value if dim0.dim_value > 0 else 1
+    name = src.name.replace(".fp32.onnx", "").replace(".onnx", "")
+    out_path = src.with_name(f"{name}.integer_only.onnx")
+    input_name = model.graph.input[0].name
+
+    eval_keep: list[np.ndarray] = []
+
+    def stream():  # type: ignore[no-untyped-def]
+        for b in batched(calib.arrays(spec), batch, config.calib_count):
+            if len(eval_keep) * batch < EVAL_IMAGES:
+                eval_keep.append(b)
+            yield b
+
+    log(f"calibrating every tensor's range on up to {config.calib_count} images from {calib.label}")
+    t0 = time.perf_counter()
+    absmax, seen = activation_absmax(model, stream(), config.threads)
+    if not seen:
+        raise EdgevisError(f"no readable calibration image in {calib.label}"
+                           + (f" (e.g. {calib.skipped[0]})" if calib.skipped else ""))
+    if calib.skipped:
+        warnings.append(f"skipped {len(calib.skipped)} unreadable calibration file(s), e.g. {calib.skipped[0]}")
+    eval_x = np.concatenate(eval_keep)
+    fp32_sess = cpu_session(src.read_bytes(), config.threads)
+
+    def outputs(sess) -> np.ndarray:  # type: ignore[no-untyped-def]
+        return np.concatenate([sess.run(None, {input_name: eval_x[i:i + batch]})[0]
+                               for i in range(0, len(eval_x) - batch + 1, batch)])
+
+    eval_ref = outputs(fp32_sess)
+    tried: list[dict[str, Any]] = []
+    program = None
+    for bits in ([config.act_bits] if config.act_bits else [8, 16]):
+        log(f"converting to integer-only kernels ({bits}-bit inputs to linear ops)")
+        cand = convert_model(model, absmax, name, bits)
+        c = compare_outputs(eval_ref, outputs(cpu_session(cand.to_onnx().SerializeToString(), config.threads)))
+        tried.append({"act_bits": bits, "top1_agreement": c.top1_agreement, "cosine_mean": c.cosine_mean})
+        program = cand
+        if c.top1_agreement >= config.min_agreement:
+            break
+    assert program is not None
+    chosen = tried[-1]
+    if chosen["top1_agreement"] < config.min_agreement:
+        warnings.append(f"integer-only agrees with FP32 on {chosen['top1_agreement']:.1%} of the calibration images, "
+                        f"below the target {config.min_agreement:.0%}")
+
+    log("proving the graph float-free and bit-exact against the integer reference")
+    qmodel = program.to_onnx()
+    report = check_integer_only(qmodel)
+    if not report.ok:  # a converter bug, never the user's input: refuse to write the file
+        raise RuntimeError("integer-only lowering left float tensors: " + "; ".join(report.problems[:3]))
+    exact_inputs = [x[None] if x.ndim == 3 else x for x in _take(held.arrays(spec), EXACT_IMAGES)]
+    exact_inputs = [np.repeat(x, batch, axis=0) for x in exact_inputs]
+    shape = [batch] + list(eval_x.shape[1:])
+    exact_inputs.append(np.random.default_rng(0).standard_normal(shape).astype(np.float32) * float(np.std(eval_x)))
+    exact = bit_exact_check(program, exact_inputs, config.threads)
+    if not exact["bit_exact"]:
+        raise RuntimeError(f"ONNX Runtime and the integer reference disagree (max |diff| {exact['max_abs_diff']}): "
+                           "a lowering bug; nothing was written")
+    seconds = time.perf_counter() - t0
+
+    log("timing integer-only against FP32")
+    t = interleaved_latency({"fp32": fp32_sess, "integer_only": cpu_session(qmodel.SerializeToString(), config.threads)},
+                            {input_name: eval_x[:batch]}, rounds=5, iters=3)
+    settings: dict[str, Any] = {
+        "format": "integer-only (I-ViT style)",
+        "act_bits": chosen["act_bits"], "softmax_bits": chosen["act_bits"], "weights": "int8 symmetric per output channel",
+        "bit_width_search": tried,
+        "kernels": program.kernel_counts(),
+        "onnx_nodes": len(qmodel.graph.node),
+        "check": report.to_dict(), "bit_exact": exact,
+        "input_scale": program.input_scale, "output_scale": program.output_scale,
+        "calibration_images": seen, "calibration_source": calib.label, "seconds": seconds,
+        "latency": {"device": "this machine (ONNX Runtime CPU)", "fp32": t["fp32"].to_dict(),
+                    "integer_only": t["integer_only"].to_dict(),
+                    "speedup": t["fp32"].p50_ms / t["integer_only"].p50_ms},
+    }
+    qprov = dict(prov)
+    qprov.update({"precision": "integer-only", "source_sha256": sha256_file(src), "quantization": settings})
+    set_metadata(qmodel, {META_PROVENANCE: qprov})
+    import onnx
+
+    with atomic_output(out_path) as tmp:
+        onnx.save_model(qmodel, str(tmp))
+        log("measuring fidelity on held-out images")
+        fid = fidelity_report(src, tmp, held, spec)
+    sidecar = {"preprocess": spec.to_dict(), **qprov, "sha256": sha256_file(out_path), "fidelity": fid}
+    write_json_atomic(sidecar_path(out_path), sidecar)
+    return IntegerOnlyResult(out_path, fid, settings, warnings)
+
+
+def _take(it, n: int) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
+    out = []
+    for x in it:
+        out.append(x)
+        if len(out) >= n:
+            break
+    return out
