@@ -29,7 +29,7 @@ import onnx
 from onnx import numpy_helper
 
 from ...core.errors import EdgevisError
-from .arith import RangeError, bits, check_bound, dyadic
+from .arith import RangeError, check_bound, dyadic
 from .kernels import (NORM_G, SIGMOID_P, Clip, ConvInteger, Elementwise, Gelu, Kernel, MatMulInteger, Norm, Passthrough,
                       ReduceSum, Requant, Shiftmax, Sigmoid)
 from .program import Program, Step

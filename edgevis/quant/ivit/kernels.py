@@ -17,8 +17,8 @@ for post-training use where no fine-tune can absorb approximation error:
   stays below 2**34).
 * Shiftmax: one integer division per row (the reciprocal of the sum), then a
   multiply and a rounding shift per element.
-* LayerNorm / GroupNorm: the rounded integer mean, the variance scaled by 4**p
-  (p chosen from the input bound so nothing overflows) and an exact
+* LayerNorm / GroupNorm: the input lifted by p fraction bits (p chosen from the
+  input bound so nothing overflows), the rounded mean, the variance and an exact
   digit-by-digit integer square root; I-ViT's Newton iteration starting at 2**16
   for 10 steps is wrong for small variances.
 """
@@ -365,8 +365,10 @@ class Gelu(Kernel):
 class Norm(Kernel):
     """Integer LayerNorm / GroupNorm core over ``axes``: ``round(2**G (x - mean) / std)``, then ``* gamma + beta``.
 
-    mean is rounded to an integer; variance is computed as ``floor(4**p * sum((x-mean)**2) / n)``
-    (+ eps in the same units) and its exact integer square root is ``floor(2**p * std)``.
+    ``x`` is lifted by ``p`` fraction bits first (``p`` as large as the input bound allows
+    without overflow), so the rounded mean, the variance ``floor(sum(y**2) / n)`` and its
+    exact integer square root ``floor(2**p std)`` all keep ``p`` extra bits: a row whose
+    values span only a few units normalizes as precisely as a wide one.
     """
 
     axes: tuple[int, ...]
@@ -381,25 +383,24 @@ class Norm(Kernel):
     @classmethod
     def for_input(cls, axes: tuple[int, ...], n: int, in_bound: int, scale: float, eps: float,
                   gamma: np.ndarray | None = None, beta: np.ndarray | None = None) -> "Norm":
-        y_bound = 2 * in_bound
-        ss_bound = n * y_bound * y_bound
-        p = max(0, min((61 - bits(ss_bound)) // 2, 61 - bits(y_bound) - NORM_G - 2))
+        y_bound = 2 * in_bound  # |x - mean| before lifting
+        p = max(0, min((61 - bits(n * y_bound * y_bound)) // 2, 61 - bits(y_bound) - NORM_G - 2))
         eps_q = int(round(eps * 4.0 ** p / (scale * scale)))
-        var_bound = y_bound * y_bound * 4 ** p + eps_q
-        check_bound(float(ss_bound) * 4.0 ** p, "norm variance")
+        ss_bound = n * (y_bound << p) ** 2
+        var_bound = ss_bound // n + eps_q
+        check_bound(float(ss_bound), "norm sum of squares")
         check_bound(float(var_bound), "norm variance + eps")
         steps = (bits(var_bound) + 1) // 2
         return cls(tuple(axes), int(n), int(p), eps_q, steps, gamma, beta)
 
     def ref(self, x: np.ndarray) -> np.ndarray:
         n = np.int64(self.n)
-        s = x.sum(axis=self.axes, keepdims=True)
-        mean = (2 * s + n) // (2 * n)
-        y = x - mean
+        s = x.sum(axis=self.axes, keepdims=True) << self.p
+        y = (x << self.p) - (2 * s + n) // (2 * n)  # x - round(mean), both with p fraction bits
         ss = (y * y).sum(axis=self.axes, keepdims=True)
-        var = ((ss << (2 * self.p)) // n) + self.eps_q
-        std = np.maximum(isqrt(var, self.steps), 1)
-        z = ((y << (self.p + NORM_G + 1)) + std) // (2 * std)
+        var = ss // n + self.eps_q
+        std = np.maximum(isqrt(var, self.steps), 1)  # floor(2**p std), at least one unit
+        z = ((y << (NORM_G + 1)) + std) // (2 * std)
         if self.gamma is not None:
             z = z * self.gamma
         if self.beta is not None:
@@ -409,14 +410,14 @@ class Norm(Kernel):
     def lower(self, b: Builder, x: str) -> str:
         ax = b.const(list(self.axes))
         n = self.n
-        s = b.op("ReduceSum", [x, ax], keepdims=1)
+        lift = b.const(np.int64(1) << self.p)
+        s = b.mul(b.op("ReduceSum", [x, ax], keepdims=1), lift)
         mean = b.floor_div(b.add(b.mul(s, b.const(2)), b.const(n)), b.const(2 * n))
-        y = b.sub(x, mean)
+        y = b.sub(b.mul(x, lift), mean)
         ss = b.op("ReduceSum", [b.mul(y, y), ax], keepdims=1)
-        var = b.add(b.op("Div", [b.mul(ss, b.const(np.int64(1) << (2 * self.p))), b.const(n)]),  # ss >= 0
-                    b.const(self.eps_q))
+        var = b.add(b.op("Div", [ss, b.const(n)]), b.const(self.eps_q))  # ss >= 0: truncation is floor
         std = b.op("Max", [b.isqrt(var, self.steps), b.const(1)])
-        z = b.floor_div(b.add(b.mul(y, b.const(np.int64(1) << (self.p + NORM_G + 1))), std), b.mul(std, b.const(2)))
+        z = b.floor_div(b.add(b.mul(y, b.const(np.int64(1) << (NORM_G + 1))), std), b.mul(std, b.const(2)))
         if self.gamma is not None:
             z = b.mul(z, b.const(self.gamma, hint="gamma"))
         if self.beta is not None:
