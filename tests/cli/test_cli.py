@@ -197,3 +197,40 @@ def test_int8_option_errors_come_before_the_export(tmp_path, args, pattern):
     p = run("export", "--model", "lsnet_t", "--int8", *args, "-o", tmp_path, check_ok=False)
     assert_one_line_error(p, pattern)
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_export_integer_only_then_inspect_proves_it(tmp_path, digits_lsnet, digits_folders):
+    ckpt, size = digits_lsnet
+    calib, held = digits_folders
+    p = run("export", "--model", "test_lsnet", "--weights", ckpt, "--input-size", *size, "--integer-only",
+            "--calib", calib, "--holdout", held, "--calib-count", 32, "-o", tmp_path, "--json")
+    report = json.loads(p.stdout)
+    path = report["artifacts"]["integer_only"]
+    assert path.endswith("test_lsnet.integer_only.onnx") and os.path.isfile(path)
+    assert report["fidelity"]["images"] == 359 and report["fidelity"]["top1_agreement"] >= 0.97
+    q = report["quantization"]
+    assert q["check"]["integer_only"] and q["bit_exact"]["bit_exact"] and q["calibration_images"] == 32
+    ok = run("inspect", path, "--integer-only", "--json")
+    assert json.loads(ok.stdout)["integer_only"]["integer_only"] is True
+    text = run("inspect", path, "--integer-only")
+    assert "integer-only: yes" in text.stdout
+    fp32 = run("inspect", report["artifacts"]["fp32"], "--integer-only", check_ok=False)
+    assert fp32.returncode == 1 and "integer-only: no" in fp32.stdout and "Conv" in fp32.stdout
+
+
+def test_inspect_names_a_truncated_file(tmp_path):
+    bad = tmp_path / "cut.onnx"
+    bad.write_bytes(b"\x08\x07\x12\x04abc")
+    assert_one_line_error(run("inspect", bad, "--integer-only", check_ok=False), "cut.onnx")
+
+
+@pytest.mark.parametrize("args,pattern", [
+    (["--integer-only", "--act-bits", "12"], "--act-bits must be 8 or 16"),
+    (["--act-bits", "8"], "--act-bits applies to --integer-only"),
+    (["--integer-only", "--calib", "MISSING"], "calibration folder not found"),
+])
+def test_integer_only_option_errors_come_before_the_export(tmp_path, args, pattern):
+    args = [str(tmp_path / a) if a == "MISSING" else a for a in args]
+    p = run("export", "--model", "lsnet_t", *args, "-o", tmp_path, check_ok=False)
+    assert_one_line_error(p, pattern)
+    assert not list(tmp_path.glob("*.onnx"))

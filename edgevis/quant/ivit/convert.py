@@ -188,9 +188,12 @@ class Converter:
         # the int32 output scale follows from the proven bound: the logits can never saturate
         top = float(np.max(q.scale)) * q.bound
         out = self.rescale(q, top / (OUT_MAX - 1), -OUT_MAX, OUT_MAX, "output")
-        shape = self.shapes.get(inp) or [d.dim_value for d in g.input[0].type.tensor_type.shape.dim]
-        return Program(inp, [d if d else None for d in shape], in_scale, outp, top / (OUT_MAX - 1),  # type: ignore[misc]
-                       self.steps, output_int=out.name)
+        shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                 for d in g.input[0].type.tensor_type.shape.dim]
+        oshape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
+                  for d in g.output[0].type.tensor_type.shape.dim]
+        return Program(inp, shape, in_scale, outp, top / (OUT_MAX - 1),  # type: ignore[misc]
+                       self.steps, output_shape=oshape, output_int=out.name)
 
     def _fold(self, node: onnx.NodeProto) -> None:
         from onnx.reference import ReferenceEvaluator

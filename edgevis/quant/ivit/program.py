@@ -38,6 +38,7 @@ class Program:
     output_name: str
     output_scale: float  # logits = int32 output * output_scale
     steps: list[Step] = field(default_factory=list)
+    output_shape: list[int | None] = field(default_factory=list)
     input_int: str = "x_int8"  # the program's name for the quantized input (int64 values in [-128, 127])
     output_int: str = ""
 
@@ -92,12 +93,12 @@ class Program:
         scale_out = b.const(np.float32(self.output_scale), np.float32, "out_scale")
         b.nodes.append(helper.make_node("DequantizeLinear", [logits32, scale_out, b.const(0, np.int32, "out_zp")],
                                         [self.output_name], name="output_dequantize"))
-        outputs = [helper.make_tensor_value_info(self.output_name, TensorProto.FLOAT, None)]
+        outputs = [helper.make_tensor_value_info(self.output_name, TensorProto.FLOAT, self.output_shape)]
         if int_output:
             b.nodes.append(helper.make_node("Identity", [q8], ["input_int8"]))
             b.nodes.append(helper.make_node("Identity", [logits32], ["logits_int32"]))
-            outputs += [helper.make_tensor_value_info("input_int8", TensorProto.INT8, None),
-                        helper.make_tensor_value_info("logits_int32", TensorProto.INT32, None)]
+            outputs += [helper.make_tensor_value_info("input_int8", TensorProto.INT8, self.input_shape),
+                        helper.make_tensor_value_info("logits_int32", TensorProto.INT32, self.output_shape)]
         graph = helper.make_graph(
             b.nodes, "edgevis_integer_only",
             [helper.make_tensor_value_info(self.input_name, TensorProto.FLOAT, self.input_shape)],
