@@ -119,3 +119,17 @@ def test_op_without_integer_rule_names_op_and_model():
     m = _graph(nodes, [])
     with pytest.raises(IntegerOnlyError, match=r"mymodel: no integer-only rule for Sin node 'weird_sin'"):
         convert_model(m, {"x": 1.0, "y": 1.0}, "mymodel", 8)
+
+
+def test_dynamic_batch_shape_arithmetic_stays_integer(tmp_path):
+    """A --dynamic-batch export computes shapes at run time (Shape, Gather, Concat on int64) and
+    expands the class token to the batch: all of it converts, and any batch size is bit-exact."""
+    src = export_onnx("test_deit", tmp_path, config=ExportConfig(dynamic_batch=True)).artifact.path
+    model = onnx.load(str(src))
+    assert "Shape" in {n.op_type for n in model.graph.node}
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, 3, 64, 64)).astype(np.float32) for _ in range(2)]
+    absmax, _ = activation_absmax(model, xs)
+    prog = convert_model(model, absmax, "test_deit", 8)
+    assert check_integer_only(prog.to_onnx()).ok
+    assert bit_exact_check(prog, [xs[0][:1], np.concatenate(xs)[:3]])["bit_exact"]

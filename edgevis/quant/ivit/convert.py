@@ -76,8 +76,11 @@ class Converter:
         self.model_name = model_name
         inferred = onnx.shape_inference.infer_shapes(model)
         self.shapes: dict[str, list[int | None]] = {}
+        self.elem: dict[str, int] = {}
         for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
             self.shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
+            self.elem[vi.name] = vi.type.tensor_type.elem_type
+        self.ints: dict[str, str] = {}  # integer tensors of the float graph (shape arithmetic) -> program name
         self.consts: dict[str, np.ndarray] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
         self.qt: dict[str, QT] = {}
         self.steps: list[Step] = []
@@ -173,6 +176,8 @@ class Converter:
                 continue
             if id(node) in gelu:
                 self._gelu(node, gelu[id(node)])
+                continue
+            if self._shape_node(node):
                 continue
             handler: Callable[[onnx.NodeProto], None] | None = getattr(self, f"_op_{node.op_type}", None)
             if handler is None:
@@ -525,6 +530,33 @@ class Converter:
         shape = self.shapes.get(node.input[0]) or []
         self._reduce_mean(node, tuple(range(2, len(shape))), True)
 
+    # ---------------------------------------------------------------- shape arithmetic
+    def _shape_node(self, node: onnx.NodeProto) -> bool:
+        """Nodes that compute integers already in the float graph (dynamic-batch shape arithmetic:
+        Shape, Gather on a shape, Concat of dims, ...) are copied unchanged: their values do not
+        depend on any scale. Returns False for every other node."""
+        int_types = {onnx.TensorProto.INT64, onnx.TensorProto.INT32, onnx.TensorProto.BOOL}
+        if not all(self.elem.get(o) in int_types for o in node.output if o):
+            return False
+        is_shape = node.op_type in ("Shape", "Size") and node.input[0] in self.qt
+        if not is_shape and not all((not i) or i in self.consts or i in self.ints for i in node.input):
+            return False
+        consts: dict[int, np.ndarray] = {}
+        dyn: list[str] = []
+        for i, name in enumerate(node.input):
+            if not name:
+                continue
+            if name in self.consts:
+                consts[i] = self.consts[name]
+            else:
+                dyn.append(self.qt[name].name if is_shape else self.ints[name])
+        n_in = max((i for i, n in enumerate(node.input) if n), default=-1) + 1
+        outs = self.emit(Passthrough(node.op_type, _attrs(node), n_in, consts, n_out=len(node.output)), dyn, node.name,
+                         n_out=len(node.output))
+        for o, name in zip(node.output, outs):
+            self.ints[o] = name
+        return True
+
     # ---------------------------------------------------------------- data movement
     def _data(self, node: onnx.NodeProto) -> None:
         a = _attrs(node)
@@ -545,19 +577,25 @@ class Converter:
             (out,) = self.emit(Passthrough("Concat", a, len(node.input), consts), [q.name for q in dyn], node.name)
             self.qt[node.output[0]] = QT(out, np.asarray(s), bound, unsigned=all(q.unsigned for q in dyn) and not consts)
             return
+        extra: list[str] = []
         for i, name in enumerate(node.input):
             if not name:
                 continue
             c = self.const(name)
             if i == 0:
-                if c is not None:
-                    raise self.fail(node, "constant data should have been folded")
+                if c is not None:  # constant data moved by a dynamic shape (a class token expanded to the batch)
+                    s = self.act_scale(node.output[0])
+                    consts[0] = np.clip(np.round(c.astype(np.float64) / s), -ACT_MAX, ACT_MAX).astype(np.int64)
+                    dyn.append(QT("", np.asarray(s), int(np.abs(consts[0]).max()) if consts[0].size else 0))
+                    continue
                 q = self.qt[name]
                 if q.acc and not q.scalar:
                     q = self.act(name, node.name)
                 dyn.append(q)
             elif c is None:
-                raise self.fail(node, f"input {i} ({name}) must be a constant")
+                if name not in self.ints:
+                    raise self.fail(node, f"input {i} ({name}) must be a constant or an integer shape")
+                extra.append(self.ints[name])
             elif node.op_type == "Pad" and i == 2:
                 if float(c.reshape(-1)[0]) != 0.0:
                     raise self.fail(node, "only zero padding is supported")
@@ -568,7 +606,7 @@ class Converter:
             raise self.fail(node, "only constant padding is supported")
         n_in = max(i for i, n in enumerate(node.input) if n) + 1
         q = dyn[0]
-        outs = self.emit(Passthrough(node.op_type, a, n_in, consts, n_out=len(node.output)), [q.name], node.name,
-                         n_out=len(node.output))
+        outs = self.emit(Passthrough(node.op_type, a, n_in, consts, n_out=len(node.output)),
+                         ([q.name] if q.name else []) + extra, node.name, n_out=len(node.output))
         for o, name in zip(node.output, outs):
             self.qt[o] = replace(q, name=name)
