@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import typer
 from rich.table import Table
@@ -113,12 +113,8 @@ def export(
     if q_config is not None:
         from ..quant.int8 import quantize_int8_file
 
-        with _spinner("calibrating and quantizing to INT8...", show) as status:
-            def log(msg: str) -> None:
-                if status is not None:
-                    status.update(f"INT8: {msg}")
-
-            q = quantize_int8_file(result.artifact.path, q_config, log=log)
+        q = _with_status("calibrating and quantizing to INT8...", "INT8", show,
+                         lambda log: quantize_int8_file(result.artifact.path, q_config, log=log))
         artifacts["int8"] = str(q.path)
         report["fidelity"] = q.fidelity
         report["quantization"] = q.settings
@@ -130,14 +126,9 @@ def export(
     if io_config is not None:
         from ..quant.integer_only import quantize_integer_only_file
 
-        with _spinner("converting to integer-only...", show) as status:
-            def io_log(msg: str) -> None:
-                if status is not None:
-                    status.update(f"integer-only: {msg}")
-
-            io = quantize_integer_only_file(result.artifact.path, io_config, log=io_log)
+        io = _with_status("converting to integer-only...", "integer-only", show,
+                          lambda log: quantize_integer_only_file(result.artifact.path, io_config, log=log))
         artifacts["integer_only"] = str(io.path)
-        report.setdefault("fidelity", {})
         if q_config is not None:
             report["fidelity"] = {"int8": report["fidelity"], "integer_only": io.fidelity}
             report["quantization"] = {"int8": report["quantization"], "integer_only": io.settings}
@@ -155,6 +146,16 @@ def export(
 
 def _spinner(message: str, show: bool) -> contextlib.AbstractContextManager[Any]:
     return err.status(message, spinner="dots") if show else contextlib.nullcontext()
+
+
+def _with_status(message: str, prefix: str, show: bool, job: Callable[[Callable[[str], None]], Any]) -> Any:
+    """Run ``job(log)`` under a spinner whose text follows the job's log lines."""
+    with _spinner(message, show) as status:
+        def log(msg: str) -> None:
+            if status is not None:
+                status.update(f"{prefix}: {msg}")
+
+        return job(log)
 
 
 def _print_export(result) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,6 +27,28 @@ def top5_overlap(ref: np.ndarray, out: np.ndarray) -> float:
     a = np.argsort(-ref, axis=1)[:, :k]
     b = np.argsort(-out, axis=1)[:, :k]
     return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
+
+
+def write_checked(model, out_path: Path, src: Path, held: ImageSource, spec: Preprocess,  # type: ignore[no-untyped-def]
+                  log: Callable[[str], None]) -> dict[str, Any]:
+    """Save a quantized ``model`` atomically at ``out_path``, measuring its fidelity against ``src``
+    on the held-out images before the file lands; return the fidelity report."""
+    import onnx
+
+    from ..core.files import atomic_output
+
+    with atomic_output(out_path) as tmp:
+        onnx.save_model(model, str(tmp))
+        log("measuring fidelity on held-out images")
+        return fidelity_report(src, tmp, held, spec)
+
+
+def write_sidecar(out_path: Path, spec: Preprocess, prov: dict[str, Any], fid: dict[str, Any]) -> None:
+    from ..core.files import sha256_file, write_json_atomic
+    from ..core.types import sidecar_path
+
+    write_json_atomic(sidecar_path(out_path), {"preprocess": spec.to_dict(), **prov, "sha256": sha256_file(out_path),
+                                               "fidelity": fid})
 
 
 def fidelity_report(fp32_path: str | os.PathLike[str], q_path: str | os.PathLike[str], held: ImageSource,

@@ -22,12 +22,11 @@ from typing import Any, Callable
 import numpy as np
 
 from ..core.errors import EdgevisError
-from ..core.files import atomic_output, sha256_file, write_json_atomic
-from ..core.types import sidecar_path
+from ..core.files import sha256_file
 from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CALIB_METHODS, batched, calibrate_ranges, calibration_sources, ort_method
-from .fidelity import fidelity_report
+from .fidelity import write_checked, write_sidecar
 from .placement import AccuracyTarget, Placement, Searcher
 from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
 from .sensitivity import rank_by_sqnr, tensor_sqnr
@@ -238,11 +237,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         qprov = dict(read_json_metadata(qmodel, META_PROVENANCE) or prov)
         qprov.update({"precision": "int8", "source_sha256": sha256_file(src), "quantization": settings})
         set_metadata(qmodel, {META_PROVENANCE: qprov})
-        with atomic_output(out_path) as tmp:
-            onnx.save_model(qmodel, str(tmp))
-            log("measuring fidelity on held-out images")
-            fid = fidelity_report(src, tmp, held, spec)
+        fid = write_checked(qmodel, out_path, src, held, spec, log)
         fid["most_sensitive"] = sensitive
-    sidecar = {"preprocess": spec.to_dict(), **qprov, "sha256": sha256_file(out_path), "fidelity": fid}
-    write_json_atomic(sidecar_path(out_path), sidecar)
+    write_sidecar(out_path, spec, qprov, fid)
     return Int8Result(out_path, fid, settings, warnings)

@@ -27,12 +27,11 @@ import numpy as np
 
 from ..core.compare import compare_outputs
 from ..core.errors import EdgevisError
-from ..core.files import atomic_output, sha256_file, write_json_atomic
-from ..core.types import sidecar_path
+from ..core.files import sha256_file
 from ..graph.inspect import META_PROVENANCE, load_onnx, set_metadata
 from ..runtimes.predict import recorded_preprocess
 from .calibration import batched, calibration_sources
-from .fidelity import fidelity_report
+from .fidelity import write_checked, write_sidecar
 
 EVAL_IMAGES = 32  # calibration images on which the bit-width choice is checked
 EXACT_IMAGES = 2  # held-out images (plus one random input) in the bit-exact check
@@ -194,14 +193,8 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
     qprov = dict(prov)
     qprov.update({"precision": "integer-only", "source_sha256": sha256_file(src), "quantization": settings})
     set_metadata(qmodel, {META_PROVENANCE: qprov})
-    import onnx
-
-    with atomic_output(out_path) as tmp:
-        onnx.save_model(qmodel, str(tmp))
-        log("measuring fidelity on held-out images")
-        fid = fidelity_report(src, tmp, held, spec)
-    sidecar = {"preprocess": spec.to_dict(), **qprov, "sha256": sha256_file(out_path), "fidelity": fid}
-    write_json_atomic(sidecar_path(out_path), sidecar)
+    fid = write_checked(qmodel, out_path, src, held, spec, log)
+    write_sidecar(out_path, spec, qprov, fid)
     return IntegerOnlyResult(out_path, fid, settings, warnings)
 
 
