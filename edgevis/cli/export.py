@@ -168,6 +168,15 @@ def _print_export(result) -> None:  # type: ignore[no-untyped-def]
     out.print(f"  provenance: {result.artifact.sidecar}")
 
 
+def _print_fidelity(what: str, f: dict[str, Any]) -> None:
+    table = Table(title=f"{what} vs FP32 on {f['images']} held-out images ({f['source']})")
+    for c in ("top-1 agreement", "top-5 overlap", "cosine mean", "cosine worst", "SQNR (dB)"):
+        table.add_column(c, justify="right")
+    table.add_row(f"{f['top1_agreement']:.1%}", f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
+                  f"{f['cosine_min']:.4f}", f"{f['sqnr_db']:.1f}")
+    out.print(table)
+
+
 def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
     f, st = q.fidelity, q.settings
     out.print(f"[bold green]wrote[/] {q.path}  ({q.path.stat().st_size / 1e6:.1f} MB, target {st['target']}, "
@@ -181,12 +190,7 @@ def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
     out.print(f"  int8 ops: {int8_ops}")
     for k in st["kept_float"]:
         out.print(f"  kept in float: {k['count']} op(s) - {k['reason']}")
-    table = Table(title=f"INT8 vs FP32 on {f['images']} held-out images ({f['source']})")
-    for c in ("top-1 agreement", "top-5 overlap", "cosine mean", "cosine worst", "SQNR (dB)"):
-        table.add_column(c, justify="right")
-    table.add_row(f"{f['top1_agreement']:.1%}", f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
-                  f"{f['cosine_min']:.4f}", f"{f['sqnr_db']:.1f}")
-    out.print(table)
+    _print_fidelity("INT8", f)
     if f.get("most_sensitive"):
         names = ", ".join(f"{s['node']} ({s['op']})" for s in f["most_sensitive"][:3])
         out.print(f"  most sensitive ops: {names}")
@@ -206,9 +210,4 @@ def _print_integer_only(r) -> None:  # type: ignore[no-untyped-def]
     lat = st["latency"]
     out.print(f"  latency on this machine (p50): FP32 {lat['fp32']['p50_ms']:.2f} ms, integer-only "
               f"{lat['integer_only']['p50_ms']:.2f} ms ({lat['speedup']:.2f}x)")
-    table = Table(title=f"integer-only vs FP32 on {f['images']} held-out images ({f['source']})")
-    for c in ("top-1 agreement", "top-5 overlap", "cosine mean", "cosine worst", "SQNR (dB)"):
-        table.add_column(c, justify="right")
-    table.add_row(f"{f['top1_agreement']:.1%}", f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
-                  f"{f['cosine_min']:.4f}", f"{f['sqnr_db']:.1f}")
-    out.print(table)
+    _print_fidelity("integer-only", f)

@@ -72,6 +72,12 @@ class OnnxArtifact:
         }
 
 
+def precision_path(src: str | Path, precision: str) -> Path:
+    """``NAME.<precision>.onnx`` beside ``NAME.fp32.onnx`` (or beside ``NAME.onnx``)."""
+    p = Path(src)
+    return p.with_name(p.name.replace(".fp32.onnx", "").replace(".onnx", "") + f".{precision}.onnx")
+
+
 def sidecar_path(path: str | Path) -> Path:
     p = Path(path)
     return p.with_name(p.name + ".json")

@@ -42,6 +42,12 @@ def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True, 
     return model
 
 
+def static_batch(model: onnx.ModelProto) -> int:
+    """The first input's batch size, or 1 where it is symbolic."""
+    d = model.graph.input[0].type.tensor_type.shape.dim[0]
+    return d.dim_value if d.dim_value > 0 else 1
+
+
 def op_histogram(model: onnx.ModelProto) -> dict[str, int]:
     """Node count per op type (top-level graph), most frequent first."""
     c = collections.Counter(n.op_type for n in model.graph.node)

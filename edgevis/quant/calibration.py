@@ -95,6 +95,29 @@ def split_folder(src: ImageSource, holdout_every: int = 5) -> tuple[ImageSource,
     return ImageSource(src.label, calib, src.skipped), ImageSource(src.label + " (held out)", held, src.skipped)
 
 
+class CalibrationStream:
+    """The calibration batches a quantizer reads once, keeping the first ``keep`` images for its
+    later accuracy checks (a bounded slice, so memory does not grow with the folder)."""
+
+    def __init__(self, source: ImageSource, spec: Preprocess, batch: int, limit: int, keep: int) -> None:
+        self.source, self.spec, self.batch, self.limit, self.keep = source, spec, batch, limit, keep
+        self.kept: list[np.ndarray] = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for b in batched(self.source.arrays(self.spec), self.batch, self.limit):
+            if len(self.kept) * self.batch < self.keep:
+                self.kept.append(b)
+            yield b
+
+    def no_image_error(self) -> EdgevisError:
+        s = self.source
+        return EdgevisError(f"no readable calibration image in {s.label}" + (f" (e.g. {s.skipped[0]})" if s.skipped else ""))
+
+    def skipped_warning(self) -> str | None:
+        s = self.source.skipped
+        return f"skipped {len(s)} unreadable calibration file(s), e.g. {s[0]}" if s else None
+
+
 def batched(arrays: Iterator[np.ndarray], batch: int, limit: int) -> Iterator[np.ndarray]:
     """Stack ``(3, H, W)`` images into ``batch``-sized arrays, at most ``limit`` images in all;
     a fixed-batch graph's last batch is padded by repeating its final image."""

@@ -23,9 +23,10 @@ import numpy as np
 
 from ..core.errors import EdgevisError
 from ..core.files import sha256_file
-from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata
+from ..core.types import precision_path
+from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
-from .calibration import CALIB_METHODS, batched, calibrate_ranges, calibration_sources, ort_method
+from .calibration import CALIB_METHODS, CalibrationStream, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import write_checked, write_sidecar
 from .placement import AccuracyTarget, Placement, Searcher
 from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
@@ -120,11 +121,9 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
     if random_init:
         warnings.append("the model has random weights: its outputs are near-constant, so the fidelity figures "
                         "say nothing about INT8 accuracy on a trained model, and the accuracy search was skipped")
-    dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
-    batch = dim0.dim_value if dim0.dim_value > 0 else 1
+    batch = static_batch(model)
     input_name = model.graph.input[0].name
-    name = src.name.replace(".fp32.onnx", "").replace(".onnx", "")
-    out_path = src.with_name(f"{name}.int8.onnx")
+    out_path = precision_path(src, "int8")
 
     with tempfile.TemporaryDirectory(prefix="edgevis-int8-") as tmpd:
         prepped = Path(tmpd) / "prepped.onnx"
@@ -133,24 +132,16 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         float_model = onnx.load(str(prepped))
 
         # calibration: a bounded slice of the stream is kept to check accuracy during placement
-        eval_keep: list[np.ndarray] = []
-
-        def stream():  # type: ignore[no-untyped-def]
-            for b in batched(calib.arrays(spec), batch, config.calib_count):
-                if len(eval_keep) * batch < EVAL_IMAGES:
-                    eval_keep.append(b)
-                yield b
-
+        stream = CalibrationStream(calib, spec, batch, config.calib_count, EVAL_IMAGES)
         cache = Path(tmpd) / "ranges.json"
         log(f"calibrating ({config.method}) on up to {config.calib_count} images from {calib.label}")
         try:
             with _quiet_ort():
-                seen = calibrate_ranges(prepped, stream(), input_name, config.method, cache, tmpd)
+                seen = calibrate_ranges(prepped, iter(stream), input_name, config.method, cache, tmpd)
         except EdgevisError:
-            raise EdgevisError(f"no readable calibration image in {calib.label}"
-                               + (f" (e.g. {calib.skipped[0]})" if calib.skipped else "")) from None
-        if calib.skipped:
-            warnings.append(f"skipped {len(calib.skipped)} unreadable calibration file(s), e.g. {calib.skipped[0]}")
+            raise stream.no_image_error() from None
+        if skipped := stream.skipped_warning():
+            warnings.append(skipped)
         used = min(seen * batch, len(calib) - len(calib.skipped), config.calib_count)
 
         exclude = attention_matmuls(float_model) if config.keep_attention_float else []
@@ -171,7 +162,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             )
         base = unquantize_outputs(onnx.load(str(base_path)))
         fp32_blob = src.read_bytes()  # speed is judged against the exported file the user would deploy
-        eval_x = np.concatenate(eval_keep)
+        eval_x = np.concatenate(stream.kept)
         from ..profile.latency import cpu_session
 
         fp32_sess = cpu_session(fp32_blob, config.threads)

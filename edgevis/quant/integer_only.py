@@ -28,9 +28,10 @@ import numpy as np
 from ..core.compare import compare_outputs
 from ..core.errors import EdgevisError
 from ..core.files import sha256_file
-from ..graph.inspect import META_PROVENANCE, load_onnx, set_metadata
+from ..core.types import precision_path
+from ..graph.inspect import META_PROVENANCE, load_onnx, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
-from .calibration import batched, calibration_sources
+from .calibration import CalibrationStream, calibration_sources
 from .fidelity import write_checked, write_sidecar
 
 EVAL_IMAGES = 32  # calibration images on which the bit-width choice is checked
@@ -113,29 +114,19 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
     if prov.get("weights") == "random-init":
         warnings.append("the model has random weights: its outputs are near-constant, so the fidelity figures say "
                         "nothing about integer-only accuracy on a trained model")
-    dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
-    batch = dim0.dim_value if dim0.dim_value > 0 else 1
-    name = src.name.replace(".fp32.onnx", "").replace(".onnx", "")
-    out_path = src.with_name(f"{name}.integer_only.onnx")
+    batch = static_batch(model)
+    name = str(prov.get("model") or src.stem)  # for messages naming the model
+    out_path = precision_path(src, "integer_only")
     input_name = model.graph.input[0].name
-
-    eval_keep: list[np.ndarray] = []
-
-    def stream():  # type: ignore[no-untyped-def]
-        for b in batched(calib.arrays(spec), batch, config.calib_count):
-            if len(eval_keep) * batch < EVAL_IMAGES:
-                eval_keep.append(b)
-            yield b
-
+    stream = CalibrationStream(calib, spec, batch, config.calib_count, EVAL_IMAGES)
     log(f"calibrating every tensor's range on up to {config.calib_count} images from {calib.label}")
     t0 = time.perf_counter()
-    absmax, seen = activation_absmax(model, stream(), config.threads)
+    absmax, seen = activation_absmax(model, stream, config.threads)
     if not seen:
-        raise EdgevisError(f"no readable calibration image in {calib.label}"
-                           + (f" (e.g. {calib.skipped[0]})" if calib.skipped else ""))
-    if calib.skipped:
-        warnings.append(f"skipped {len(calib.skipped)} unreadable calibration file(s), e.g. {calib.skipped[0]}")
-    eval_x = np.concatenate(eval_keep)
+        raise stream.no_image_error()
+    if skipped := stream.skipped_warning():
+        warnings.append(skipped)
+    eval_x = np.concatenate(stream.kept)
     fp32_sess = cpu_session(src.read_bytes(), config.threads)
 
     def outputs(sess) -> np.ndarray:  # type: ignore[no-untyped-def]

@@ -211,16 +211,9 @@ class ConvInteger(Kernel):
 
     def lower(self, b: Builder, x: str) -> str:
         w = b.const(self.w, np.int8, "w")
-
-        def conv(xq: str) -> str:
-            return b.cast(b.op("ConvInteger", [xq, w], kernel_shape=list(self.w.shape[2:]), strides=list(self.strides),
-                               pads=list(self.pads), group=self.group), INT64)
-
-        if self.split:
-            hi, lo = b.split16(x)
-            y = b.add(b.mul(conv(hi), b.const(256)), conv(lo))
-        else:
-            y = conv(b.cast(x, TensorProto.UINT8 if self.x_unsigned else TensorProto.INT8))
+        y = b.int8_product(x, lambda xq: b.op("ConvInteger", [xq, w], kernel_shape=list(self.w.shape[2:]),
+                                              strides=list(self.strides), pads=list(self.pads), group=self.group),
+                           self.split, self.x_unsigned)
         if self.bias is not None:
             y = b.add(y, b.const(self.bias.reshape(-1, 1, 1), hint="bias"))
         return y
@@ -252,15 +245,7 @@ class MatMulInteger(Kernel):
             rhs = b.const(self.w, np.int8, "w")
         else:
             rhs = b.cast(bm, TensorProto.UINT8 if self.b_unsigned else TensorProto.INT8)  # type: ignore[arg-type]
-
-        def mm(aq: str) -> str:
-            return b.cast(b.op("MatMulInteger", [aq, rhs]), INT64)
-
-        if self.split:
-            hi, lo = b.split16(a)
-            y = b.add(b.mul(mm(hi), b.const(256)), mm(lo))
-        else:
-            y = mm(b.cast(a, TensorProto.UINT8 if self.a_unsigned else TensorProto.INT8))
+        y = b.int8_product(a, lambda aq: b.op("MatMulInteger", [aq, rhs]), self.split, self.a_unsigned)
         if self.bias is not None:
             y = b.add(y, b.const(self.bias, hint="bias"))
         return y

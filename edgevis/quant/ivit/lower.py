@@ -112,5 +112,13 @@ class Builder:
         lo = self.sub(x, self.mul(hi, c256))
         return self.cast(hi, TensorProto.INT8), self.cast(lo, TensorProto.UINT8)
 
+    def int8_product(self, x: str, product, split: bool, unsigned: bool) -> str:  # type: ignore[no-untyped-def]
+        """``product(x)`` of an int8 (uint8 if ``unsigned``) operand, as int64; a 16-bit ``x`` (``split``)
+        runs as ``256 * product(hi) + product(lo)``, exact because the product is linear in ``x``."""
+        if split:
+            hi, lo = self.split16(x)
+            return self.add(self.mul(self.cast(product(hi), INT64), self.const(256)), self.cast(product(lo), INT64))
+        return self.cast(product(self.cast(x, TensorProto.UINT8 if unsigned else TensorProto.INT8)), INT64)
+
     def cast(self, x: str, to: int) -> str:
         return self.op("Cast", [x], to=to)
