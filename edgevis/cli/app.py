@@ -8,6 +8,7 @@ from .export import export
 from .inspect import inspect
 from .models import models
 from .predict import predict
+from .simplify import simplify
 
 app = typer.Typer(
     name="edgevis",
@@ -21,6 +22,7 @@ app.command("models")(models)
 app.command("export")(export)
 app.command("predict")(predict)
 app.command("inspect")(inspect)
+app.command("simplify")(simplify)
 
 
 @app.callback()

@@ -25,6 +25,9 @@ def export(
     input_size: Optional[tuple[int, int]] = typer.Option(None, "--input-size", help="Input height and width."),
     output_dir: Path = typer.Option(Path("edgevis_out"), "--output-dir", "-o", help="Where files are written."),
     exporter: str = typer.Option("auto", "--exporter", help="auto (dynamo, then torchscript), dynamo or torchscript."),
+    simplify: bool = typer.Option(
+        True, "--simplify/--no-simplify",
+        help="Fold constants and drop dead nodes (onnxsim, onnxslim as fallback) before the parity check."),
     int8: bool = typer.Option(False, "--int8", help="Also write a calibrated INT8 (Q/DQ) model NAME.int8.onnx."),
     integer_only: bool = typer.Option(
         False, "--integer-only",
@@ -61,7 +64,7 @@ def export(
         raise EdgevisError("--batch and --dynamic-batch exclude each other")
     config = ExportConfig(opset=opset, batch=batch, dynamic_batch=dynamic_batch,
                           input_size=tuple(input_size) if input_size else None, exporter=exporter,  # type: ignore[arg-type]
-                          num_classes=num_classes)
+                          num_classes=num_classes, simplify=simplify)
     q_config = io_config = None
     if integer_only:
         from ..quant.integer_only import DEFAULT_MIN_AGREEMENT, IntegerOnlyConfig
@@ -96,6 +99,8 @@ def export(
     with _spinner("exporting {model} to ONNX and checking it on ONNX Runtime...".format(model=model), show):
         result = export_onnx(model, output_dir, weights=weights, config=config)
     warnings += result.warnings
+    for w in result.warnings:
+        warn(w)
     artifacts: dict[str, Any] = {"fp32": str(result.artifact.path)}
     checks: dict[str, Any] = {"fp32_parity": {**result.parity.to_dict(), "reference": "torch eager", "passed": True}}
     report: dict[str, Any] = {
@@ -105,7 +110,7 @@ def export(
         "checks": checks,
         "export": {"exporter": result.exporter, "opset": result.artifact.provenance["opset"],
                    "input": result.artifact.provenance["input"], "nodes": sum(result.nodes.values()),
-                   "seconds": result.artifact.provenance["export_seconds"]},
+                   "seconds": result.artifact.provenance["export_seconds"], "simplify": result.simplify},
         "warnings": warnings,
     }
     if show:
@@ -163,6 +168,9 @@ def _print_export(result) -> None:  # type: ignore[no-untyped-def]
     prov = result.artifact.provenance
     out.print(f"[bold green]wrote[/] {result.artifact.path}  ({result.artifact.path.stat().st_size / 1e6:.1f} MB, "
               f"{sum(result.nodes.values())} nodes, opset {prov['opset']}, {result.exporter} exporter)")
+    if result.simplify:
+        s = result.simplify
+        out.print(f"  simplified by {s['tool']}: {s['nodes_before']} -> {s['nodes_after']} nodes")
     out.print(f"  parity torch vs ONNX Runtime on {p.samples} inputs: max|diff| {p.max_abs_diff:.3g}, "
               f"worst cosine {p.cosine_min:.8f}, top-1 agreement {p.top1_agreement:.0%}")
     out.print(f"  provenance: {result.artifact.sidecar}")

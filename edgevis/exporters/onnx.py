@@ -48,6 +48,8 @@ class ExportConfig:
     atol: float = 1e-4
     rtol: float = 1e-4
     min_cosine: float = 0.99999
+    # fold constants and drop dead/duplicate nodes (onnxsim, onnxslim as fallback) before the parity check
+    simplify: bool = True
 
     def __post_init__(self) -> None:
         if self.batch < 1:
@@ -69,6 +71,7 @@ class ExportResult:
     exporter: str
     nodes: dict[str, int]
     warnings: list[str] = field(default_factory=list)
+    simplify: dict[str, Any] | None = None  # what the simplifier did (None: not run)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +79,7 @@ class ExportResult:
             "parity": self.parity.to_dict(),
             "exporter": self.exporter,
             "nodes": self.nodes,
+            "simplify": self.simplify,
             "warnings": self.warnings,
         }
 
@@ -193,6 +197,9 @@ def export_onnx(
             raise OutputError(f"{model_name} is {size / 1024**3:.1f} GiB, over the 2 GiB single-file ONNX limit")
 
         onnx_model = load_onnx(tmp)
+        simplified = None
+        if config.simplify:
+            onnx_model, simplified = _simplify(onnx_model, inputs[:parity_batch], notes)
         provenance = {
             "model": model_name,
             "family": info.family,
@@ -203,6 +210,7 @@ def export_onnx(
             "output": {"name": OUTPUT_NAME, "num_classes": info.num_classes},
             "opset": opset,
             "exporter": used,
+            "simplify": simplified,
             "deploy_form": True,
             "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -222,7 +230,27 @@ def export_onnx(
     provenance["export_seconds"] = round(export_s, 2)
     artifact = OnnxArtifact(target, (spec_in,), (spec_out,), provenance)
     write_json_atomic(artifact.sidecar, {"preprocess": preprocess.to_dict(), **provenance})
-    return ExportResult(artifact, parity, used, nodes, notes)
+    return ExportResult(artifact, parity, used, nodes, notes, simplified)
+
+
+def _simplify(onnx_model, x: np.ndarray, notes: list[str]):  # type: ignore[no-untyped-def]
+    """The simplified model (checked on ORT against the traced one) and its summary; on failure the
+    traced model and a note - the torch parity check that follows covers the file either way."""
+    from ..graph.simplify import SimplifyError, numeric_check, simplify_model
+
+    ref = onnx_model.SerializeToString()
+    feeds = [{onnx_model.graph.input[0].name: x}]
+
+    def accept(candidate) -> str | None:  # type: ignore[no-untyped-def]
+        r = numeric_check(ref, candidate.SerializeToString(), feeds)
+        return None if r["passed"] else r["reason"]
+
+    try:
+        res = simplify_model(onnx_model, accept=accept)
+    except SimplifyError as e:
+        notes.append(f"graph left unsimplified: {e}")
+        return onnx_model, None
+    return res.model, res.summary()
 
 
 def _check_parity(model: torch.nn.Module, path: Path, x: np.ndarray, batch: int, config: ExportConfig) -> Closeness:
