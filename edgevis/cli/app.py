@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from .build import build
 from .export import export
 from .inspect import inspect
+from .lint import lint
 from .models import models
 from .predict import predict
 from .simplify import simplify
@@ -23,6 +25,8 @@ app.command("export")(export)
 app.command("predict")(predict)
 app.command("inspect")(inspect)
 app.command("simplify")(simplify)
+app.command("build")(build)
+app.command("lint")(lint)
 
 
 @app.callback()

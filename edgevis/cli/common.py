@@ -9,6 +9,7 @@ from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from ..core.errors import EdgevisError
 
@@ -28,7 +29,8 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except EdgevisError as e:
-            err.print(f"[bold red]error:[/] {e}", highlight=False, markup=True)
+            # the message is plain text: brackets in it (e.g. edgevis[tensorrt]) are not rich markup
+            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True)
             raise typer.Exit(code=e.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted; nothing was written")
@@ -43,4 +45,4 @@ def print_json(obj: Any) -> None:
 
 
 def warn(msg: str) -> None:
-    err.print(f"[bold yellow]warning:[/] {msg}", highlight=False)
+    err.print(f"[bold yellow]warning:[/] {escape(msg)}", highlight=False)

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import onnx
 
 from ..core.errors import OnnxFileError
@@ -46,6 +47,27 @@ def static_batch(model: onnx.ModelProto) -> int:
     """The first input's batch size, or 1 where it is symbolic."""
     d = model.graph.input[0].type.tensor_type.shape.dim[0]
     return d.dim_value if d.dim_value > 0 else 1
+
+
+def random_feed(model: onnx.ModelProto, count: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random inputs matching the model's graph inputs (symbolic batch: ``count``; other symbolic dims: 1)."""
+    rng = np.random.default_rng(seed)
+    inits = {i.name for i in model.graph.initializer}
+    feed = {}
+    for vi in model.graph.input:
+        if vi.name in inits:
+            continue
+        tt = vi.type.tensor_type
+        shape = [d.dim_value if d.dim_value > 0 else (count if k == 0 else 1) for k, d in enumerate(tt.shape.dim)]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
+        if np.issubdtype(dtype, np.floating):
+            feed[vi.name] = rng.standard_normal(shape).astype(dtype)
+        elif dtype == np.bool_:
+            feed[vi.name] = rng.integers(0, 2, shape).astype(bool)
+        else:
+            info = np.iinfo(dtype)
+            feed[vi.name] = rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True).astype(dtype)
+    return feed
 
 
 def op_histogram(model: onnx.ModelProto) -> dict[str, int]:

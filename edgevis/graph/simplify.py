@@ -33,7 +33,8 @@ import onnx
 from onnx import numpy_helper
 
 from ..core.errors import EdgevisError
-from .inspect import META_PROVENANCE, get_metadata, load_onnx, op_histogram, read_json_metadata, set_metadata
+from .inspect import (META_PROVENANCE, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
+                      set_metadata)
 
 TOOLS = ("onnxsim", "onnxslim")
 META_SIMPLIFY = "edgevis.simplify"
@@ -268,27 +269,6 @@ def default_output(src: str | os.PathLike[str]) -> Path:
     return p.with_name(stem + ".sim.onnx")
 
 
-def check_inputs_for(model: onnx.ModelProto, count: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random inputs matching the model's graph inputs (symbolic batch: ``count``; other symbolic dims: 1)."""
-    rng = np.random.default_rng(seed)
-    inits = {i.name for i in model.graph.initializer}
-    feed = {}
-    for vi in model.graph.input:
-        if vi.name in inits:
-            continue
-        tt = vi.type.tensor_type
-        shape = [d.dim_value if d.dim_value > 0 else (count if k == 0 else 1) for k, d in enumerate(tt.shape.dim)]
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        if np.issubdtype(dtype, np.floating):
-            feed[vi.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype == np.bool_:
-            feed[vi.name] = rng.integers(0, 2, shape).astype(bool)
-        else:
-            info = np.iinfo(dtype)
-            feed[vi.name] = rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True).astype(dtype)
-    return feed
-
-
 def numeric_check(ref_model: bytes | str, new_model: bytes | str, feeds: Sequence[dict[str, np.ndarray]], *,
                   atol: float = 1e-4, rtol: float = 1e-4, min_cosine: float = 0.99999) -> dict[str, Any]:
     """Every output of ``new_model`` against ``ref_model`` on ONNX Runtime CPU, over ``feeds``."""
@@ -337,7 +317,7 @@ def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     if total >= PROTOBUF_LIMIT:
         raise SimplifyError(f"{src} holds {total / 1024**3:.2f} GiB of weights, over protobuf's 2 GiB limit; "
                             "onnxsim and onnxslim cannot simplify it in memory (keep it as it is)")
-    feeds = [check_inputs_for(model, seed=k) for k in range(2)]
+    feeds = [random_feed(model, seed=k) for k in range(2)]
     ref_bytes = model.SerializeToString()
     checks: dict[str, dict[str, Any]] = {}
 

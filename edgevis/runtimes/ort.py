@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -12,30 +12,73 @@ from ..core.errors import EdgevisError, OnnxFileError
 from ..graph.inspect import load_onnx
 
 
+DEVICES = {
+    "cpu": ("CPUExecutionProvider",),
+    "cuda": ("CUDAExecutionProvider", "CPUExecutionProvider"),
+    "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"),
+}
+LEVELS = ("disable", "basic", "extended", "all")
+
+
+def _level(name: str):  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    return {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL, "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+            "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+            "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[name]
+
+
+def check_providers(wanted: Sequence[str]) -> None:
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    missing = [p for p in wanted if p not in available]
+    if missing:
+        raise EdgevisError(f"execution provider(s) {', '.join(missing)} not available in this onnxruntime "
+                           f"({ort.__version__}); available: {', '.join(available)}")
+
+
 def session_from_onnx(
     path: str | os.PathLike[str],
     *,
     providers: Sequence[str] | None = None,
     threads: int | None = None,
+    provider_options: Sequence[dict[str, Any]] | None = None,
 ):
-    """An ``onnxruntime.InferenceSession`` for ``path`` (CPU unless ``providers`` says otherwise)."""
+    """An ``onnxruntime.InferenceSession`` for ``path`` (CPU unless ``providers`` says otherwise).
+
+    A model saved optimized by ``edgevis build --runtime ort`` is refused, in one line, where its
+    sidecar says it cannot work (another ONNX Runtime version or provider), and loads without
+    optimizing it again (that is what makes its start fast).
+    """
     import onnxruntime as ort
+
+    from ..core.types import read_sidecar
+    from .guard import KIND_ORT, RuntimeMismatchError, check_sidecar_matches_file, ort_mismatch
 
     # load (and validate) first so a bad file is named as such, not as an ORT internal error
     load_onnx(path, check=False)
+    wanted = list(providers) if providers else ["CPUExecutionProvider"]
+    check_providers(wanted)
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = int(threads)
-    available = ort.get_available_providers()
-    wanted = list(providers) if providers else ["CPUExecutionProvider"]
-    missing = [p for p in wanted if p not in available]
-    if missing:
-        raise EdgevisError(f"execution provider(s) {', '.join(missing)} not available here; available: {', '.join(available)}")
+    sidecar = read_sidecar(path) or {}
+    if sidecar.get("kind") == KIND_ORT:
+        why = ort_mismatch(sidecar, ort.__version__, wanted) or check_sidecar_matches_file(sidecar, Path(path))
+        if why:
+            raise RuntimeMismatchError(f"{Path(path)} cannot load here: {why}")
+        opts.graph_optimization_level = _level("disable")
     try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=wanted)
+        return ort.InferenceSession(str(path), sess_options=opts, providers=wanted,
+                                    provider_options=list(provider_options) if provider_options else None)
     except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise OnnxFileError(f"ONNX Runtime cannot load {Path(path)}: {first}") from None
+        raise OnnxFileError(f"ONNX Runtime cannot load {Path(path)}: {_first_line(e)}") from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 class OrtRunner:

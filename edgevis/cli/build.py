@@ -1,0 +1,105 @@
+"""``edgevis build``: the thing that runs on the device - an ONNX Runtime session or a TensorRT engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import err, out, print_json, user_errors, warn
+
+
+@user_errors
+def build(
+    model_file: Path = typer.Argument(..., help="An ONNX file (from `edgevis export`)."),
+    runtime: str = typer.Option(..., "--runtime", "-r", help="ort (ONNX Runtime) or trt (TensorRT engine)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (default: beside the model)."),
+    device: str = typer.Option("cpu", "--device", help="ort: cpu, cuda or tensorrt (TensorRT execution provider)."),
+    providers: Optional[str] = typer.Option(
+        None, "--providers", help="ort: comma-separated execution providers, in order (overrides --device)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="ort: intra-op threads."),
+    optimization: str = typer.Option("all", "--optimization", help="ort: disable, basic, extended or all."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="ort with TensorRT EP: engine cache directory."),
+    fp16: bool = typer.Option(False, "--fp16", help="ort with TensorRT EP: allow FP16 kernels."),
+    precision: str = typer.Option("auto", "--precision", help="trt: auto (int8 for a Q/DQ model, else fp32), fp32, "
+                                                              "fp16 or int8."),
+    min_shape: Optional[str] = typer.Option(None, "--min-shape", help="trt: NAME:1x3x224x224[,NAME2:...]."),
+    opt_shape: Optional[str] = typer.Option(None, "--opt-shape", help="trt: shapes the engine is tuned for."),
+    max_shape: Optional[str] = typer.Option(None, "--max-shape", help="trt: largest shapes the engine takes."),
+    workspace: Optional[float] = typer.Option(None, "--workspace", help="trt: builder workspace limit in GiB."),
+    timing_cache: Optional[Path] = typer.Option(None, "--timing-cache", help="trt: timing cache file, read and updated."),
+    dla: Optional[int] = typer.Option(None, "--dla", help="trt: DLA core to build for (Jetson), GPU fallback on."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
+) -> None:
+    """Build what runs on the device: an ONNX Runtime session saved for a fast start (which provider runs each
+    node, CPU fallbacks named), or a TensorRT engine with a sidecar that refuses mismatched TensorRT/GPU."""
+    from ..core.errors import EdgevisError
+
+    ort_only = {"--device": device != "cpu", "--providers": providers, "--threads": threads,
+                "--optimization": optimization != "all", "--cache-dir": cache_dir, "--fp16": fp16}
+    trt_only = {"--precision": precision != "auto", "--min-shape": min_shape, "--opt-shape": opt_shape,
+                "--max-shape": max_shape, "--workspace": workspace, "--timing-cache": timing_cache,
+                "--dla": dla is not None}
+    if runtime not in ("ort", "trt"):
+        raise EdgevisError(f"unknown --runtime {runtime!r}; use ort or trt")
+    wrong = [k for k, v in (trt_only if runtime == "ort" else ort_only).items() if v]
+    if wrong:
+        raise EdgevisError(f"{', '.join(wrong)} do(es) not apply to --runtime {runtime}")
+    show = not quiet and not as_json
+    if runtime == "ort":
+        from ..runtimes.ort_build import OrtBuildConfig, build_ort
+
+        cfg = OrtBuildConfig(device=device, providers=tuple(p.strip() for p in providers.split(",")) if providers else (),
+                             threads=threads, optimization=optimization, cache_dir=cache_dir, trt_fp16=fp16)
+        with (err.status("building the ONNX Runtime session...", spinner="dots") if show else _null()):
+            r = build_ort(model_file, output, cfg)
+        for w in r.warnings:
+            warn(w)
+        if as_json:
+            print_json(r.to_dict())
+        elif show:
+            _print_ort(r)
+        return
+    from ..runtimes.trt import TrtBuildConfig, engine_from_onnx, parse_shapes
+
+    cfg_t = TrtBuildConfig(precision=precision, min_shapes=parse_shapes(min_shape), opt_shapes=parse_shapes(opt_shape),
+                           max_shapes=parse_shapes(max_shape), workspace_gib=workspace, timing_cache=timing_cache,
+                           dla_core=dla)
+    with (err.status("building the TensorRT engine...", spinner="dots") if show else _null()):
+        t = engine_from_onnx(model_file, output, cfg_t)
+    for w in t.warnings:
+        warn(w)
+    if as_json:
+        print_json(t.to_dict())
+    elif show:
+        s = t.sidecar
+        out.print(f"[bold green]wrote[/] {t.path}  ({t.path.stat().st_size / 1e6:.1f} MB, {s['precision']}, "
+                  f"TensorRT {s['tensorrt']}, {s['gpu']['name']} compute {s['gpu']['compute_capability']}, "
+                  f"built in {s['build_seconds']} s)")
+        out.print(f"  {s['typing']}; sidecar {t.path}.json")
+
+
+def _print_ort(r) -> None:  # type: ignore[no-untyped-def]
+    from rich.table import Table
+
+    table = Table(title=f"{r.source.name} on ONNX Runtime: which provider runs each node")
+    for c in ("provider", "nodes", "ops"):
+        table.add_column(c)
+    for p, v in r.placement.items():
+        table.add_row(p, str(v["nodes"]), ", ".join(f"{op} {n}" for op, n in v["ops"].items()))
+    out.print(table)
+    st = r.start_seconds
+    if r.path is not None:
+        out.print(f"[bold green]wrote[/] {r.path}  (optimized graph for {r.providers[0]}; session start "
+                  f"{st['source']:.2f} s from the source, {st['optimized']:.2f} s from this file; outputs "
+                  f"{'identical' if r.check['max_abs_diff'] == 0 else 'max|diff| %.2g' % r.check['max_abs_diff']})")
+    if r.cache_dir is not None:
+        out.print(f"  TensorRT engine cache: {r.cache_dir}")
+
+
+def _null():  # type: ignore[no-untyped-def]
+    import contextlib
+
+    return contextlib.nullcontext()
