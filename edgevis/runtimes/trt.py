@@ -72,9 +72,11 @@ def parse_shapes(text: str | None) -> dict[str, tuple[int, ...]]:
     if not text:
         return {}
     out: dict[str, tuple[int, ...]] = {}
-    for part in text.split(","):
-        part = part.strip()
+    parts = [p.strip() for p in text.split(",")]
+    for part in parts:
         name, _, dims = part.rpartition(":")
+        if len(parts) > 1 and not name:
+            raise EdgevisError(f"bad shape {part!r} in {text!r}: with several shapes, name each (NAME:1x3x224x224)")
         if not re.fullmatch(r"\d+(x\d+)*", dims):
             raise EdgevisError(f"bad shape {part!r}: write NAME:1x3x224x224 (dimensions separated by 'x')")
         shape = tuple(int(d) for d in dims.split("x"))

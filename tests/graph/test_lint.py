@@ -8,7 +8,7 @@ from onnx import numpy_helper as nh
 
 from edgevis.core.errors import EdgevisError
 from edgevis.graph.lint import lint_model
-from qdq_models import f32, model, twin_qdq_convs
+from handmade_graphs import f32, model, twin_qdq_convs
 
 
 def _rules(report):

@@ -12,7 +12,7 @@ from edgevis.core.errors import EdgevisError
 from edgevis.graph import simplify as simp
 from edgevis.graph.simplify import SimplifyError, simplify_file, simplify_model
 from edgevis.profile.latency import cpu_session
-from qdq_models import foldable_float, twin_qdq_convs
+from handmade_graphs import foldable_float, twin_qdq_convs
 
 
 def _ops(m):
