@@ -103,6 +103,18 @@ def attention_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
             if n.op_type == "MatMul" and not any(i in inits or i in consts for i in n.input)]
 
 
+def nd_constant_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
+    """MatMul nodes with a constant operand of rank > 2 (e.g. an input-independent branch that
+    simplification folded): not a weight - ORT's per-channel quantizer gives it a zero point
+    QLinearMatMul then rejects at run time."""
+    ranks = {i.name: len(i.dims) for i in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            ranks[n.output[0]] = len(n.attribute[0].t.dims)
+    return [n.name for n in model.graph.node
+            if n.op_type == "MatMul" and any(ranks.get(i, 0) > 2 for i in n.input)]
+
+
 def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config(),
                        log: Callable[[str], None] | None = None) -> Int8Result:
     """Write ``NAME.int8.onnx`` beside ``NAME.fp32.onnx`` and report its fidelity and speed."""
@@ -144,7 +156,9 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             warnings.append(skipped)
         used = min(seen * batch, len(calib) - len(calib.skipped), config.calib_count)
 
-        exclude = attention_matmuls(float_model) if config.keep_attention_float else []
+        attention = attention_matmuls(float_model) if config.keep_attention_float else []
+        nd_const = nd_constant_matmuls(float_model)
+        exclude = attention + nd_const
         base_path = Path(tmpd) / "base.onnx"
         log("inserting Q/DQ (onnxruntime.quantization)")
         with _quiet_ort():
@@ -170,7 +184,8 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
                                    for i in range(0, len(eval_x), batch)])
         searcher = Searcher(base, float_model, fp32_blob, input_name, eval_x[:batch], eval_x, eval_ref,
                             threads=config.threads, log=log)
-        kept0 = {n: "accuracy (activation x activation MatMul in attention)" for n in exclude}
+        kept0 = {n: "accuracy (activation x activation MatMul in attention)" for n in attention}
+        kept0.update({n: "MatMul with a constant N-D operand (not a per-channel weight)" for n in nd_const})
         placement = Placement(kept0, base)
         if target.timed_here and config.latency_search:
             log("timing which op groups are faster in float on this machine")

@@ -252,8 +252,10 @@ class Converter:
 
     def _op_MatMul(self, node: onnx.NodeProto) -> None:
         w = self.const(node.input[1])
-        if w is not None:
+        if w is not None and w.ndim == 2:
             return self._linear(node, node.input[0], w, None)
+        if w is not None:
+            return self._matmul_nd_const(node, w)
         if self.const(node.input[0]) is not None:
             raise self.fail(node, "a constant first operand is not supported")
         a = self.lin_input(node.input[0], node.name, node.name in self.wide)
@@ -267,6 +269,19 @@ class Converter:
                           split=self._is_wide(a))
         (out,) = self.emit(k, [a.name, b.name], node.name)
         self.qt[node.output[0]] = QT(out, np.asarray(float(a.scale) * float(b.scale)), bound, acc=True)
+
+    def _matmul_nd_const(self, node: onnx.NodeProto, w: np.ndarray) -> None:
+        """``x @ C`` with a constant of rank > 2 (a folded input-independent branch): not a per-column
+        weight, so C is int8 at one scale of its own."""
+        x = self.lin_input(node.input[0], node.name, node.name in self.wide)
+        amax = float(np.max(np.abs(w.astype(np.float64)))) if w.size else 0.0
+        ws = amax / LIN_MAX if amax > 0 else 1.0
+        wq = np.clip(np.round(w / ws), -LIN_MAX, LIN_MAX).astype(np.int8)
+        bound = x.bound * int(np.abs(wq.astype(np.int64)).sum(-2).max())
+        check_bound(bound, "matmul accumulator")
+        k = MatMulInteger(wq, None, a_unsigned=x.unsigned and not self._is_wide(x), split=self._is_wide(x))
+        (out,) = self.emit(k, [x.name], node.name)
+        self.qt[node.output[0]] = QT(out, np.asarray(float(x.scale) * ws), bound, acc=True)
 
     def _op_Gemm(self, node: onnx.NodeProto) -> None:
         a = _attrs(node)
