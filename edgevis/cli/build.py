@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import err, out, print_json, user_errors, warn
+from .common import out, print_json, spinner, user_errors, warn
 
 
 @user_errors
@@ -53,32 +53,36 @@ def build(
 
         cfg = OrtBuildConfig(device=device, providers=tuple(p.strip() for p in providers.split(",")) if providers else (),
                              threads=threads, optimization=optimization, cache_dir=cache_dir, trt_fp16=fp16)
-        with (err.status("building the ONNX Runtime session...", spinner="dots") if show else _null()):
-            r = build_ort(model_file, output, cfg)
-        for w in r.warnings:
-            warn(w)
-        if as_json:
-            print_json(r.to_dict())
-        elif show:
-            _print_ort(r)
+        _report(spinner("building the ONNX Runtime session...", show), lambda: build_ort(model_file, output, cfg),
+                as_json, show, _print_ort)
         return
     from ..runtimes.trt import TrtBuildConfig, engine_from_onnx, parse_shapes
 
     cfg_t = TrtBuildConfig(precision=precision, min_shapes=parse_shapes(min_shape), opt_shapes=parse_shapes(opt_shape),
                            max_shapes=parse_shapes(max_shape), workspace_gib=workspace, timing_cache=timing_cache,
                            dla_core=dla)
-    with (err.status("building the TensorRT engine...", spinner="dots") if show else _null()):
-        t = engine_from_onnx(model_file, output, cfg_t)
-    for w in t.warnings:
+    _report(spinner("building the TensorRT engine...", show), lambda: engine_from_onnx(model_file, output, cfg_t),
+            as_json, show, _print_trt)
+
+
+def _report(status, job, as_json: bool, show: bool, printer) -> None:  # type: ignore[no-untyped-def]
+    """Run the build under the spinner, then warnings on stderr and the result as JSON or a report."""
+    with status:
+        result = job()
+    for w in result.warnings:
         warn(w)
     if as_json:
-        print_json(t.to_dict())
+        print_json(result.to_dict())
     elif show:
-        s = t.sidecar
-        out.print(f"[bold green]wrote[/] {t.path}  ({t.path.stat().st_size / 1e6:.1f} MB, {s['precision']}, "
+        printer(result)
+
+
+def _print_trt(t) -> None:  # type: ignore[no-untyped-def]
+    s = t.sidecar
+    out.print(f"[bold green]wrote[/] {t.path}  ({t.path.stat().st_size / 1e6:.1f} MB, {s['precision']}, "
                   f"TensorRT {s['tensorrt']}, {s['gpu']['name']} compute {s['gpu']['compute_capability']}, "
                   f"built in {s['build_seconds']} s)")
-        out.print(f"  {s['typing']}; sidecar {t.path}.json")
+    out.print(f"  {s['typing']}; sidecar {t.path}.json")
 
 
 def _print_ort(r) -> None:  # type: ignore[no-untyped-def]
@@ -98,8 +102,3 @@ def _print_ort(r) -> None:  # type: ignore[no-untyped-def]
     if r.cache_dir is not None:
         out.print(f"  TensorRT engine cache: {r.cache_dir}")
 
-
-def _null():  # type: ignore[no-untyped-def]
-    import contextlib
-
-    return contextlib.nullcontext()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
@@ -42,6 +43,11 @@ def user_errors(fn: F) -> F:
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
     sys.stdout.flush()
+
+
+def spinner(message: str, show: bool) -> contextlib.AbstractContextManager[Any]:
+    """A status spinner on stderr while long work runs (nothing with --quiet or --json)."""
+    return err.status(message, spinner="dots") if show else contextlib.nullcontext()
 
 
 def warn(msg: str) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 import typer
 from rich.table import Table
 
-from .common import err, out, print_json, user_errors, warn
+from .common import out, print_json, spinner, user_errors, warn
 
 
 @user_errors
@@ -96,7 +95,7 @@ def export(
         warn(msg)
         warnings.append(msg)
     show = not quiet and not as_json
-    with _spinner("exporting {model} to ONNX and checking it on ONNX Runtime...".format(model=model), show):
+    with spinner("exporting {model} to ONNX and checking it on ONNX Runtime...".format(model=model), show):
         result = export_onnx(model, output_dir, weights=weights, config=config)
     warnings += result.warnings
     for w in result.warnings:
@@ -149,13 +148,9 @@ def export(
         print_json(report)
 
 
-def _spinner(message: str, show: bool) -> contextlib.AbstractContextManager[Any]:
-    return err.status(message, spinner="dots") if show else contextlib.nullcontext()
-
-
 def _with_status(message: str, prefix: str, show: bool, job: Callable[[Callable[[str], None]], Any]) -> Any:
     """Run ``job(log)`` under a spinner whose text follows the job's log lines."""
-    with _spinner(message, show) as status:
+    with spinner(message, show) as status:
         def log(msg: str) -> None:
             if status is not None:
                 status.update(f"{prefix}: {msg}")

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from .common import err, out, print_json, user_errors, warn
+from .common import out, print_json, spinner, user_errors, warn
 
 
 @user_errors
@@ -28,7 +28,7 @@ def simplify(
         raise EdgevisError(f"unknown --tool {tool!r}; use auto, onnxsim or onnxslim")
     tools = TOOLS if tool == "auto" else (tool,)
     show = not quiet and not as_json
-    with (err.status("simplifying...", spinner="dots") if show else _null()):
+    with spinner("simplifying...", show):
         r = simplify_file(model_file, output, tools=tools)
     for w in r.warnings:
         warn(w)
@@ -64,8 +64,3 @@ def simplify(
 def _mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
 
-
-def _null():  # type: ignore[no-untyped-def]
-    import contextlib
-
-    return contextlib.nullcontext()
