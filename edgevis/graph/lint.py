@@ -242,9 +242,9 @@ def trt_int64(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
             continue  # Slice's INT64_MAX "to the end" is clamped safely
         v = numpy_helper.to_array(t)
         if v.size and (v.min() < i32.min or v.max() > i32.max):
-            node = users[0] if users else onnx.helper.make_node("Identity", [name], [name], name=name)
-            yield ("warning", node, f"int64 constant {name} holds values outside int32 ({int(v.min())}..{int(v.max())});"
-                                    " layers that compute in INT32 will cast them", "keep int64 constants within int32")
+            node = onnx.helper.make_node("Identity", [name], [name], name=name)  # named by the constant
+            yield ("warning", node, "int64 constant with values outside int32: layers that compute in INT32 "
+                                    "will cast them", "keep int64 constants within int32")
     for n in g.nodes:
         if n.op_type in trt_ops.FLOAT_ONLY and any(g.types.get(i) in (TensorProto.INT64, TensorProto.INT32)
                                                    for i in n.input[:1] if i):

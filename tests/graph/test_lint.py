@@ -115,8 +115,7 @@ def test_int64_constants_out_of_int32_range_and_integer_input_to_float_only_ops(
     i64 = helper.make_tensor_value_info("i", TensorProto.INT64, [4])
     r = lint_model(model(nodes, [i64], [helper.make_tensor_value_info("y", TensorProto.INT64, None)], inits), "trt")
     ints = _find(r, "trt-int64")
-    assert any("big" in f.message and f.severity == "warning" for f in ints)
-    assert not any("end" in f.message.split("(")[0] for f in ints)  # Slice's to-the-end is clamped safely
+    assert [f.nodes for f in ints if f.severity == "warning"] == [["big"]]  # Slice's to-the-end is clamped safely
     assert any(f.op == "Sqrt" and f.severity == "error" for f in ints)
 
 
