@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import torch
 
-from ..core.errors import WeightsError
+from ..core.errors import WeightsError, first_line
 
 _NESTED_KEYS = ("model", "state_dict", "model_ema", "model_state_dict")
 
@@ -44,7 +44,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, RuntimeError, ValueError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         raise WeightsError(f"cannot read checkpoint {p} (corrupt, truncated or not a PyTorch file): {first}") from None
     except OSError as e:
         raise WeightsError(f"cannot read checkpoint {p}: {e.strerror or e}") from None

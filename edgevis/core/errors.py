@@ -44,6 +44,14 @@ class MissingDependencyError(EdgevisError):
     """An optional dependency is not installed; the message names the extra."""
 
 
+def first_line(e: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (its type name when it has none): libraries such as
+    protobuf, ONNX Runtime and the exporters put pages of context after the line a user needs."""
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line[:limit] if limit else line
+
+
 def missing_dependency(module: str, extra: str | None = None, purpose: str = "") -> MissingDependencyError:
     what = f" (needed for {purpose})" if purpose else ""
     how = f"pip install 'edgevis[{extra}]'" if extra else f"pip install {module}"

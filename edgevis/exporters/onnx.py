@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..core.compare import Closeness, compare_outputs
-from ..core.errors import EdgevisError, OutputError, ParityError
+from ..core.errors import EdgevisError, OutputError, ParityError, first_line
 from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_json_atomic
 from ..core.types import OnnxArtifact, Preprocess, TensorSpec
 from ..graph.inspect import META_PREPROCESS, META_PROVENANCE, load_onnx, op_histogram, set_metadata
@@ -186,7 +186,7 @@ def export_onnx(
                 used = exp
                 break
             except Exception as e:  # exporter failures are many types; try the next exporter
-                first = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
+                first = first_line(e, 300)
                 errors.append(f"{exp}: {first}")
                 notes.append(f"{exp} exporter failed ({first}); falling back")
         if used is None:

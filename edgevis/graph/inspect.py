@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from ..core.errors import OnnxFileError
+from ..core.errors import OnnxFileError, first_line
 
 META_PROVENANCE = "edgevis.provenance"
 META_PREPROCESS = "edgevis.preprocess"
@@ -29,7 +29,7 @@ def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True, 
     try:
         model = onnx.load(str(p), load_external_data=load_external_data)
     except Exception as e:  # protobuf DecodeError, or an OSError for missing external data
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = first_line(e)
         raise OnnxFileError(f"{p} is not a readable ONNX model (corrupt, truncated or another format): {msg}") from None
     if not model.graph.node and not model.graph.output:
         # protobuf happily parses many non-ONNX byte strings into an empty message
@@ -38,7 +38,7 @@ def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True, 
         try:
             onnx.checker.check_model(model, full_check=False)
         except onnx.checker.ValidationError as e:
-            first = str(e).strip().splitlines()[0]
+            first = first_line(e)
             raise OnnxFileError(f"{p} is not a valid ONNX model: {first}") from None
     return model
 

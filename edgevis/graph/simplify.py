@@ -32,7 +32,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..core.errors import EdgevisError
+from ..core.errors import EdgevisError, first_line
 from .inspect import (META_PROVENANCE, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
                       set_metadata)
 
@@ -164,11 +164,6 @@ def _run_onnxslim(model: onnx.ModelProto) -> onnx.ModelProto:
 RUNNERS: dict[str, Callable[[onnx.ModelProto], onnx.ModelProto]] = {"onnxsim": _run_onnxsim, "onnxslim": _run_onnxslim}
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return (text.splitlines()[0][:300] if text else type(e).__name__)
-
-
 def _model_bytes(model: onnx.ModelProto) -> int:
     return model.ByteSize()
 
@@ -214,7 +209,7 @@ def simplify_model(
             out = _restore(out, model, names) if names else out
             onnx.checker.check_model(out, full_check=False)
         except Exception as e:  # noqa: BLE001 - tool failures are many types; try the next tool
-            attempts.append({"tool": tool, "result": "failed", "reason": _first_line(e)})
+            attempts.append({"tool": tool, "result": "failed", "reason": first_line(e, 300)})
             continue
         if _qdq_signature(out, names) != want:
             attempts.append({"tool": tool, "result": "rejected",
@@ -325,7 +320,7 @@ def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | Non
         try:
             r = numeric_check(ref_bytes, candidate.SerializeToString(), feeds)
         except Exception as e:  # noqa: BLE001 - ORT refusing the result is a rejection
-            return f"ONNX Runtime cannot run the result: {_first_line(e)}"
+            return f"ONNX Runtime cannot run the result: {first_line(e, 300)}"
         checks["last"] = r
         return None if r["passed"] else r["reason"]
 

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.errors import EdgevisError, OnnxFileError
+from ..core.errors import EdgevisError, OnnxFileError, first_line
 from ..graph.inspect import load_onnx
 
 
@@ -73,12 +73,7 @@ def session_from_onnx(
         return ort.InferenceSession(str(path), sess_options=opts, providers=wanted,
                                     provider_options=list(provider_options) if provider_options else None)
     except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-        raise OnnxFileError(f"ONNX Runtime cannot load {Path(path)}: {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+        raise OnnxFileError(f"ONNX Runtime cannot load {Path(path)}: {first_line(e)}") from None
 
 
 class OrtRunner:

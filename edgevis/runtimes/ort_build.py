@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import EdgevisError
+from ..core.errors import EdgevisError, first_line
 from ..graph.inspect import load_onnx, random_feed
 from .ort import DEVICES, LEVELS, _level, check_providers
 
@@ -208,9 +208,7 @@ def _session(ort, path: Path, opts, providers: list[str], prov_opts: list[dict[s
     try:
         return ort.InferenceSession(str(path), sess_options=opts, providers=providers, provider_options=prov_opts)
     except Exception as e:  # noqa: BLE001 - ORT's own exception types
-        text = str(e).strip()
-        raise EdgevisError(f"ONNX Runtime cannot build a {providers[0]} session for {path}: "
-                           f"{text.splitlines()[0] if text else type(e).__name__}") from None
+        raise EdgevisError(f"ONNX Runtime cannot build a {providers[0]} session for {path}: {first_line(e)}") from None
 
 
 def _compare(ref: list[np.ndarray], out: list[np.ndarray]) -> dict[str, Any]:

@@ -19,6 +19,8 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
+from ...core.errors import first_line
+
 INTEGER_TYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16, TensorProto.UINT16, TensorProto.INT32,
                  TensorProto.UINT32, TensorProto.INT64, TensorProto.UINT64, TensorProto.BOOL}
 FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
@@ -43,7 +45,7 @@ def check_integer_only(model: onnx.ModelProto, max_problems: int = 20) -> Intege
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except Exception as e:  # noqa: BLE001 - inference failure is itself a finding
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first_line(e)
         return IntegerOnlyReport(False, [f"ONNX type inference failed: {first}"], nodes=len(graph.node))
     types: dict[str, int] = {}
     for vi in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
