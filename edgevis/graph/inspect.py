@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,26 @@ def random_feed(model: onnx.ModelProto, count: int = 2, seed: int = 0) -> dict[s
             info = np.iinfo(dtype)
             feed[vi.name] = rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True).astype(dtype)
     return feed
+
+
+@dataclass(frozen=True)
+class TensorIndex:
+    """Who produces and who reads each tensor of a model."""
+
+    producer: dict[str, onnx.NodeProto]
+    consumers: dict[str, list[onnx.NodeProto]]
+    initializers: set[str]
+
+    @classmethod
+    def of(cls, model: onnx.ModelProto) -> "TensorIndex":
+        producer: dict[str, onnx.NodeProto] = {}
+        consumers: dict[str, list[onnx.NodeProto]] = {}
+        for n in model.graph.node:
+            for o in n.output:
+                producer[o] = n
+            for i in n.input:
+                consumers.setdefault(i, []).append(n)
+        return cls(producer, consumers, {i.name for i in model.graph.initializer})
 
 
 def op_histogram(model: onnx.ModelProto) -> dict[str, int]:

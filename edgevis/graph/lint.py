@@ -14,7 +14,6 @@ integer-only graph with 3,000 BitShift nodes gives one finding, not 3,000.
 
 from __future__ import annotations
 
-import collections
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -23,6 +22,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from . import trt_ops
+from .inspect import TensorIndex
 
 SEVERITIES = ("error", "warning", "info")
 TARGETS = ("trt", "ort-cpu")
@@ -69,12 +69,8 @@ class Graph:
     def __init__(self, model: onnx.ModelProto) -> None:
         self.model = model
         self.nodes = list(model.graph.node)
-        self.producer = {o: n for n in self.nodes for o in n.output if o}
-        self.consumers: dict[str, list[onnx.NodeProto]] = collections.defaultdict(list)
-        for n in self.nodes:
-            for i in n.input:
-                if i:
-                    self.consumers[i].append(n)
+        index = TensorIndex.of(model)
+        self.producer, self.consumers = index.producer, index.consumers
         self.inits = {i.name: i for i in model.graph.initializer}
         for n in self.nodes:
             if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":

@@ -13,10 +13,11 @@ keeping one op in float costs no int8 neighbour its fused kernel.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Iterable
 
 import onnx
+
+from ..graph.inspect import TensorIndex
 
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
@@ -47,29 +48,9 @@ def node_group(node: onnx.NodeProto) -> str:
     return _GROUP_OF_OP.get(node.op_type, "other")
 
 
-@dataclass(frozen=True)
-class QdqIndex:
-    """Who produces and who reads each tensor of a model."""
-
-    producer: dict[str, onnx.NodeProto]
-    consumers: dict[str, list[onnx.NodeProto]]
-    initializers: set[str]
-
-    @classmethod
-    def of(cls, model: onnx.ModelProto) -> "QdqIndex":
-        producer: dict[str, onnx.NodeProto] = {}
-        consumers: dict[str, list[onnx.NodeProto]] = {}
-        for n in model.graph.node:
-            for o in n.output:
-                producer[o] = n
-            for i in n.input:
-                consumers.setdefault(i, []).append(n)
-        return cls(producer, consumers, {i.name for i in model.graph.initializer})
-
-
 def quantized_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     """Compute nodes that read at least one dequantized tensor (the ops running in int8)."""
-    idx = QdqIndex.of(model)
+    idx = TensorIndex.of(model)
     out = []
     for n in model.graph.node:
         if n.op_type in QDQ_OPS:
@@ -99,8 +80,8 @@ def keep_float(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, names: Ite
     q.CopyFrom(qmodel)
     float_nodes = {n.name: n for n in float_model.graph.node if n.name in wanted}
     float_inits = {i.name: i for i in float_model.graph.initializer}
-    idx = QdqIndex.of(q)
-    fidx = QdqIndex.of(float_model)
+    idx = TensorIndex.of(q)
+    fidx = TensorIndex.of(float_model)
     graph_inputs = {i.name for i in q.graph.input}
     added: set[str] = set()
     inserts: dict[str, list[onnx.NodeProto]] = {}
@@ -155,13 +136,13 @@ def keep_float(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, names: Ite
     return q
 
 
-def _is_folded_activation(name: str, q: QdqIndex, f: QdqIndex) -> bool:
+def _is_folded_activation(name: str, q: TensorIndex, f: TensorIndex) -> bool:
     fp, qp = f.producer.get(name), q.producer.get(name)
     return (fp is not None and qp is not None and fp.op_type in ("Relu", "Clip") and qp.op_type != fp.op_type
             and all(i in f.initializers for i in fp.input[1:] if i))
 
 
-def same_producer(name: str, q: QdqIndex, f: QdqIndex) -> bool:
+def same_producer(name: str, q: TensorIndex, f: TensorIndex) -> bool:
     """Does ``name`` hold the same value in the quantized and the float graph?
 
     When ORT folds a ReLU/Clip into the quantized range it deletes the activation
@@ -181,7 +162,7 @@ def unquantize_outputs(model: onnx.ModelProto) -> onnx.ModelProto:
     """
     m = onnx.ModelProto()
     m.CopyFrom(model)
-    idx = QdqIndex.of(m)
+    idx = TensorIndex.of(m)
     for out in m.graph.output:
         dq = idx.producer.get(out.name)
         if dq is None or dq.op_type != "DequantizeLinear":

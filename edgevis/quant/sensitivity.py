@@ -26,7 +26,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from .qdq_graph import QdqIndex, node_group, quantized_nodes
+from ..graph.inspect import TensorIndex
+from .qdq_graph import node_group, quantized_nodes
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def _dequantize(model: onnx.ModelProto, dq: onnx.NodeProto) -> np.ndarray:
     return (x - zp) * scale
 
 
-def _folded_bounds(name: str, q: QdqIndex, f: QdqIndex, float_model: onnx.ModelProto) -> tuple[float, float] | None:
+def _folded_bounds(name: str, q: TensorIndex, f: TensorIndex, float_model: onnx.ModelProto) -> tuple[float, float] | None:
     """(low, high) of the ReLU/Clip ORT removed in front of ``name``'s quantization, if it did."""
     qp, fp = q.producer.get(name), f.producer.get(name)
     if qp is None or fp is None or qp.op_type == fp.op_type:
@@ -101,8 +102,8 @@ def tensor_sqnr(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, feeds: It
     """SQNR (dB) of every quantized activation (measured over ``feeds``) and weight."""
     from ..profile.latency import cpu_session
 
-    idx = QdqIndex.of(qmodel)
-    fidx = QdqIndex.of(float_model)
+    idx = TensorIndex.of(qmodel)
+    fidx = TensorIndex.of(float_model)
     pairs: dict[str, str] = {}  # float tensor -> its dequantized copy
     folded: dict[str, tuple[float, float]] = {}  # tensors whose ReLU/Clip ORT folded into the Q range
     for n in qmodel.graph.node:
@@ -158,7 +159,7 @@ def tensor_sqnr(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, feeds: It
 
 def rank_by_sqnr(qmodel: onnx.ModelProto, sqnr: dict[str, float]) -> list[TensorError]:
     """Quantized ops, lowest input SQNR first."""
-    idx = QdqIndex.of(qmodel)
+    idx = TensorIndex.of(qmodel)
     ranked = []
     for n in quantized_nodes(qmodel):
         worst = (math.inf, "")

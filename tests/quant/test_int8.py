@@ -12,7 +12,7 @@ from edgevis.core.errors import EdgevisError
 from edgevis.exporters.onnx import ExportConfig, export_onnx
 from edgevis.graph.inspect import META_PROVENANCE, read_json_metadata
 from edgevis.quant.int8 import Int8Config, quantize_int8_file
-from edgevis.quant.qdq_graph import QdqIndex
+from edgevis.graph.inspect import TensorIndex
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,7 @@ def test_int8_file_records_provenance_and_sidecar(ort_int8, trained_fp32):
     assert side["sha256"] == sha256_file(ort_int8.path)
     assert side["fidelity"]["top1_agreement"] == ort_int8.fidelity["top1_agreement"]
     # the classifier's output is not rounded through a final Q/DQ pair
-    idx = QdqIndex.of(m)
+    idx = TensorIndex.of(m)
     assert idx.producer[m.graph.output[0].name].op_type not in ("DequantizeLinear", "QuantizeLinear")
 
 
@@ -73,7 +73,7 @@ def test_tensorrt_target_is_symmetric_int8_on_weighted_op_inputs(trained_fp32, d
                                                                       holdout_dir=held, calib_count=32))
     m = onnx.load(str(res.path))
     inits = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
-    idx = QdqIndex.of(m)
+    idx = TensorIndex.of(m)
     qdq = [n for n in m.graph.node if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
     assert qdq
     for n in qdq:

@@ -107,9 +107,9 @@ def test_folded_relu_is_not_bypassed(tmp_path, inputs):
     assert err_one <= err_q * 1.01  # bypassing the folded ReLU would leak negative values: far larger errors
     # and conv2 reads no DequantizeLinear: the ReLU is re-applied in float (an op between DQ and Q
     # would be re-quantized by ORT's WeightBiasQuantization pass when the session loads)
-    from edgevis.quant.qdq_graph import QdqIndex
+    from edgevis.graph.inspect import TensorIndex
 
-    idx = QdqIndex.of(one)
+    idx = TensorIndex.of(one)
     conv2 = next(n for n in one.graph.node if n.name == "conv2")
     assert all(idx.producer[i].op_type != "DequantizeLinear" for i in conv2.input if i in idx.producer)
     assert any(n.op_type == "Relu" for n in one.graph.node)
