@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -36,3 +37,25 @@ def compare_outputs(ref: np.ndarray, out: np.ndarray) -> Closeness:
         cosine_min=float(cos.min()), cosine_mean=float(cos.mean()),
         ref_max_abs=float(np.abs(r).max()), top1_agreement=top1, samples=int(r.shape[0]),
     )
+
+
+def outputs_match(names: Sequence[str], refs: Sequence[np.ndarray], outs: Sequence[np.ndarray], *,
+                  atol: float = 1e-4, rtol: float = 1e-4, min_cosine: float = 0.99999) -> dict[str, Any]:
+    """Whether every output in ``outs`` matches ``refs`` (a model rewritten, not re-quantized):
+    max|diff| <= atol + rtol * max|ref| and row cosine >= ``min_cosine``, per output."""
+    res: dict[str, Any] = {"passed": True, "max_abs_diff": 0.0, "cosine_min": 1.0, "exact": True}
+    for name, x, y in zip(names, refs, outs):
+        x, y = np.asarray(x), np.asarray(y)
+        if x.shape != y.shape:
+            return {**res, "passed": False, "exact": False, "reason": f"output {name} changed shape from {x.shape} to {y.shape}"}
+        rows = x.shape[0] if x.ndim and x.shape[0] else 1
+        c = compare_outputs(x.reshape(rows, -1).astype(np.float64), y.reshape(rows, -1).astype(np.float64))
+        res["exact"] = res["exact"] and bool(np.array_equal(x, y))
+        res["max_abs_diff"] = max(res["max_abs_diff"], c.max_abs_diff)
+        res["cosine_min"] = min(res["cosine_min"], c.cosine_min)
+        limit = atol + rtol * c.ref_max_abs
+        if res["passed"] and not (c.max_abs_diff <= limit and c.cosine_min >= min_cosine):
+            res["passed"] = False
+            res["reason"] = (f"output {name} differs: max|diff| {c.max_abs_diff:.3g} (limit {limit:.3g}), "
+                             f"worst cosine {c.cosine_min:.6f}")
+    return res

@@ -66,6 +66,24 @@ def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> Path:
     return write_bytes_atomic(target, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
 
 
+def write_derived_sidecar(out: str | os.PathLike[str], src: str | os.PathLike[str], record: dict[str, Any], *,
+                          inherit: tuple[str, ...] | None = ("preprocess", "model", "precision")) -> dict[str, Any]:
+    """Write the sidecar of ``out``, a file made from ``src``: what it inherits from ``src``'s sidecar
+    (``inherit``; None: all of it), ``record``, and its provenance - the source and its sha256, the
+    edgevis version, when, and ``out``'s own sha256. Returns what was written."""
+    import time
+
+    from .. import __version__
+    from .types import read_sidecar, sidecar_path
+
+    side = read_sidecar(src) or {}
+    base = {k: v for k, v in side.items() if (inherit is None or k in inherit) and k != "sha256"}
+    full = {**base, **record, "source": str(src), "source_sha256": sha256_file(src), "edgevis": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sha256": sha256_file(out)}
+    write_json_atomic(sidecar_path(out), full)
+    return full
+
+
 def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

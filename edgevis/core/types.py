@@ -78,6 +78,13 @@ def precision_path(src: str | Path, precision: str) -> Path:
     return p.with_name(p.name.replace(".fp32.onnx", "").replace(".onnx", "") + f".{precision}.onnx")
 
 
+def derived_path(src: str | Path, tag: str, suffix: str = ".onnx") -> Path:
+    """``NAME.<tag><suffix>`` beside ``NAME.onnx`` (a file made from it: ``.sim``, ``.ort-cpu``)."""
+    p = Path(src)
+    stem = p.name[:-5] if p.name.endswith(".onnx") else p.name
+    return p.with_name(f"{stem}.{tag}{suffix}")
+
+
 def sidecar_path(path: str | Path) -> Path:
     p = Path(path)
     return p.with_name(p.name + ".json")

@@ -25,10 +25,9 @@ from ..core.compare import Closeness, compare_outputs
 from ..core.errors import EdgevisError, OutputError, ParityError, first_line
 from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_json_atomic
 from ..core.types import OnnxArtifact, Preprocess, TensorSpec
-from ..graph.inspect import META_PREPROCESS, META_PROVENANCE, load_onnx, op_histogram, set_metadata
+from ..graph.inspect import META_PREPROCESS, META_PROVENANCE, PROTOBUF_LIMIT, load_onnx, op_histogram, set_metadata
 
 Exporter = Literal["dynamo", "torchscript"]
-PROTOBUF_LIMIT = 2 * 1024**3
 DEFAULT_OPSET = {"dynamo": 18, "torchscript": 17}
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
@@ -236,17 +235,10 @@ def export_onnx(
 def _simplify(onnx_model, x: np.ndarray, notes: list[str]):  # type: ignore[no-untyped-def]
     """The simplified model (checked on ORT against the traced one) and its summary; on failure the
     traced model and a note - the torch parity check that follows covers the file either way."""
-    from ..graph.simplify import SimplifyError, numeric_check, simplify_model
-
-    ref = onnx_model.SerializeToString()
-    feeds = [{onnx_model.graph.input[0].name: x}]
-
-    def accept(candidate) -> str | None:  # type: ignore[no-untyped-def]
-        r = numeric_check(ref, candidate.SerializeToString(), feeds)
-        return None if r["passed"] else r["reason"]
+    from ..graph.simplify import OrtGate, SimplifyError, simplify_model
 
     try:
-        res = simplify_model(onnx_model, accept=accept)
+        res = simplify_model(onnx_model, accept=OrtGate(onnx_model, [{onnx_model.graph.input[0].name: x}]))
     except SimplifyError as e:
         notes.append(f"graph left unsimplified: {e}")
         return onnx_model, None

@@ -16,6 +16,7 @@ from ..core.errors import OnnxFileError, first_line
 
 META_PROVENANCE = "edgevis.provenance"
 META_PREPROCESS = "edgevis.preprocess"
+PROTOBUF_LIMIT = 2 * 1024**3  # one protobuf message: a single-file ONNX model
 
 
 def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True, check: bool = True) -> onnx.ModelProto:

@@ -33,12 +33,11 @@ import onnx
 from onnx import numpy_helper
 
 from ..core.errors import EdgevisError, first_line
-from .inspect import (META_PROVENANCE, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
+from .inspect import (META_PROVENANCE, PROTOBUF_LIMIT, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
                       set_metadata)
 
 TOOLS = ("onnxsim", "onnxslim")
 META_SIMPLIFY = "edgevis.simplify"
-PROTOBUF_LIMIT = 2 * 1024**3
 QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
@@ -164,14 +163,6 @@ def _run_onnxslim(model: onnx.ModelProto) -> onnx.ModelProto:
 RUNNERS: dict[str, Callable[[onnx.ModelProto], onnx.ModelProto]] = {"onnxsim": _run_onnxsim, "onnxslim": _run_onnxslim}
 
 
-def _model_bytes(model: onnx.ModelProto) -> int:
-    return model.ByteSize()
-
-
-def _external_bytes(model: onnx.ModelProto) -> int:
-    return sum(i.ByteSize() for i in model.graph.initializer)
-
-
 def simplify_model(
     model: onnx.ModelProto,
     *,
@@ -188,7 +179,7 @@ def simplify_model(
         if t not in TOOLS:
             raise EdgevisError(f"unknown simplifier {t!r}; use {' or '.join(TOOLS)}")
     before = op_histogram(model)
-    size = _model_bytes(model)
+    size = model.ByteSize()
     if size >= PROTOBUF_LIMIT:
         raise SimplifyError(f"the model is {size / 1024**3:.2f} GiB, over protobuf's 2 GiB limit for one message; "
                             "onnxsim and onnxslim cannot simplify it in memory")
@@ -221,7 +212,7 @@ def simplify_model(
             continue
         attempts.append({"tool": tool, "result": "used", "reason": ""})
         _clean_metadata(out, model)
-        return SimplifyResult(out, tool, before, op_histogram(out), size, _model_bytes(out),
+        return SimplifyResult(out, tool, before, op_histogram(out), size, out.ByteSize(),
                               protected={"qdq_constants": len(names), "qdq_nodes": sum(want.values())},
                               attempts=attempts, seconds=time.perf_counter() - t0)
     raise SimplifyError("no simplifier kept the model intact: "
@@ -257,39 +248,34 @@ class SimplifyFileResult:
                 "ops_before": r.before, "ops_after": r.after, "check": self.check, "warnings": self.warnings}
 
 
-def default_output(src: str | os.PathLike[str]) -> Path:
-    """``NAME.sim.onnx`` beside ``NAME.onnx``."""
-    p = Path(src)
-    stem = p.name[:-5] if p.name.endswith(".onnx") else p.name
-    return p.with_name(stem + ".sim.onnx")
+class OrtGate:
+    """The ``accept`` of :func:`simplify_model` that makes a candidate match the reference model on ONNX
+    Runtime CPU over ``feeds``; the reference runs once, and ``last`` keeps the latest comparison."""
 
+    def __init__(self, reference: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]]) -> None:
+        self.reference = reference.SerializeToString()
+        self.feeds = list(feeds)
+        self.last: dict[str, Any] | None = None
+        self._refs: list[list[np.ndarray]] | None = None
 
-def numeric_check(ref_model: bytes | str, new_model: bytes | str, feeds: Sequence[dict[str, np.ndarray]], *,
-                  atol: float = 1e-4, rtol: float = 1e-4, min_cosine: float = 0.99999) -> dict[str, Any]:
-    """Every output of ``new_model`` against ``ref_model`` on ONNX Runtime CPU, over ``feeds``."""
-    from ..core.compare import compare_outputs
-    from ..profile.latency import cpu_session
+    def __call__(self, candidate: onnx.ModelProto) -> str | None:
+        from ..core.compare import outputs_match
+        from ..profile.latency import cpu_session
 
-    sa, sb = cpu_session(ref_model), cpu_session(new_model)
-    worst: dict[str, Any] = {"passed": True, "inputs": 0, "max_abs_diff": 0.0, "cosine_min": 1.0, "exact": True}
-    for feed in feeds:
-        worst["inputs"] += int(next(iter(feed.values())).shape[0]) if feed else 1
-        for name, x, y in zip([o.name for o in sa.get_outputs()], sa.run(None, feed), sb.run(None, feed)):
-            x, y = np.asarray(x), np.asarray(y)
-            if x.shape != y.shape:
-                return {**worst, "passed": False, "exact": False,
-                        "reason": f"output {name} changed shape from {x.shape} to {y.shape}"}
-            x2, y2 = x.reshape(max(x.shape[:1] or (1,)), -1), y.reshape(max(y.shape[:1] or (1,)), -1)
-            c = compare_outputs(x2.astype(np.float64), y2.astype(np.float64))
-            worst["exact"] = worst["exact"] and bool(np.array_equal(x, y))
-            worst["max_abs_diff"] = max(worst["max_abs_diff"], c.max_abs_diff)
-            worst["cosine_min"] = min(worst["cosine_min"], c.cosine_min)
-            limit = atol + rtol * c.ref_max_abs
-            if not (c.max_abs_diff <= limit and c.cosine_min >= min_cosine):
-                worst["passed"] = False
-                worst["reason"] = (f"output {name} differs from the input model: max|diff| {c.max_abs_diff:.3g} "
-                                   f"(limit {limit:.3g}), worst cosine {c.cosine_min:.6f}")
-    return worst
+        if self._refs is None:
+            ref = cpu_session(self.reference)
+            self._names = [o.name for o in ref.get_outputs()]
+            self._refs = [ref.run(None, f) for f in self.feeds]
+        try:
+            sess = cpu_session(candidate.SerializeToString())
+            outs = [sess.run(None, f) for f in self.feeds]
+        except Exception as e:  # noqa: BLE001 - ORT refusing the result is a rejection
+            return f"ONNX Runtime cannot run the result: {first_line(e, 300)}"
+        # every feed's outputs side by side: one comparison over all inputs
+        r = outputs_match(self._names, [np.concatenate([o[k] for o in self._refs]) for k in range(len(self._names))],
+                          [np.concatenate([o[k] for o in outs]) for k in range(len(self._names))])
+        self.last = {**r, "inputs": sum(int(next(iter(f.values())).shape[0]) if f else 1 for f in self.feeds)}
+        return None if r["passed"] else f"{r['reason']} from the input model"
 
 
 def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,
@@ -299,45 +285,25 @@ def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     The output lands (atomically, with a JSON sidecar) only once the simplified model matches
     the input on ONNX Runtime: a tool whose result does not is rejected and the next one tried.
     """
-    from ..core.files import atomic_output, sha256_file, write_json_atomic
-    from ..core.types import read_sidecar, sidecar_path
+    from ..core.files import atomic_output, sha256_file, write_derived_sidecar
+    from ..core.types import derived_path
 
     src = Path(src)
-    out_path = Path(out) if out is not None else default_output(src)
+    out_path = Path(out) if out is not None else derived_path(src, "sim")
     if out_path.resolve() == src.resolve():
         raise EdgevisError(f"the output {out_path} is the input file; choose another --output")
-    total = src.stat().st_size if src.is_file() else 0
     model = load_onnx(src)
-    total = max(total, _external_bytes(model))
-    if total >= PROTOBUF_LIMIT:
-        raise SimplifyError(f"{src} holds {total / 1024**3:.2f} GiB of weights, over protobuf's 2 GiB limit; "
-                            "onnxsim and onnxslim cannot simplify it in memory (keep it as it is)")
-    feeds = [random_feed(model, seed=k) for k in range(2)]
-    ref_bytes = model.SerializeToString()
-    checks: dict[str, dict[str, Any]] = {}
-
-    def accept(candidate: onnx.ModelProto) -> str | None:
-        try:
-            r = numeric_check(ref_bytes, candidate.SerializeToString(), feeds)
-        except Exception as e:  # noqa: BLE001 - ORT refusing the result is a rejection
-            return f"ONNX Runtime cannot run the result: {first_line(e, 300)}"
-        checks["last"] = r
-        return None if r["passed"] else r["reason"]
-
+    gate = OrtGate(model, [random_feed(model, seed=k) for k in range(2)])
     log("simplifying")
-    result = simplify_model(model, tools=tools, accept=accept)
-    check = checks.get("last") or {"passed": True, "exact": True, "reason": "model left unchanged"}
+    result = simplify_model(model, tools=tools, accept=gate)
+    check = gate.last or {"passed": True, "exact": True, "reason": "model left unchanged"}
     warnings = []
     if result.tool == "none":
         warnings.append(f"{src.name} was left unchanged: {result.reason}")
     set_metadata(result.model, {META_SIMPLIFY: {**result.summary(), "source_sha256": sha256_file(src)}})
     with atomic_output(out_path) as tmp:
         onnx.save_model(result.model, str(tmp))
-    side = read_sidecar(src) or {}
-    side.pop("sha256", None)
-    write_json_atomic(sidecar_path(out_path), {**side, "simplify": {**result.summary(), "check": check,
-                                                                     "source": str(src),
-                                                                     "source_sha256": sha256_file(src)},
-                                               "sha256": sha256_file(out_path)})
+    # the same model, rewritten: it inherits all its source's sidecar says (preprocessing, provenance)
+    write_derived_sidecar(out_path, src, {"simplify": {**result.summary(), "check": check}}, inherit=None)
     return SimplifyFileResult(out_path, src, result, check, warnings)
 

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
+from ..core.compare import outputs_match
 from ..core.errors import EdgevisError, first_line
 from ..graph.inspect import load_onnx, random_feed
 from .ort import DEVICES, LEVELS, _level, check_providers
@@ -74,11 +74,6 @@ class OrtBuild:
                 "warnings": self.warnings}
 
 
-def default_output(src: Path, device: str) -> Path:
-    stem = src.name[:-5] if src.name.endswith(".onnx") else src.name
-    return src.with_name(f"{stem}.ort-{device}.onnx")
-
-
 def node_placement(profile_events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Provider -> node count and op histogram, from ORT's profiling trace (one run).
 
@@ -120,8 +115,8 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
     """Build (and save, for a fast start) an ONNX Runtime session for ``model_file``."""
     import onnxruntime as ort
 
-    from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_json_atomic
-    from ..core.types import read_sidecar, sidecar_path
+    from ..core.files import atomic_output, ensure_writable_dir, write_derived_sidecar
+    from ..core.types import derived_path
     from .guard import KIND_ORT
 
     src = Path(model_file)
@@ -129,7 +124,7 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
     providers = config.provider_list()
     check_providers(providers)
     uses_trt = "TensorrtExecutionProvider" in providers
-    out_path = Path(output) if output else default_output(src, config.device if not config.providers else "custom")
+    out_path = Path(output) if output else derived_path(src, f"ort-{config.device if not config.providers else 'custom'}")
     if out_path.resolve() == src.resolve():
         raise EdgevisError(f"the output {out_path} is the input file; choose another --output")
     ensure_writable_dir(out_path.parent)
@@ -172,7 +167,7 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
             t0 = time.perf_counter()
             fast = _session(ort, opt_file, o, providers, prov_opts)
             start["optimized"] = round(time.perf_counter() - t0, 3)
-            check = _compare(ref, fast.run(None, feed))
+            check = outputs_match([o.name for o in fast.get_outputs()], ref, fast.run(None, feed))
             del fast
             if not check["passed"]:
                 raise EdgevisError(f"the optimized model ONNX Runtime saved differs from {src} ({check['reason']}); "
@@ -192,15 +187,10 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
     result = OrtBuild(src, None if uses_trt else out_path, session_providers, placement, start, check, cache_dir,
                       warnings)
     if not uses_trt:
-        side = read_sidecar(src) or {}
-        pre = side.get("preprocess")
-        write_json_atomic(sidecar_path(out_path), {
-            "kind": KIND_ORT, **({"preprocess": pre} if pre else {}),
-            "model": side.get("model"), "precision": side.get("precision"),
-            "onnxruntime": ort.__version__, "providers": providers, "optimization": config.optimization,
-            "threads": config.threads, "placement": placement, "start_seconds": start, "check": check,
-            "source": str(src), "source_sha256": sha256_file(src), "edgevis": _edgevis_version(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sha256": sha256_file(out_path)})
+        write_derived_sidecar(out_path, src, {
+            "kind": KIND_ORT, "onnxruntime": ort.__version__, "providers": providers,
+            "optimization": config.optimization, "threads": config.threads, "placement": placement,
+            "start_seconds": start, "check": check})
     return result
 
 
@@ -210,22 +200,3 @@ def _session(ort, path: Path, opts, providers: list[str], prov_opts: list[dict[s
     except Exception as e:  # noqa: BLE001 - ORT's own exception types
         raise EdgevisError(f"ONNX Runtime cannot build a {providers[0]} session for {path}: {first_line(e)}") from None
 
-
-def _compare(ref: list[np.ndarray], out: list[np.ndarray]) -> dict[str, Any]:
-    worst = 0.0
-    for a, b in zip(ref, out):
-        a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
-        if a64.shape != b64.shape:
-            return {"passed": False, "reason": f"output shape {a64.shape} became {b64.shape}"}
-        d = float(np.abs(a64 - b64).max()) if a64.size else 0.0
-        limit = 1e-4 + 1e-4 * (float(np.abs(a64).max()) if a64.size else 0.0)
-        worst = max(worst, d)
-        if d > limit:
-            return {"passed": False, "max_abs_diff": d, "reason": f"max|diff| {d:.3g} over {limit:.3g}"}
-    return {"passed": True, "max_abs_diff": worst}
-
-
-def _edgevis_version() -> str:
-    from .. import __version__
-
-    return __version__

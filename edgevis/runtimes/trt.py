@@ -284,8 +284,7 @@ def default_engine_path(src: Path, precision: str) -> Path:
 def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
                      config: TrtBuildConfig = TrtBuildConfig()) -> TrtBuild:
     """Build a TensorRT engine for ``onnx_file`` and write it with its sidecar (atomically)."""
-    from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_bytes_atomic, write_json_atomic
-    from ..core.types import read_sidecar, sidecar_path
+    from ..core.files import atomic_output, ensure_writable_dir, write_bytes_atomic, write_derived_sidecar
     from ..graph.inspect import load_onnx
 
     src = Path(onnx_file)
@@ -350,10 +349,7 @@ def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLik
             f.write(memoryview(serialized))
     if config.timing_cache:
         write_bytes_atomic(config.timing_cache, bytes(memoryview(bc.get_timing_cache().serialize())))
-    from .. import __version__
-
-    src_side = read_sidecar(src) or {}
-    side = {
+    side = write_derived_sidecar(out_path, src, {
         "kind": "tensorrt-engine",
         "tensorrt": info["tensorrt"],
         "gpu": info["gpu"],
@@ -367,15 +363,7 @@ def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLik
         "dla_core": config.dla_core,
         "timing_cache": str(config.timing_cache) if config.timing_cache else None,
         "build_seconds": round(build_s, 2),
-        "source": str(src),
-        "source_sha256": sha256_file(src),
-        "model": src_side.get("model"),
-        **({"preprocess": src_side["preprocess"]} if "preprocess" in src_side else {}),
-        "edgevis": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "sha256": sha256_file(out_path),
-    }
-    write_json_atomic(sidecar_path(out_path), side)
+    })
     return TrtBuild(out_path, side, [w for w in logger.warnings[:20]])
 
 
