@@ -95,24 +95,28 @@ def _quiet_ort():
         root.setLevel(level)
 
 
+def _constant_ranks(model) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """The rank of every constant tensor: initializers and ``Constant`` outputs."""
+    ranks = {i.name: len(i.dims) for i in model.graph.initializer}
+    for n in model.graph.node:
+        if n.op_type == "Constant":
+            a = n.attribute[0] if n.attribute else None
+            ranks[n.output[0]] = len(a.t.dims) if a is not None and a.name == "value" else 1
+    return ranks
+
+
 def attention_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
     """MatMul nodes whose two inputs are both activations (q.k^T, attn.v)."""
-    inits = {i.name for i in model.graph.initializer}
-    consts = {o for n in model.graph.node if n.op_type == "Constant" for o in n.output}
-    return [n.name for n in model.graph.node
-            if n.op_type == "MatMul" and not any(i in inits or i in consts for i in n.input)]
+    consts = _constant_ranks(model)
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and not any(i in consts for i in n.input)]
 
 
 def nd_constant_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
     """MatMul nodes with a constant operand of rank > 2 (e.g. an input-independent branch that
     simplification folded): not a weight - ORT's per-channel quantizer gives it a zero point
     QLinearMatMul then rejects at run time."""
-    ranks = {i.name: len(i.dims) for i in model.graph.initializer}
-    for n in model.graph.node:
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            ranks[n.output[0]] = len(n.attribute[0].t.dims)
-    return [n.name for n in model.graph.node
-            if n.op_type == "MatMul" and any(ranks.get(i, 0) > 2 for i in n.input)]
+    ranks = _constant_ranks(model)
+    return [n.name for n in model.graph.node if n.op_type == "MatMul" and any(ranks.get(i, 0) > 2 for i in n.input)]
 
 
 def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config(),
