@@ -88,18 +88,21 @@ def export(
     from ..catalog.registry import model_info
 
     model_info(model)  # unknown names fail here, before torch is imported
-    warnings: list[str] = []
+    warnings: list[str] = []  # printed as they come, and kept for --json
+
+    def report_warnings(ws: list[str]) -> None:
+        for w in ws:
+            warn(w)
+        warnings.extend(ws)
+
     if weights is None:
         msg = (f"no --weights given: {model} has RANDOM weights. The file is fine for testing the pipeline, "
                "but any accuracy or fidelity figure from it is meaningless.")
-        warn(msg)
-        warnings.append(msg)
+        report_warnings([msg])
     show = not quiet and not as_json
     with spinner("exporting {model} to ONNX and checking it on ONNX Runtime...".format(model=model), show):
         result = export_onnx(model, output_dir, weights=weights, config=config)
-    warnings += result.warnings
-    for w in result.warnings:
-        warn(w)
+    report_warnings(result.warnings)
     artifacts: dict[str, Any] = {"fp32": str(result.artifact.path)}
     checks: dict[str, Any] = {"fp32_parity": {**result.parity.to_dict(), "reference": "torch eager", "passed": True}}
     report: dict[str, Any] = {
@@ -122,9 +125,7 @@ def export(
         artifacts["int8"] = str(q.path)
         report["fidelity"] = q.fidelity
         report["quantization"] = q.settings
-        warnings += q.warnings
-        for w in q.warnings:
-            warn(w)
+        report_warnings(q.warnings)
         if show:
             _print_int8(q)
     if io_config is not None:
@@ -139,9 +140,7 @@ def export(
         else:
             report["fidelity"] = io.fidelity
             report["quantization"] = io.settings
-        warnings += io.warnings
-        for w in io.warnings:
-            warn(w)
+        report_warnings(io.warnings)
         if show:
             _print_integer_only(io)
     if as_json:
