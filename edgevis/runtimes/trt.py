@@ -21,6 +21,7 @@ The engine file is a plain TensorRT plan (``trtexec --loadEngine`` and C++ apps 
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -239,23 +240,24 @@ def _check(cudart, err, what: str) -> None:  # type: ignore[no-untyped-def]
         raise EdgevisError(f"CUDA {what} failed: {text}")
 
 
-class _Logs:
-    """A TensorRT logger that keeps warnings and errors (TensorRT reports failures there, not as exceptions)."""
+@functools.lru_cache(maxsize=None)
+def _logger_class(trt):  # type: ignore[no-untyped-def]
+    """An ``ILogger`` subclass (defined once; ``trt`` is imported lazily) that keeps warnings and errors:
+    TensorRT reports failures there, not as exceptions."""
 
-    def __new__(cls, trt):  # type: ignore[no-untyped-def]
-        class Logger(trt.ILogger):
-            def __init__(self) -> None:
-                trt.ILogger.__init__(self)
-                self.errors: list[str] = []
-                self.warnings: list[str] = []
+    class CapturingLogger(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+            self.warnings: list[str] = []
 
-            def log(self, severity, msg) -> None:  # type: ignore[no-untyped-def]
-                if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
-                    self.errors.append(str(msg))
-                elif severity == trt.ILogger.Severity.WARNING:
-                    self.warnings.append(str(msg))
+        def log(self, severity, msg) -> None:  # type: ignore[no-untyped-def]
+            if severity in (trt.ILogger.Severity.ERROR, trt.ILogger.Severity.INTERNAL_ERROR):
+                self.errors.append(str(msg))
+            elif severity == trt.ILogger.Severity.WARNING:
+                self.warnings.append(str(msg))
 
-        return Logger()
+    return CapturingLogger
 
 
 # ---------------------------------------------------------------------------------------------
@@ -298,7 +300,7 @@ def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLik
     ensure_writable_dir(out_path.parent)
     info = running_info()
 
-    logger = _Logs(trt)
+    logger = _logger_class(trt)()
     builder = trt.Builder(logger)
     flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if plan.strongly_typed else 0
     network = builder.create_network(flags)
@@ -410,7 +412,7 @@ class TrtRunner:
             return self
         trt = import_tensorrt()
         self.warnings = check_engine(self.path, running_info())
-        logger = _Logs(trt)
+        logger = _logger_class(trt)()
         engine = trt.Runtime(logger).deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             why = logger.errors[-1] if logger.errors else "no reason logged"
