@@ -17,6 +17,7 @@ from ..core.errors import OnnxFileError, first_line
 META_PROVENANCE = "edgevis.provenance"
 META_PREPROCESS = "edgevis.preprocess"
 PROTOBUF_LIMIT = 2 * 1024**3  # one protobuf message: a single-file ONNX model
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True, check: bool = True) -> onnx.ModelProto:
@@ -90,6 +91,11 @@ class TensorIndex:
             for i in n.input:
                 consumers.setdefault(i, []).append(n)
         return cls(producer, consumers, {i.name for i in model.graph.initializer})
+
+
+def has_qdq(model: onnx.ModelProto) -> bool:
+    """Whether the model holds QuantizeLinear/DequantizeLinear nodes (a Q/DQ quantized model)."""
+    return any(n.op_type in QDQ_OPS for n in model.graph.node)
 
 
 def op_histogram(model: onnx.ModelProto) -> dict[str, int]:

@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from . import trt_ops
-from .inspect import TensorIndex
+from .inspect import QDQ_OPS, TensorIndex, has_qdq
 
 SEVERITIES = ("error", "warning", "info")
 TARGETS = ("trt", "ort-cpu")
@@ -169,7 +169,7 @@ def _qdq_axis(g: Graph, n: onnx.NodeProto) -> int:
 def trt_qdq(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
     """TensorRT's explicit-quantization rules."""
     for n in g.nodes:
-        if n.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+        if n.op_type not in QDQ_OPS:
             continue
         zp = g.const(n.input[2]) if len(n.input) > 2 and n.input[2] else None
         if zp is not None and np.any(zp != 0):
@@ -276,9 +276,9 @@ def trt_layernorm_fp16(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
 
 
 def trt_precision(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
-    has_qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in g.nodes)
+    qdq = has_qdq(g.model)
     first = g.nodes[0] if g.nodes else onnx.NodeProto()
-    if s["precision"] == "int8" and not has_qdq:
+    if s["precision"] == "int8" and not qdq:
         yield ("error", first, "INT8 requested but the model has no Q/DQ nodes; TensorRT 11 has no calibrator and "
                                "edgevis builds INT8 from Q/DQ only", "`edgevis export --int8 --target tensorrt`")
     fp16_graph = any(t.data_type == TensorProto.FLOAT16 for t in g.model.graph.initializer)
@@ -322,7 +322,7 @@ def ort_cpu_qdq(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
             if q is not None and q.op_type == "QuantizeLinear":
                 yield ("warning", n, f"graph output {n.output[0]} passes through Q/DQ: the logits are rounded to 8 bits",
                        "leave the classifier output unquantized")
-        if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and n.op_type not in ORT_CPU_QDQ_OPS:
+        if n.op_type not in QDQ_OPS and n.op_type not in ORT_CPU_QDQ_OPS:
             ins = [g.producer.get(i) for i in n.input if i]
             outs = g.consumers.get(n.output[0], []) if n.output else []
             if any(p is not None and p.op_type == "DequantizeLinear" and not g.is_const(p.input[0]) for p in ins) and \
@@ -361,10 +361,9 @@ def lint_model(model: onnx.ModelProto, target: str = "trt", *, trt_version: str 
         raise EdgevisError(f"unknown --precision {precision!r}; use auto, fp32, fp16 or int8")
     g = Graph(model)
     if precision == "auto":
-        has_qdq = any(n.op_type in ("QuantizeLinear", "DequantizeLinear") for n in g.nodes)
-        precision = "int8" if has_qdq else "fp16"
-    settings = {"precision": precision, **({"trt_version": str(trt_version)} if target == "trt" else {})}
+        precision = "int8" if has_qdq(model) else "fp16"
     s = {"precision": precision, "trt_version": str(trt_version)}
+    settings = s if target == "trt" else {"precision": precision}
     grouped: dict[tuple[str, str, str], Finding] = {}
     for rule, fn in RULES[target]:
         for sev, node, msg, fix in fn(g, s):

@@ -33,12 +33,11 @@ import onnx
 from onnx import numpy_helper
 
 from ..core.errors import EdgevisError, first_line
-from .inspect import (META_PROVENANCE, PROTOBUF_LIMIT, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
+from .inspect import (META_PROVENANCE, PROTOBUF_LIMIT, QDQ_OPS, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
                       set_metadata)
 
 TOOLS = ("onnxsim", "onnxslim")
 META_SIMPLIFY = "edgevis.simplify"
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 
 class SimplifyError(EdgevisError):

@@ -17,9 +17,8 @@ from typing import Iterable
 
 import onnx
 
-from ..graph.inspect import TensorIndex
+from ..graph.inspect import QDQ_OPS, TensorIndex
 
-QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
 
 # Group names, in the order the latency search tries them: cheap ops whose int8
 # form mostly adds Q/DQ work first, the ops int8 is for last.

@@ -173,6 +173,8 @@ def model_traits(model) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Inputs (name, dims with None for symbolic), whether there are Q/DQ nodes, whether it computes in fp16."""
     from onnx import TensorProto
 
+    from ..graph.inspect import has_qdq
+
     inits = {i.name for i in model.graph.initializer}
     inputs = []
     for vi in model.graph.input:
@@ -180,9 +182,8 @@ def model_traits(model) -> dict[str, Any]:  # type: ignore[no-untyped-def]
             continue
         dims = [d.dim_value if d.dim_value > 0 else None for d in vi.type.tensor_type.shape.dim]
         inputs.append({"name": vi.name, "dims": dims})
-    ops = {n.op_type for n in model.graph.node}
     fp16 = any(i.data_type == TensorProto.FLOAT16 for i in model.graph.initializer)
-    return {"inputs": inputs, "has_qdq": bool(ops & {"QuantizeLinear", "DequantizeLinear"}), "fp16_graph": fp16}
+    return {"inputs": inputs, "has_qdq": has_qdq(model), "fp16_graph": fp16}
 
 
 def resolve_profile(inputs: list[dict[str, Any]], config: TrtBuildConfig) -> dict[str, dict[str, list[int]]]:
