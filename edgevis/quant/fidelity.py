@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +28,17 @@ def top5_overlap(ref: np.ndarray, out: np.ndarray) -> float:
     a = np.argsort(-ref, axis=1)[:, :k]
     b = np.argsort(-out, axis=1)[:, :k]
     return float(np.mean([len(set(x) & set(y)) / k for x, y in zip(a, b)]))
+
+
+@dataclass
+class QuantizedFile:
+    """What ``quantize_int8_file`` and ``quantize_integer_only_file`` return: the file written, its fidelity
+    against FP32 on held-out images, the settings it records, and the warnings for the user."""
+
+    path: Path
+    fidelity: dict[str, Any]
+    settings: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
 
 
 def write_checked(model, out_path: Path, src: Path, held: ImageSource, spec: Preprocess,  # type: ignore[no-untyped-def]

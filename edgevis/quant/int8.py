@@ -15,7 +15,7 @@ import io
 import logging
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,7 +27,7 @@ from ..core.types import precision_path
 from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CALIB_METHODS, CalibrationStream, calibrate_ranges, calibration_sources, ort_method
-from .fidelity import write_checked, write_sidecar
+from .fidelity import QuantizedFile, write_checked, write_sidecar
 from .placement import AccuracyTarget, Placement, Searcher
 from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
 from .sensitivity import rank_by_sqnr, tensor_sqnr
@@ -72,14 +72,6 @@ class Int8Config:
         return AccuracyTarget(self.min_agreement, self.min_cosine)
 
 
-@dataclass
-class Int8Result:
-    path: Path
-    fidelity: dict[str, Any]
-    settings: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-
-
 @contextlib.contextmanager
 def _quiet_ort():
     # ORT's quantizer logs a root-logger warning per 1-D weight it cannot quantize per
@@ -120,7 +112,7 @@ def nd_constant_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config(),
-                       log: Callable[[str], None] | None = None) -> Int8Result:
+                       log: Callable[[str], None] | None = None) -> QuantizedFile:
     """Write ``NAME.int8.onnx`` beside ``NAME.fp32.onnx`` and report its fidelity and speed."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -250,4 +242,4 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         fid = write_checked(qmodel, out_path, src, held, spec, log)
         fid["most_sensitive"] = sensitive
     write_sidecar(out_path, spec, qprov, fid)
-    return Int8Result(out_path, fid, settings, warnings)
+    return QuantizedFile(out_path, fid, settings, warnings)

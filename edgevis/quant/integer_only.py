@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,7 +32,7 @@ from ..core.types import precision_path
 from ..graph.inspect import META_PROVENANCE, load_onnx, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CalibrationStream, calibration_sources
-from .fidelity import write_checked, write_sidecar
+from .fidelity import QuantizedFile, write_checked, write_sidecar
 
 EVAL_IMAGES = 32  # calibration images on which the bit-width choice is checked
 EXACT_IMAGES = 2  # held-out images (plus one random input) in the bit-exact check
@@ -58,14 +58,6 @@ class IntegerOnlyConfig:
             raise EdgevisError("--calib-count must be at least 1")
         if not 0.0 <= self.min_agreement <= 1.0:
             raise EdgevisError(f"--min-agreement must be between 0 and 1 (got {self.min_agreement})")
-
-
-@dataclass
-class IntegerOnlyResult:
-    path: Path
-    fidelity: dict[str, Any]
-    settings: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
 
 
 def convert_model(model, absmax: dict[str, float], name: str, act_bits: int):  # type: ignore[no-untyped-def]
@@ -99,7 +91,7 @@ def bit_exact_check(program, inputs: list[np.ndarray], threads: int | None = Non
 
 
 def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: IntegerOnlyConfig = IntegerOnlyConfig(),
-                               log: Callable[[str], None] | None = None) -> IntegerOnlyResult:
+                               log: Callable[[str], None] | None = None) -> QuantizedFile:
     """Write ``NAME.integer_only.onnx`` beside ``NAME.fp32.onnx``; report its checks, fidelity and speed."""
     from ..profile.latency import cpu_session, interleaved_latency
     from .ivit.calibrate import activation_absmax
@@ -186,7 +178,7 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
     set_metadata(qmodel, {META_PROVENANCE: qprov})
     fid = write_checked(qmodel, out_path, src, held, spec, log)
     write_sidecar(out_path, spec, qprov, fid)
-    return IntegerOnlyResult(out_path, fid, settings, warnings)
+    return QuantizedFile(out_path, fid, settings, warnings)
 
 
 def _take(it, n: int) -> list[np.ndarray]:  # type: ignore[no-untyped-def]
