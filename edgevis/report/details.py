@@ -1,0 +1,159 @@
+"""What the report says beyond the summary table, as plain blocks both pages render.
+
+Markdown and HTML draw the same :class:`Block` lists, so the two pages state the same
+facts in the same words; only the markup differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .schema import energy_of
+from .table import DASH, fmt_ips, fmt_mb, fmt_ms, fmt_pct, sig
+
+
+@dataclass
+class Block:
+    """A titled group: ``facts`` (label, value) pairs, then a table, then lines of text."""
+
+    title: str
+    facts: list[tuple[str, str]] = field(default_factory=list)
+    headers: list[str] = field(default_factory=list)
+    rows: list[list[str]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+
+def _opt(v: Any, fmt: Any = str) -> str:
+    return DASH if v is None else fmt(v)
+
+
+def _db(v: float) -> str:
+    return "∞ dB (outputs identical)" if v == float("inf") else f"{v:.1f} dB"
+
+
+def device_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
+    dev = report["device"]
+    cpu = dev.get("cpu") or {}
+    cores = [f"{cpu[k]} {k.split('_')[0]}" for k in ("physical_cores", "logical_cores") if cpu.get(k) is not None]
+    facts = [("CPU", f"{cpu.get('model') or 'unknown'}" + (f" ({', '.join(cores)} cores)" if cores else ""))]
+    gpus = dev.get("gpu") or []
+    facts.append(("GPU", "; ".join(
+        f"{g.get('name', 'unknown')} (driver {g.get('driver') or '?'}, {_opt(g.get('memory_total_mb'))} MB)"
+        for g in gpus) or "none"))
+    if dev.get("board"):
+        facts.append(("Board", str(dev["board"])))
+    facts += [("OS", _opt(dev.get("os"))), ("Python", _opt(dev.get("python")))]
+    versions = dev.get("versions") or {}
+    if versions:
+        facts.append(("Versions", ", ".join(f"{k} {v}" for k, v in versions.items())))
+    return facts
+
+
+def report_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [("Command", f"edgevis {report['command']}"), ("Model", _opt(report.get("model"))),
+            ("Baseline", _opt(report.get("baseline"), lambda b: f"{b} (ratios and fidelity are against it)")),
+            ("Created", _opt(report.get("created")))]
+
+
+def _model_block(entry: dict[str, Any]) -> Block:
+    prof = entry["profile"]
+    model, st = prof.get("model") or {}, prof.get("settings") or {}
+    nbytes = model.get("file_bytes")
+    facts = [("File", _opt(entry.get("file") or model.get("path"))),
+             ("File size", DASH if nbytes is None else f"{fmt_mb(nbytes / 1e6)} ({nbytes:,} bytes)"),
+             ("Runtime", f"{_opt(model.get('runtime'))} ({', '.join(model.get('providers') or []) or 'no provider'})"),
+             ("Timing", f"{_opt(st.get('warmup'))} warm-up iterations, then "
+                        + (f"{st['duration_s']} s" if st.get("duration_s") else f"{_opt(st.get('iters'))} iterations")
+                        + f"; threads {st.get('threads') or 'runtime default'}; "
+                        + ("input/output copies included" if st.get("include_io") else "input/output copies excluded"))]
+    return Block("Model and settings", facts=facts)
+
+
+def _latency_block(runs: list[dict[str, Any]]) -> Block:
+    headers = ["Batch", "Iterations", "min", "p50", "p90", "p95", "p99", "max", "Mean ± std", "CV", "Throughput"]
+    rows = []
+    for r in runs:
+        lat = r["latency_ms"]
+        rows.append([str(r["batch"]), _opt(r.get("iterations")), *(_opt(lat.get(k), fmt_ms) for k in
+                                                                    ("min", "p50", "p90", "p95", "p99", "max")),
+                     f"{sig(lat['mean'])} ± {sig(lat['std'], 2)} ms", _opt(lat.get("cv"), fmt_pct),
+                     _opt(r.get("throughput_ips"), fmt_ips)])
+    return Block("Latency per inference call", headers=headers, rows=rows,
+                 lines=["Throughput counts images: batch × iterations / wall time."])
+
+
+def _memory_block(runs: list[dict[str, Any]]) -> Block:
+    headers = ["Batch", "Peak RSS", "RSS before", "Added", "GPU memory", "Method"]
+    rows = []
+    for r in runs:
+        m = r.get("memory") or {}
+        rows.append([str(r["batch"]), _opt(m.get("peak_rss_mb"), fmt_mb), _opt(m.get("rss_before_mb"), fmt_mb),
+                     _opt(m.get("added_mb"), fmt_mb), _opt(m.get("gpu_mb"), fmt_mb), _opt(m.get("method"))])
+    return Block("Memory", headers=headers, rows=rows)
+
+
+def _energy_block(runs: list[dict[str, Any]]) -> Block:
+    block = Block("Energy")
+    for r in runs:
+        energy, reason = energy_of(r)
+        who = f"batch {r['batch']}"
+        if energy is None:
+            block.lines.append(f"{who}: not available — {reason}")
+            continue
+        block.lines.append(
+            f"{who}: {sig(energy['j_per_inference'])} J per inference call net of idle "
+            f"({_opt(energy.get('gross_j_per_inference'), sig)} J gross), "
+            f"{_opt(energy.get('inferences_per_j'), sig)} inferences per J, average power "
+            f"{_opt(energy.get('avg_power_w'), sig)} W (idle {_opt(energy.get('idle_w'), sig)} W); "
+            f"{energy.get('meter', '?')} meter, sensor {energy.get('sensor', '?')}, "
+            f"rails {', '.join(energy.get('rails') or []) or '?'}, window {_opt(energy.get('window_s'), sig)} s, "
+            f"{_opt(energy.get('inferences'))} inferences, {_opt(energy.get('samples'))} power samples")
+    return block
+
+
+def _fidelity_block(report: dict[str, Any], entry: dict[str, Any]) -> Block:
+    block = Block("Fidelity")
+    fid = entry.get("fidelity")
+    if entry["label"] == report.get("baseline"):
+        block.lines.append("reference: this is the baseline the other variants are compared with")
+    elif not fid:
+        block.lines.append("not measured")
+    else:
+        block.facts = [("Against", f"{fid.get('reference', '?')} on {_opt(fid.get('images'))} held-out images"
+                                   + (f" ({fid['source']})" if fid.get("source") else "")),
+                       ("Top-1 agreement", _opt(fid.get("top1_agreement"), fmt_pct)),
+                       ("Top-5 overlap", _opt(fid.get("top5_overlap"), fmt_pct)),
+                       ("Cosine of logits", f"mean {_opt(fid.get('cosine_mean'), lambda v: f'{v:.4f}')}, "
+                                            f"min {_opt(fid.get('cosine_min'), lambda v: f'{v:.4f}')}"),
+                       ("SQNR", _opt(fid.get("sqnr_db"), _db))]
+    return block
+
+
+def _per_layer_block(runs: list[dict[str, Any]]) -> Block:
+    run = next((r for r in runs if r.get("per_layer")), None)
+    if run is None:
+        return Block("Time per op type", lines=["no per-layer profile was taken"])
+    pl = run["per_layer"]
+    ops = sorted(pl.get("by_op") or [], key=lambda o: -float(o["ms"]))
+    rows = [[str(o["op"]), _opt(o.get("nodes")), fmt_ms(float(o["ms"])), _opt(o.get("share"), fmt_pct)]
+            for o in ops[:10]]
+    lines = [f"batch {run['batch']}: {pl.get('source', 'profiler')} over {_opt(pl.get('runs'))} runs, "
+             f"{_opt(pl.get('total_ms'), fmt_ms)} of op time per run"
+             + (f"; {len(ops) - 10} more op types not listed" if len(ops) > 10 else "")]
+    return Block("Time per op type", headers=["Op type", "Nodes", "Time per run", "Share"], rows=rows, lines=lines)
+
+
+def entry_blocks(report: dict[str, Any], entry: dict[str, Any]) -> list[Block]:
+    runs = entry["profile"]["runs"]
+    warnings = [str(w) for w in entry["profile"].get("warnings", [])]
+    for r in runs:
+        for w in [*r.get("warnings", []), *(f"energy: {w}" for w in (r.get("energy") or {}).get("warnings", []))]:
+            # a profile may repeat its runs' warnings ("batch 8: ..."); say each once
+            if not any(str(w) in seen for seen in warnings):
+                warnings.append(f"batch {r['batch']}: {w}")
+    blocks = [_model_block(entry), _latency_block(runs), _memory_block(runs), _energy_block(runs),
+              _fidelity_block(report, entry), _per_layer_block(runs)]
+    if warnings:
+        blocks.append(Block("Warnings", lines=[str(w) for w in warnings]))
+    return blocks

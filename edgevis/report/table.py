@@ -1,0 +1,235 @@
+"""The side-by-side summary table: one row per variant, ratios against the baseline.
+
+:func:`summary_rows` turns a report into numbers (None where nothing was measured,
+with the reason beside it); :func:`format_rows` turns those into the strings that
+Markdown, HTML and the CLI's rich table all print, so the three never disagree.
+
+Ratio directions: ``speedup_p50`` = baseline p50 / this p50 and ``throughput_ratio`` =
+this / baseline (above 1: faster); ``size_ratio`` and ``energy_ratio`` = this / baseline
+(below 1: smaller, less energy per inference).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from .schema import baseline_entry, energy_of, entry_run
+
+DASH = "—"
+
+
+def file_mb(entry: dict[str, Any], run: dict[str, Any]) -> float | None:
+    """Size of the model file in MB (10^6 bytes)."""
+    nbytes = (entry["profile"].get("model") or {}).get("file_bytes")
+    if nbytes is not None:
+        return float(nbytes) / 1e6
+    mb = (run.get("memory") or {}).get("file_mb")
+    return None if mb is None else float(mb)
+
+
+def _ratio(num: float | None, den: float | None) -> float | None:
+    if num is None or den is None or den == 0:
+        return None
+    return float(num) / float(den)
+
+
+def _measure(report: dict[str, Any], entry: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    lat, mem = run["latency_ms"], run.get("memory") or {}
+    energy, energy_reason = energy_of(run)
+    is_base = entry["label"] == report.get("baseline")
+    fid = entry.get("fidelity")
+    if is_base:
+        fid_reason = "reference"
+    elif fid:
+        fid_reason = None
+    else:
+        fid_reason = f"no fidelity measurement for {entry['label']}"
+    return {
+        "label": entry["label"], "precision": entry["precision"], "batch": run["batch"],
+        "is_baseline": is_base, "baseline": report.get("baseline"),
+        "p50_ms": lat["p50"], "p90_ms": lat["p90"], "p99_ms": lat["p99"], "mean_ms": lat["mean"],
+        "std_ms": lat["std"], "cv": lat.get("cv"), "iterations": run.get("iterations"),
+        "throughput_ips": run.get("throughput_ips"),
+        "peak_rss_mb": mem.get("peak_rss_mb"), "added_mb": mem.get("added_mb"), "gpu_mb": mem.get("gpu_mb"),
+        "file_mb": file_mb(entry, run),
+        "energy_j_per_inference": energy["j_per_inference"] if energy else None,
+        "energy_reason": energy_reason,
+        "inferences_per_j": energy.get("inferences_per_j") if energy else None,
+        "avg_power_w": energy.get("avg_power_w") if energy else None,
+        "top1_agreement": None if is_base or not fid else fid.get("top1_agreement"),
+        "cosine_mean": None if is_base or not fid else fid.get("cosine_mean"),
+        "fidelity_reference": None if is_base or not fid else fid.get("reference"),
+        "fidelity_reason": fid_reason,
+    }
+
+
+def summary_rows(report: dict[str, Any], batch: int | None = None) -> list[dict[str, Any]]:
+    """One row per entry, at ``batch`` (None: each entry's first run), with ratios against the baseline.
+
+    Latency, throughput and energy ratios need both runs at the same batch; where they
+    differ the ratio is None and ``ratio_reason`` says why.
+    """
+    base = baseline_entry(report)
+    base_row = _measure(report, base, entry_run(base, batch)) if base else None
+    rows = []
+    for entry in report["entries"]:
+        row = _measure(report, entry, entry_run(entry, batch))
+        row.update(speedup_p50=None, throughput_ratio=None, size_ratio=None, energy_ratio=None, ratio_reason=None)
+        if base_row is None:
+            row["ratio_reason"] = "the report names no baseline"
+            rows.append(row)
+            continue
+        row["size_ratio"] = _ratio(row["file_mb"], base_row["file_mb"])
+        if row["batch"] != base_row["batch"]:
+            row["ratio_reason"] = (f"{row['label']} was measured at batch {row['batch']} and {base_row['label']} "
+                                   f"at batch {base_row['batch']}: latencies are not comparable")
+        else:
+            row["speedup_p50"] = _ratio(base_row["p50_ms"], row["p50_ms"])
+            row["throughput_ratio"] = _ratio(row["throughput_ips"], base_row["throughput_ips"])
+            row["energy_ratio"] = _ratio(row["energy_j_per_inference"], base_row["energy_j_per_inference"])
+        rows.append(row)
+    return rows
+
+
+def sig(v: float, digits: int = 3) -> str:
+    """``v`` with ``digits`` significant digits in fixed-point notation (never 1e+03)."""
+    if v == 0 or not math.isfinite(v):
+        return "0" if v == 0 else str(v)
+    places = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+    return f"{v:.{places}f}"
+
+
+def fmt_ms(v: float) -> str:
+    return f"{v:.1f} ms" if abs(v) >= 10 else f"{sig(v)} ms"
+
+
+def fmt_mb(v: float) -> str:
+    return f"{v:.1f} MB" if abs(v) >= 10 else f"{sig(v)} MB"
+
+
+def fmt_ips(v: float) -> str:
+    return f"{v:.0f} img/s" if abs(v) >= 100 else f"{sig(v)} img/s"
+
+
+def fmt_ratio(v: float) -> str:
+    return f"{v:.2f}×"
+
+
+def fmt_pct(v: float) -> str:
+    return f"{100 * v:.1f} %"
+
+
+class _Notes:
+    """Footnotes, numbered in order of first use; one reason gets one number."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, int] = {}
+
+    def mark(self, reason: str) -> str:
+        n = self.items.setdefault(reason, len(self.items) + 1)
+        return f"[{n}]"
+
+    def missing(self, reason: str | None) -> str:
+        return f"{DASH} {self.mark(reason)}" if reason else DASH
+
+
+def _headers(base: str | None, fidelity: bool) -> list[tuple[str, str]]:
+    """(key, header) for each column: ratio columns only when there is a baseline, fidelity columns
+    when there is a baseline or a fidelity measurement (a lone ``profile`` has neither)."""
+    vs = f" vs {base}" if base else ""
+    cols = [("variant", "Variant"), ("batch", "Batch"), ("p50", "p50 latency"), ("p99", "p99 latency"),
+            ("mean", "Mean ± std latency"), ("speedup", f"Speedup{vs} (p50)"),
+            ("thr", "Throughput"), ("thr_ratio", f"Throughput{vs}"), ("size", "File size"), ("size_ratio", f"Size{vs}"),
+            ("rss", "Peak RSS (added)"), ("energy", "Energy / inference (net of idle)"),
+            ("energy_ratio", f"Energy{vs}"), ("power", "Avg power"), ("top1", f"Top-1 agreement{vs}"),
+            ("cos", f"Cosine{vs} (mean)")]
+    drop = set() if base else {"speedup", "thr_ratio", "size_ratio", "energy_ratio"}
+    if not base and not fidelity:
+        drop |= {"top1", "cos"}
+    return [c for c in cols if c[0] not in drop]
+
+
+def _value(v: float | None, fmt: Callable[[float], str], notes: _Notes, reason: str | None) -> str:
+    return notes.missing(reason) if v is None else fmt(v)
+
+
+def _ratio_cell(row: dict[str, Any], key: str, notes: _Notes, reason: str | None) -> str:
+    if row["is_baseline"] and row[key] is not None:
+        return f"{fmt_ratio(row[key])} (baseline)"
+    return _value(row[key], fmt_ratio, notes, reason)
+
+
+def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
+    """Each column's cell, made on demand so that only the columns shown number footnotes."""
+    label = row["label"] if row["label"] == row["precision"] else f"{row['label']} ({row['precision']})"
+    ratio_reason, energy_reason, fid_reason = row["ratio_reason"], row["energy_reason"], row["fidelity_reason"]
+    if energy_reason:
+        energy_ratio_reason = energy_reason
+    elif ratio_reason:
+        energy_ratio_reason = ratio_reason
+    else:
+        energy_ratio_reason = f"{row['baseline']} has no energy measurement"
+
+    def rss() -> str:
+        if row["peak_rss_mb"] is None:
+            return notes.missing("memory was not measured")
+        added = f" ({'+' if row['added_mb'] >= 0 else ''}{fmt_mb(row['added_mb'])})" \
+            if row["added_mb"] is not None else ""
+        return fmt_mb(row["peak_rss_mb"]) + added
+
+    def fidelity(key: str, fmt: Callable[[float], str]) -> str:
+        if fid_reason == "reference":
+            return "reference"
+        text = _value(row[key], fmt, notes, fid_reason or f"{key} was not recorded for {row['label']}")
+        ref = row["fidelity_reference"]
+        if row[key] is not None and ref and row["baseline"] and ref != row["baseline"]:
+            text += " " + notes.mark(f"fidelity of {row['label']} was measured against {ref}, not {row['baseline']}")
+        return text
+
+    def value(key: str, fmt: Callable[[float], str], reason: str | None) -> Callable[[], str]:
+        return lambda: _value(row[key], fmt, notes, reason)
+
+    def ratio(key: str, reason: str | None) -> Callable[[], str]:
+        return lambda: _ratio_cell(row, key, notes, reason)
+
+    return {
+        "variant": lambda: label, "batch": lambda: str(row["batch"]),
+        "p50": value("p50_ms", fmt_ms, None), "p99": value("p99_ms", fmt_ms, None),
+        "mean": lambda: f"{sig(row['mean_ms'])} ± {sig(row['std_ms'], 2)} ms",
+        "speedup": ratio("speedup_p50", ratio_reason),
+        "thr": value("throughput_ips", fmt_ips, "throughput was not recorded"),
+        "thr_ratio": ratio("throughput_ratio", ratio_reason or "throughput was not recorded"),
+        "size": value("file_mb", fmt_mb, "file size was not recorded"),
+        "size_ratio": ratio("size_ratio", "file size was not recorded"),
+        "rss": rss,
+        "energy": value("energy_j_per_inference", lambda v: f"{sig(v)} J", energy_reason),
+        "energy_ratio": ratio("energy_ratio", energy_ratio_reason),
+        "power": value("avg_power_w", lambda v: f"{sig(v)} W", energy_reason),
+        "top1": lambda: fidelity("top1_agreement", fmt_pct),
+        "cos": lambda: fidelity("cosine_mean", lambda v: f"{v:.4f}"),
+    }
+
+
+def _format(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
+    base = rows[0]["baseline"] if rows else None
+    cols = _headers(base, any(r["fidelity_reference"] is not None or r["top1_agreement"] is not None for r in rows))
+    notes = _Notes()
+    body = []
+    for row in rows:
+        cells = _cells(row, notes)
+        body.append([cells[k]() for k, _ in cols])
+    return [h for _, h in cols], body, [f"[{n}] {text}" for text, n in notes.items.items()]
+
+
+def format_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(headers, cells) of the summary table, every number with its unit; missing values are "—"
+    followed by a footnote mark whose text :func:`table_notes` gives. p90 and CV stay in the rows and
+    the per-entry details: the table is kept to what fits a review slide."""
+    headers, body, _ = _format(rows)
+    return headers, body
+
+
+def table_notes(rows: list[dict[str, Any]]) -> list[str]:
+    """The footnotes the marks in :func:`format_rows` refer to, e.g. ``"[1] no RAPL zones ..."``."""
+    return _format(rows)[2]

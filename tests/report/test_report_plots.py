@@ -1,0 +1,65 @@
+import copy
+import io
+import sys
+
+import pytest
+from PIL import Image
+from reportdata import NO_ENERGY, make_entry, make_report
+
+from edgevis.report import new_report
+from edgevis.report.plots import accuracy_vs_latency, energy_vs_latency, latency_distribution, per_layer_bars
+
+PLOTS = (latency_distribution, per_layer_bars, accuracy_vs_latency, energy_vs_latency)
+
+
+@pytest.mark.parametrize("fn", PLOTS, ids=lambda f: f.__name__)
+def test_each_plot_is_a_png_with_alt_text(fn):
+    had_pyplot = "matplotlib.pyplot" in sys.modules
+    plot = fn(make_report(energy=True))
+    assert plot.reason is None and plot.alt and plot.title
+    im = Image.open(io.BytesIO(plot.png))
+    assert im.format == "PNG" and im.size[0] >= 600 and im.size[1] >= 300
+    assert had_pyplot or "matplotlib.pyplot" not in sys.modules  # no global pyplot state
+
+
+def test_no_energy_anywhere_gives_no_plot_and_the_reason():
+    plot = energy_vs_latency(make_report(energy=False))
+    assert plot.png is None and NO_ENERGY in plot.reason and "fp32, int8, integer_only" in plot.reason
+
+
+def test_energy_plot_names_entries_left_out():
+    entries = [make_entry("fp32", seed=1, energy=True), make_entry("int8", seed=2, energy=False)]
+    plot = energy_vs_latency(new_report("bench", "t", {}, entries, baseline="fp32"))
+    assert plot.png is not None and "No energy measurement for int8" in plot.caption
+    assert "fp32" in plot.alt and "int8" not in plot.alt
+
+
+def test_per_layer_absent_everywhere():
+    report = copy.deepcopy(make_report(energy=False))
+    for e in report["entries"]:
+        e["profile"]["runs"][0]["per_layer"] = None
+    plot = per_layer_bars(report)
+    assert plot.png is None and plot.reason == "no entry has a per-layer profile"
+    partial = per_layer_bars(make_report(energy=False))
+    assert partial.png is not None and "No per-layer profile for integer_only" in partial.caption
+
+
+def test_accuracy_needs_a_fidelity_measurement():
+    only_base = new_report("profile", "t", {}, [make_entry("fp32", seed=1, energy=False)], baseline="fp32")
+    plot = accuracy_vs_latency(only_base)
+    assert plot.png is None and "no entry has a fidelity measurement" in plot.reason
+
+
+def test_latency_without_samples():
+    report = copy.deepcopy(make_report(energy=False))
+    for e in report["entries"]:
+        e["profile"]["runs"][0]["samples_ms"] = []
+    plot = latency_distribution(report)
+    assert plot.png is None and "samples" in plot.reason
+
+
+def test_far_outliers_are_named_not_hidden():
+    report = copy.deepcopy(make_report(energy=False, labels=("fp32", "int8")))
+    report["entries"][1]["profile"]["runs"][0]["samples_ms"][7] = 250.0
+    plot = latency_distribution(report)
+    assert plot.png is not None and "int8: 1 above" in plot.caption
