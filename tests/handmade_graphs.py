@@ -45,3 +45,20 @@ def foldable_float():
              helper.make_node("Sigmoid", ["x"], ["dead"], name="dead_branch"),       # feeds nothing
              helper.make_node("Reshape", ["s", "shape"], ["y"], name="flatten")]
     return model(nodes, [f32("x", [1, 3, 2, 2])], [f32("y", [1, 12])], inits)
+
+
+def small_convnet(batch="N", size=32):
+    """A real, if tiny, classifier: Conv-Relu-Conv-Relu-GlobalAveragePool-Flatten-Gemm (batch symbolic by default)."""
+    rng = np.random.default_rng(0)
+    inits = [nh.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.2).astype(np.float32), "w1"),
+             nh.from_array((rng.standard_normal((16, 8, 3, 3)) * 0.1).astype(np.float32), "w2"),
+             nh.from_array((rng.standard_normal((10, 16)) * 0.3).astype(np.float32), "fc"),
+             nh.from_array(np.zeros(10, np.float32), "fcb")]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1], strides=[2, 2]),
+             helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+             helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="pool"),
+             helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+             helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], name="fc", transB=1)]
+    return model(nodes, [f32("x", [batch, 3, size, size])], [f32("y", [batch, 10])], inits)

@@ -44,6 +44,7 @@ def session_from_onnx(
     providers: Sequence[str] | None = None,
     threads: int | None = None,
     provider_options: Sequence[dict[str, Any]] | None = None,
+    profile_prefix: str | None = None,
 ):
     """An ``onnxruntime.InferenceSession`` for ``path`` (CPU unless ``providers`` says otherwise).
 
@@ -63,6 +64,9 @@ def session_from_onnx(
     opts = ort.SessionOptions()
     if threads:
         opts.intra_op_num_threads = int(threads)
+    if profile_prefix:  # ORT's own profiler: one JSON trace written at end_profiling()
+        opts.enable_profiling = True
+        opts.profile_file_prefix = profile_prefix
     sidecar = read_sidecar(path) or {}
     if sidecar.get("kind") == KIND_ORT:
         why = ort_mismatch(sidecar, ort.__version__, wanted) or check_sidecar_matches_file(sidecar, Path(path))

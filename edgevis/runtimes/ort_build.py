@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from ..core.compare import outputs_match
 from ..core.errors import EdgevisError, first_line
 from ..graph.inspect import load_onnx, random_feed
+from ..profile.layers import node_placement
 from .ort import DEVICES, LEVELS, _level, check_providers
 
 
@@ -72,29 +72,6 @@ class OrtBuild:
                 "providers": self.providers, "placement": self.placement, "start_seconds": self.start_seconds,
                 "check": self.check, "cache_dir": str(self.cache_dir) if self.cache_dir else None,
                 "warnings": self.warnings}
-
-
-def node_placement(profile_events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Provider -> node count and op histogram, from ORT's profiling trace (one run).
-
-    Each executed node emits a ``"cat": "Node"`` event ``<node>_kernel_time`` whose ``args``
-    name the op and the execution provider that ran it.
-    """
-    seen: dict[str, tuple[str, str]] = {}
-    for e in profile_events:
-        if e.get("cat") != "Node" or not str(e.get("name", "")).endswith("_kernel_time"):
-            continue
-        args = e.get("args") or {}
-        node = e["name"][: -len("_kernel_time")]
-        seen[node] = (str(args.get("provider") or "unknown"), str(args.get("op_name") or "?"))
-    out: dict[str, dict[str, Any]] = {}
-    for provider, op in seen.values():
-        slot = out.setdefault(provider, {"nodes": 0, "ops": {}})
-        slot["nodes"] += 1
-        slot["ops"][op] = slot["ops"].get(op, 0) + 1
-    for slot in out.values():
-        slot["ops"] = dict(sorted(slot["ops"].items(), key=lambda kv: -kv[1]))
-    return out
 
 
 def _provider_options(providers: list[str], config: OrtBuildConfig, cache_dir: Path | None) -> list[dict[str, Any]]:

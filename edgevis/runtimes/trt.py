@@ -464,11 +464,17 @@ class TrtRunner:
         return self.infer_all({self.inputs[0]: x})[self.outputs[0]]
 
     def infer_all(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.stage(feeds)
+        self.execute()
+        return self.fetch()
+
+    def stage(self, feeds: dict[str, np.ndarray]) -> None:
+        """Set the input shapes, copy ``feeds`` to the device and bind every tensor's address."""
         if self._engine is None:
             raise RuntimeError("TrtRunner is not open; use `with TrtRunner(...)` or call open()")
         trt = import_tensorrt()
         cudart = import_cudart()
-        h2d, d2h = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice, cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
         staged = []  # host arrays stay alive until the copies are done
         for name in self.inputs:
             dtype = trt.nptype(self._engine.get_tensor_dtype(name))
@@ -480,17 +486,46 @@ class TrtRunner:
             _check(cudart, err, "cudaMemcpyAsync")
             self._context.set_tensor_address(name, ptr)
             staged.append(x)
-        results: dict[str, np.ndarray] = {}
+        self._outputs: dict[str, np.ndarray] = {}
         for name in self.outputs:
             shape = tuple(self._context.get_tensor_shape(name))
             out = np.empty(shape, dtype=trt.nptype(self._engine.get_tensor_dtype(name)))
             self._context.set_tensor_address(name, self._buffer(name, out.nbytes))
-            results[name] = out
+            self._outputs[name] = out
+        (err,) = cudart.cudaStreamSynchronize(self._stream)
+        _check(cudart, err, "cudaStreamSynchronize")
+
+    def execute(self) -> None:
+        """One inference on the staged device buffers, waited for (no host copies)."""
+        cudart = import_cudart()
         if not self._context.execute_async_v3(int(self._stream)):
             raise EdgevisError(f"TensorRT failed to run {self.path}")
-        for name, out in results.items():
+        (err,) = cudart.cudaStreamSynchronize(self._stream)
+        _check(cudart, err, "cudaStreamSynchronize")
+
+    def fetch(self) -> dict[str, np.ndarray]:
+        """Copy the outputs of the last run back to the host."""
+        cudart = import_cudart()
+        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
+        for name, out in self._outputs.items():
             (err,) = cudart.cudaMemcpyAsync(out.ctypes.data, self._buffers[name][0], out.nbytes, d2h, self._stream)
             _check(cudart, err, "cudaMemcpyAsync")
         (err,) = cudart.cudaStreamSynchronize(self._stream)
         _check(cudart, err, "cudaStreamSynchronize")
-        return results
+        return {name: out.copy() for name, out in self._outputs.items()}
+
+    @property
+    def engine(self):  # type: ignore[no-untyped-def]
+        return self._engine
+
+    @property
+    def context(self):  # type: ignore[no-untyped-def]
+        return self._context
+
+    def device_memory_mb(self) -> float:
+        """Execution-context device memory (activations, scratch) plus this runner's I/O buffers."""
+        e = self._engine
+        scratch = getattr(e, "device_memory_size_v2", None)
+        if scratch is None:  # TensorRT 10.0 only has the deprecated name
+            scratch = e.device_memory_size
+        return (int(scratch) + sum(size for _, size in self._buffers.values())) / 2**20

@@ -1,0 +1,112 @@
+"""Per-layer time: ONNX Runtime's profiler trace and TensorRT's layer profiler, as one table.
+
+Both runtimes report a duration per executed node (ORT: ``"cat": "Node"`` events
+``<node>_kernel_time`` with ``dur`` in microseconds and ``args.op_name`` /
+``args.provider``; TensorRT: ``IProfiler.report_layer_time(name, ms)`` after each
+run). Here they become the same result: the mean time per run of every node and of
+every op type, with its share of the total. Profiling slows a run down (ORT writes an
+event per node, TensorRT synchronises after every layer), so this is always a pass of
+its own after the latency measurement, never mixed into it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterable
+
+TOP_NODES = 100  # by_node keeps the slowest nodes; nodes_total says how many there were
+
+
+def ort_node_events(events: Iterable[dict[str, Any]]) -> list[tuple[str, str, str, float]]:
+    """(node, op type, provider, µs) of every executed node, in trace order."""
+    out = []
+    for e in events:
+        name = str(e.get("name", ""))
+        if e.get("cat") != "Node" or not name.endswith("_kernel_time"):
+            continue
+        args = e.get("args") or {}
+        out.append((name[: -len("_kernel_time")], str(args.get("op_name") or "?"),
+                    str(args.get("provider") or "unknown"), float(e.get("dur", 0))))
+    return out
+
+
+def node_placement(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Provider -> node count and op histogram, from ORT's profiling trace."""
+    seen = {node: (provider, op) for node, op, provider, _ in ort_node_events(events)}
+    out: dict[str, dict[str, Any]] = {}
+    for provider, op in seen.values():
+        slot = out.setdefault(provider, {"nodes": 0, "ops": {}})
+        slot["nodes"] += 1
+        slot["ops"][op] = slot["ops"].get(op, 0) + 1
+    for slot in out.values():
+        slot["ops"] = dict(sorted(slot["ops"].items(), key=lambda kv: -kv[1]))
+    return out
+
+
+def per_layer_table(times_ms: dict[str, list[float]], ops: dict[str, str], *, skip: int, source: str,
+                    providers: dict[str, str] | None = None, run_ms: list[float] | None = None) -> dict[str, Any]:
+    """Mean ms per run of each node (its first ``skip`` timings, the warm-up runs, dropped) and per op type."""
+    node_ms: dict[str, float] = {}
+    runs = 0
+    for node, ts in times_ms.items():
+        kept = ts[skip:]
+        if kept:
+            node_ms[node] = sum(kept) / len(kept)
+            runs = max(runs, len(kept))
+    total = sum(node_ms.values())
+    by_op: dict[str, list[float]] = defaultdict(list)
+    for node, ms in node_ms.items():
+        by_op[ops.get(node, "?")].append(ms)
+    share = (lambda ms: ms / total) if total > 0 else (lambda ms: 0.0)
+    op_rows = sorted(({"op": op, "nodes": len(v), "ms": sum(v), "share": share(sum(v))} for op, v in by_op.items()),
+                     key=lambda r: -r["ms"])
+    node_rows = sorted(({"node": n, "op": ops.get(n, "?"), "ms": ms, "share": share(ms),
+                         "provider": (providers or {}).get(n)} for n, ms in node_ms.items()), key=lambda r: -r["ms"])
+    out: dict[str, Any] = {"source": source, "runs": runs, "total_ms": total, "nodes_total": len(node_ms),
+                           "by_op": op_rows, "by_node": node_rows[:TOP_NODES]}
+    kept_runs = (run_ms or [])[skip:]
+    if kept_runs:
+        # what the per-node durations do not cover: scheduling, copies between nodes, the run call itself
+        out["run_ms"] = sum(kept_runs) / len(kept_runs)
+        out["outside_layers_ms"] = out["run_ms"] - total
+    return out
+
+
+def ort_per_layer(events: list[dict[str, Any]], *, skip: int) -> dict[str, Any]:
+    times: dict[str, list[float]] = defaultdict(list)
+    ops: dict[str, str] = {}
+    providers: dict[str, str] = {}
+    for node, op, provider, us in ort_node_events(events):
+        times[node].append(us / 1e3)
+        ops[node], providers[node] = op, provider
+    run_ms = [float(e.get("dur", 0)) / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
+    return per_layer_table(times, ops, skip=skip, source="onnxruntime profiler", providers=providers, run_ms=run_ms)
+
+
+def trt_layer_profiler(trt):  # type: ignore[no-untyped-def]
+    """An ``IProfiler`` that keeps every layer time TensorRT reports (one call per layer per run)."""
+
+    class LayerTimes(trt.IProfiler):
+        def __init__(self) -> None:
+            trt.IProfiler.__init__(self)
+            self.times: dict[str, list[float]] = defaultdict(list)
+
+        def report_layer_time(self, layer_name: str, ms: float) -> None:
+            self.times[layer_name].append(float(ms))
+
+    return LayerTimes()
+
+
+def trt_layer_types(engine, trt) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Layer name -> type from the engine inspector (needs ``profiling_verbosity`` DETAILED, as edgevis builds)."""
+    import json
+
+    try:
+        info = json.loads(engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON))
+    except Exception:  # an engine built without detailed verbosity gives names only
+        return {}
+    out = {}
+    for layer in info.get("Layers", []):
+        if isinstance(layer, dict) and "Name" in layer:
+            out[str(layer["Name"])] = str(layer.get("LayerType", "?"))
+    return out

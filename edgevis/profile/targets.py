@@ -1,0 +1,189 @@
+"""What the profiler times: one model on one runtime, with its inputs staged beforehand.
+
+A target separates the work a deployed application repeats per frame from the work it
+does once. ``run()`` is one inference on inputs already where the runtime wants them
+(host memory for ORT's CPU provider, device memory bound through IO binding for CUDA /
+TensorRT, staged device buffers for a TensorRT engine), and waits for it to finish.
+``run_io()`` adds what ``--include-io`` asks for: a fresh input made on the host,
+copied in, and the outputs copied back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..core.errors import EdgevisError
+
+ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+             "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int32)": np.int32,
+             "tensor(int64)": np.int64, "tensor(bool)": np.bool_}
+
+
+def resolve_shape(name: str, shape: Sequence[Any], batch: int, limits: tuple[int, int] | None = None) -> list[int]:
+    """The input shape for ``batch``: a symbolic first dimension takes it, a fixed one must equal it."""
+    dims = list(shape)
+    if not dims:
+        return []
+    first = dims[0]
+    if isinstance(first, int) and first > 0:
+        if first != batch:
+            raise EdgevisError(f"input {name} has a fixed batch of {first}; batch {batch} needs a model exported "
+                               f"with --dynamic-batch (or --batch {batch})")
+    elif limits is not None and not limits[0] <= batch <= limits[1]:
+        raise EdgevisError(f"batch {batch} is outside the engine's optimization profile for {name} "
+                           f"({limits[0]}..{limits[1]}); rebuild with --min-shape/--max-shape")
+    rest = dims[1:]
+    for d in rest:
+        if not (isinstance(d, int) and d > 0):
+            raise EdgevisError(f"input {name} has a symbolic dimension {d!r} besides the batch; profiling needs "
+                               "fixed sizes (export with --input-size)")
+    return [batch, *rest]
+
+
+def make_input(shape: Sequence[int], dtype: Any, rng: np.random.Generator) -> np.ndarray:
+    dt = np.dtype(dtype)
+    if dt.kind == "f":
+        return rng.standard_normal(tuple(shape), dtype=np.float32).astype(dt, copy=False)
+    if dt.kind == "b":
+        return rng.integers(0, 2, tuple(shape)).astype(dt)
+    info = np.iinfo(dt)
+    return rng.integers(max(info.min, -128), min(info.max, 255) + 1, tuple(shape)).astype(dt)
+
+
+class OrtTarget:
+    runtime = "ort"
+
+    def __init__(self, path: Path, providers: Sequence[str], threads: int | None = None) -> None:
+        from ..runtimes.ort import session_from_onnx
+
+        self.path, self.threads = path, threads
+        self.session = session_from_onnx(path, providers=list(providers), threads=threads)
+        self.providers = list(self.session.get_providers())
+        self.device = "cpu" if self.providers[0] == "CPUExecutionProvider" else "cuda"
+        self._binding = None
+
+    def input_shapes(self, batch: int) -> dict[str, list[int]]:
+        return {i.name: resolve_shape(i.name, i.shape, batch) for i in self.session.get_inputs()}
+
+    def prepare(self, batch: int, seed: int = 0) -> dict[str, list[int]]:
+        self._rng = np.random.default_rng(seed)
+        shapes = self.input_shapes(batch)
+        self._types = {i.name: ORT_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
+        self._shapes = shapes
+        self.feed = {n: make_input(s, self._types[n], self._rng) for n, s in shapes.items()}
+        if self.device != "cpu":
+            # inputs live on the GPU and outputs stay there: the timed run holds no host copies
+            import onnxruntime as ort
+
+            b = self.session.io_binding()
+            self._device_inputs = {n: ort.OrtValue.ortvalue_from_numpy(x, "cuda", 0) for n, x in self.feed.items()}
+            for n, v in self._device_inputs.items():
+                b.bind_ortvalue_input(n, v)
+            for o in self.session.get_outputs():
+                b.bind_output(o.name, "cuda", 0)
+            self._binding = b
+        return shapes
+
+    def run(self) -> None:
+        if self._binding is not None:
+            self.session.run_with_iobinding(self._binding)
+            self._binding.synchronize_outputs()
+        else:
+            self.session.run(None, self.feed)
+
+    def run_io(self) -> None:
+        feed = {n: make_input(s, self._types[n], self._rng) for n, s in self._shapes.items()}
+        self.session.run(None, feed)
+
+    def gpu_memory(self) -> tuple[float | None, str]:
+        return None, "not reported by ONNX Runtime"
+
+    def per_layer(self, runs: int, warmup: int) -> dict[str, Any]:
+        from ..runtimes.ort import session_from_onnx
+        from .layers import ort_per_layer
+
+        with tempfile.TemporaryDirectory(prefix="edgevis-profile-") as work:
+            sess = session_from_onnx(self.path, providers=self.providers, threads=self.threads,
+                                     profile_prefix=os.path.join(work, "ort"))
+            for _ in range(warmup + runs):
+                sess.run(None, self.feed)
+            with open(sess.end_profiling()) as f:
+                events = json.load(f)
+            del sess
+        return ort_per_layer(events, skip=warmup)
+
+    def close(self) -> None:
+        self._binding = None
+        self.session = None
+
+
+class TrtTarget:
+    runtime = "trt"
+
+    def __init__(self, path: Path) -> None:
+        from ..runtimes.trt import TrtRunner
+
+        self.path = path
+        self.runner = TrtRunner(path).open()
+        self.providers = ["TensorRT"]
+        self.device = "cuda"
+        self.warnings = list(self.runner.warnings)
+
+    def input_shapes(self, batch: int) -> dict[str, list[int]]:
+        e = self.runner.engine
+        out = {}
+        for n in self.runner.inputs:
+            shape = list(e.get_tensor_shape(n))
+            limits = None
+            if shape and shape[0] < 0:
+                mn, _, mx = e.get_tensor_profile_shape(n, 0)
+                limits = (int(mn[0]), int(mx[0]))
+            out[n] = resolve_shape(n, [d if d >= 0 else None for d in shape], batch, limits)
+        return out
+
+    def prepare(self, batch: int, seed: int = 0) -> dict[str, list[int]]:
+        from ..runtimes.trt import import_tensorrt
+
+        trt = import_tensorrt()
+        self._rng = np.random.default_rng(seed)
+        self._shapes = self.input_shapes(batch)
+        e = self.runner.engine
+        self._types = {n: trt.nptype(e.get_tensor_dtype(n)) for n in self.runner.inputs}
+        self.runner.stage({n: make_input(s, self._types[n], self._rng) for n, s in self._shapes.items()})
+        return self._shapes
+
+    def run(self) -> None:
+        self.runner.execute()
+
+    def run_io(self) -> None:
+        self.runner.infer_all({n: make_input(s, self._types[n], self._rng) for n, s in self._shapes.items()})
+
+    def gpu_memory(self) -> tuple[float | None, str]:
+        return self.runner.device_memory_mb(), "TensorRT execution-context memory + I/O buffers (weights excluded)"
+
+    def per_layer(self, runs: int, warmup: int) -> dict[str, Any]:
+        from ..runtimes.trt import import_tensorrt
+        from .layers import per_layer_table, trt_layer_profiler, trt_layer_types
+
+        trt = import_tensorrt()
+        # the profiler stays attached to the context: the profiler runs this pass after all timed ones
+        ctx = self.runner.context
+        profiler = trt_layer_profiler(trt)
+        ctx.profiler = profiler
+        for _ in range(warmup + runs):
+            self.runner.execute()
+        types = trt_layer_types(self.runner.engine, trt)
+        return per_layer_table(profiler.times, types, skip=warmup, source="TensorRT IProfiler")
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def open_target(path: Path, runtime: str, *, providers: Sequence[str], threads: int | None):  # type: ignore[no-untyped-def]
+    return TrtTarget(path) if runtime == "trt" else OrtTarget(path, providers, threads)
