@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from .bench import bench
 from .build import build
 from .export import export
 from .inspect import inspect
 from .lint import lint
 from .models import models
 from .predict import predict
+from .profile import profile
 from .simplify import simplify
 
 app = typer.Typer(
@@ -27,6 +29,8 @@ app.command("inspect")(inspect)
 app.command("simplify")(simplify)
 app.command("build")(build)
 app.command("lint")(lint)
+app.command("profile")(profile)
+app.command("bench")(bench)
 
 
 @app.callback()

@@ -52,3 +52,32 @@ def spinner(message: str, show: bool) -> contextlib.AbstractContextManager[Any]:
 
 def warn(msg: str) -> None:
     err.print(f"[bold yellow]warning:[/] {escape(msg)}", highlight=False)
+
+
+@contextlib.contextmanager
+def progress_bar(show: bool):  # type: ignore[no-untyped-def]
+    """A rich progress bar on stderr driven by ``progress(phase, done, total)`` callbacks (None: nothing shown).
+
+    Refreshed only when the caller reports (no refresh thread): the profiler reports between
+    timed iterations, and a thread redrawing the terminal would compete with the model for cores.
+    """
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, auto_refresh=False) as bar:
+        tasks: dict[str, Any] = {}
+        last = [None]
+
+        def report(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                if last[0] is not None:
+                    bar.update(tasks[last[0]], visible=False)
+                tasks[phase] = bar.add_task(phase, total=total)
+                last[0] = phase  # type: ignore[assignment]
+            bar.update(tasks[phase], completed=done, total=total)
+            bar.refresh()
+
+        yield report

@@ -1,0 +1,104 @@
+"""``edgevis bench``: every precision of one catalog model exported, checked and profiled, side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .common import err, out, print_json, progress_bar, user_errors, warn
+
+
+@user_errors
+def bench(
+    model: str = typer.Option(..., "--model", "-m", help="Catalog name (see `edgevis models`)."),
+    precisions: str = typer.Option("fp32,int8", "--precisions", help="fp32, int8, integer-only, comma separated "
+                                                                      "(fp32 is always the baseline)."),
+    weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Checkpoint, or 'builtin' (as export)."),
+    input_size: Optional[tuple[int, int]] = typer.Option(None, "--input-size", help="Input height and width."),
+    output_dir: Path = typer.Option(Path("edgevis_out"), "--output-dir", "-o",
+                                    help="Where models are written (and reused from, when their sidecars match)."),
+    reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="Reuse matching files from --output-dir."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (default: bundled photos)."),
+    holdout: Optional[Path] = typer.Option(None, "--holdout", help="Images for the fidelity check."),
+    runtime: str = typer.Option("ort", "--runtime", help="ort or trt (TensorRT engines are built from the ONNX files)."),
+    device: str = typer.Option("cpu", "--device", help="ONNX Runtime: cpu, cuda or tensorrt."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed iterations before the timed ones."),
+    iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations per precision (default: --duration)."),
+    duration: Optional[float] = typer.Option(None, "--duration", help="Seconds of timed iterations per precision (default 3)."),
+    batch: str = typer.Option("1", "--batch", help="Batch sizes, e.g. 1,8."),
+    rounds: int = typer.Option(3, "--rounds", help="Profile each precision in this many rounds, alternating the "
+                                                   "order, each in a fresh process; iterations are split over them."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads."),
+    energy: str = typer.Option("auto", "--energy", help="auto, nvml, jetson, rapl or none."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer of each precision."),
+    tolerance: float = typer.Option(2.0, "--tolerance", help="Warn when a mean latency is known less precisely than "
+                                                              "this, in %% (95 %% confidence)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write report.json, report.md and report.html here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
+) -> None:
+    """Export each precision (reusing matching files), measure its fidelity against FP32 on held-out images,
+    profile it, and print one table with ratios against FP32."""
+    from ..profile.bench import BenchConfig, parse_precisions, run_bench
+    from ..profile.profiler import ProfileConfig, parse_batches
+
+    if runtime not in ("ort", "trt"):
+        from ..core.errors import EdgevisError
+
+        raise EdgevisError(f"unknown runtime {runtime!r}; use ort or trt")
+    prof = ProfileConfig(runtime=runtime, device=device, warmup=warmup, iters=iters, duration_s=duration,
+                         batches=parse_batches(batch), threads=threads, energy=energy, per_layer=per_layer,
+                         tolerance=tolerance / 100)
+    config = BenchConfig(model=model, precisions=parse_precisions(precisions), output_dir=output_dir, weights=weights,
+                         input_size=tuple(input_size) if input_size else None,  # type: ignore[arg-type]
+                         calib_dir=calib, holdout_dir=holdout, reuse=reuse, rounds=rounds, profile=prof)
+    from ..core.files import ensure_writable_dir
+
+    ensure_writable_dir(output_dir)
+    if report is not None:
+        ensure_writable_dir(report)
+    show = not quiet and not as_json
+
+    def log(msg: str) -> None:
+        if show:
+            err.print(escape(msg), highlight=False)
+
+    with progress_bar(show) as progress:
+        result = run_bench(config, progress=progress, log=log)
+    for w in result["warnings"]:
+        warn(w)
+    written = None
+    if report is not None:
+        from ..report import write_report
+
+        written = write_report(result, report)
+    if as_json:
+        print_json({**result, "report_files": {k: str(v) for k, v in written.items()} if written else None})
+    elif not quiet:
+        print_bench(result)
+        if written:
+            out.print(f"report: {escape(str(written['html']))}")
+
+
+def print_bench(result: dict[str, Any]) -> None:
+    from ..report import format_rows, summary_rows, table_notes
+
+    batches = [r["batch"] for r in result["entries"][0]["profile"]["runs"]]
+    for b in batches:
+        rows = summary_rows(result, batch=b)
+        headers, cells = format_rows(rows)
+        table = Table(title=f"{escape(result['title'])}, batch {b} (ratios against {result['baseline']})")
+        for i, h in enumerate(headers):
+            table.add_column(escape(h), justify="left" if i == 0 else "right")
+        for row in cells:
+            table.add_row(*(escape(c) for c in row))
+        out.print(table)
+        for note in table_notes(rows):
+            out.print(escape(note), highlight=False)
+    reused = [e["label"] for e in result["entries"] if e.get("reused")]
+    if reused:
+        out.print(f"reused from the output folder: {', '.join(reused)} (sidecars match)")

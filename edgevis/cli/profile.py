@@ -1,0 +1,130 @@
+"""``edgevis profile``: latency, throughput, memory, energy and per-layer time of one model file on this device."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from .common import out, print_json, progress_bar, user_errors, warn
+
+
+@user_errors
+def profile(
+    model_file: Path = typer.Argument(..., help="An ONNX file (ONNX Runtime) or a TensorRT engine (.engine/.plan)."),
+    runtime: str = typer.Option("auto", "--runtime", help="ort or trt (default: from the file: .engine/.plan -> trt)."),
+    device: str = typer.Option("cpu", "--device", help="ONNX Runtime: cpu, cuda or tensorrt (execution providers)."),
+    providers: Optional[str] = typer.Option(None, "--providers", help="ONNX Runtime providers in order, e.g. "
+                                                                      "CUDAExecutionProvider,CPUExecutionProvider."),
+    warmup: int = typer.Option(10, "--warmup", help="Untimed iterations before the timed ones."),
+    iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations (default: --duration)."),
+    duration: Optional[float] = typer.Option(
+        None, "--duration", help="Seconds of timed iterations, at least 10 of them (default 3)."),
+    batch: str = typer.Option("1", "--batch", help="Batch sizes to profile, e.g. 1,8 (needs a dynamic batch)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads (default: ORT's)."),
+    include_io: bool = typer.Option(
+        False, "--include-io", help="Time input generation and host/device copies too (default: inference only)."),
+    energy: str = typer.Option("auto", "--energy", help="auto, nvml, jetson, rapl or none."),
+    idle: float = typer.Option(1.0, "--idle", help="Seconds of idle power measured before each timed run."),
+    per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer (a separate, profiled pass)."),
+    per_layer_runs: int = typer.Option(20, "--per-layer-runs", help="Runs averaged by --per-layer."),
+    tolerance: float = typer.Option(
+        2.0, "--tolerance", help="Warn when the mean latency is known less precisely than this, in %% (95 %% conf.)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write report.json, report.md and report.html here."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
+) -> None:
+    """Measure one model file on this device: latency percentiles, throughput, peak memory, energy per
+    inference (where a sensor exists) and, with --per-layer, where the time goes."""
+    from ..profile.profiler import ProfileConfig, parse_batches, profile_file
+
+    config = ProfileConfig(runtime=runtime, device=device,
+                           providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
+                           warmup=warmup, iters=iters, duration_s=duration, batches=parse_batches(batch),
+                           threads=threads, include_io=include_io, energy=energy, idle_s=idle, per_layer=per_layer,
+                           per_layer_runs=per_layer_runs, tolerance=tolerance / 100)
+    if report is not None:
+        from ..core.files import ensure_writable_dir
+
+        ensure_writable_dir(report)  # before minutes of measuring, not after
+    show = not quiet and not as_json
+    with progress_bar(show) as progress:
+        result = profile_file(model_file, config, progress=progress)
+    for w in result["warnings"]:
+        warn(w)
+    written = None
+    if report is not None:
+        from ..report import new_report, write_report
+
+        entry = {"label": result["model"]["precision"], "precision": result["model"]["precision"],
+                 "file": str(model_file), "fidelity": None, "profile": result}
+        written = write_report(new_report("profile", f"{model_file.name} on {_runtime_name(result)}",
+                                          result["device"], [entry], warnings=result["warnings"]), report)
+    if as_json:
+        print_json({**result, "report": {k: str(v) for k, v in written.items()} if written else None})
+    elif not quiet:
+        print_profile(result)
+        if written:
+            out.print(f"report: {escape(str(written['html']))}")
+
+
+def _runtime_name(result: dict[str, Any]) -> str:
+    m = result["model"]
+    return "TensorRT" if m["runtime"] == "trt" else f"ONNX Runtime ({', '.join(m['providers'])})"
+
+
+def _mb(v: float | None) -> str:
+    return "—" if v is None else f"{v:.1f} MB"
+
+
+def print_profile(result: dict[str, Any]) -> None:
+    m, d = result["model"], result["device"]
+    cpu = d["cpu"]
+    gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in d.get("gpu") or [])
+    out.print(f"[bold]{escape(m['path'])}[/] ({m['precision']}, {m['file_bytes'] / 2**20:.1f} MB) on "
+              f"{escape(_runtime_name(result))}")
+    out.print(f"device: {escape(str(cpu['model']))}, {cpu['logical_cores']} logical cores"
+              + (f"; {escape(gpus)}" if gpus else "") + (f"; {escape(d['board'])}" if d.get("board") else "")
+              + f"; threads {result['settings']['threads'] or 'ORT default'}"
+              + ("; input generation and copies timed" if result["settings"]["include_io"] else ""))
+    table = Table(title="latency (ms, warm-up excluded)")
+    for c in ("batch", "iters", "p50", "p90", "p95", "p99", "min", "max", "mean ± std", "CV", "throughput",
+              "peak RSS (+model)", "GPU mem"):
+        table.add_column(c, justify="right")
+    for r in result["runs"]:
+        s, mem = r["latency_ms"], r["memory"]
+        table.add_row(str(r["batch"]), str(r["iterations"]), *(f"{s[k]:.3f}" for k in ("p50", "p90", "p95", "p99", "min", "max")),
+                      f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['cv']:.1%}", f"{r['throughput_ips']:.1f} img/s",
+                      f"{_mb(mem['peak_rss_mb'])} (+{mem['added_mb']:.1f})" if mem.get("added_mb") is not None
+                      else _mb(mem["peak_rss_mb"]), _mb(mem.get("gpu_mb")))
+    out.print(table)
+    for r in result["runs"]:
+        e = r["energy"]
+        if not e.get("available"):
+            out.print(f"energy, batch {r['batch']}: unavailable ({escape(e['reason'])})")
+            continue
+        per = (f"{e['j_per_inference'] * 1e3:.2f} mJ/inference above idle, {e['inferences_per_j']:.1f} inferences/J"
+               if e.get("inferences_per_j") else "not distinguishable from idle")
+        out.print(f"energy, batch {r['batch']}: {per}; {e['avg_power_w']:.2f} W average, {e['idle_w']:.2f} W idle "
+                  f"({escape(e['sensor'])}; {e['samples']} samples over {e['window_s']:.2f} s)")
+    for r in result["runs"]:
+        pl = r.get("per_layer")
+        if not pl:
+            continue
+        t = Table(title=f"per-layer time, batch {r['batch']} ({pl['source']}, mean of {pl['runs']} runs; "
+                        f"layers {pl['total_ms']:.3f} ms" + (f" of {pl['run_ms']:.3f} ms per run" if "run_ms" in pl else "")
+                        + ")")
+        for c in ("op type", "nodes", "ms", "share"):
+            t.add_column(c, justify="right" if c != "op type" else "left")
+        for row in pl["by_op"][:12]:
+            t.add_row(escape(row["op"]), str(row["nodes"]), f"{row['ms']:.3f}", f"{row['share']:.1%}")
+        out.print(t)
+        t = Table(title=f"slowest nodes, batch {r['batch']}")
+        for c in ("node", "op", "ms", "share"):
+            t.add_column(c, justify="right" if c in ("ms", "share") else "left")
+        for row in pl["by_node"][:10]:
+            t.add_row(escape(row["node"]), escape(row["op"]), f"{row['ms']:.3f}", f"{row['share']:.1%}")
+        out.print(t)

@@ -1,0 +1,282 @@
+"""``edgevis bench``: export each precision of a catalog model, check its fidelity, profile it, compare.
+
+Artifacts already in the output folder are reused only when their sidecars prove they
+are what would be made now: the FP32 file of the same model and weights (and a
+dynamic batch where a batch size > 1 is asked), quantized files made from exactly that
+FP32 file (the ``source_sha256`` their sidecar records) for the same INT8 target.
+Anything else is made again, and the result says which files were reused.
+
+Fidelity is measured for every quantized precision against the FP32 file on the same
+held-out images (the split the quantizers hold out of calibration), on ONNX Runtime's
+CPU provider, so the precisions are compared on equal terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from ..core.errors import EdgevisError
+from .profiler import ProfileConfig, Progress, merge_profiles
+
+PRECISIONS = {"fp32": "fp32", "int8": "int8", "integer-only": "integer_only", "integer_only": "integer_only"}
+
+
+def parse_precisions(text: str) -> tuple[str, ...]:
+    """``fp32,int8,integer-only`` -> ("fp32", "int8", "integer_only"); FP32 always comes first (the baseline)."""
+    import difflib
+
+    out: list[str] = []
+    for t in (s.strip().lower() for s in text.split(",")):
+        if not t:
+            continue
+        if t not in PRECISIONS:
+            close = difflib.get_close_matches(t, PRECISIONS, n=2)
+            raise EdgevisError(f"unknown precision {t!r}" + (f"; did you mean {' or '.join(close)}?" if close else "")
+                               + " (choose from fp32, int8, integer-only)")
+        if PRECISIONS[t] not in out:
+            out.append(PRECISIONS[t])
+    if not out:
+        raise EdgevisError("--precisions is empty; e.g. fp32,int8")
+    return ("fp32", *[p for p in out if p != "fp32"])
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    model: str
+    precisions: tuple[str, ...] = ("fp32", "int8")
+    output_dir: Path = Path("edgevis_out")
+    weights: str | None = None
+    input_size: tuple[int, int] | None = None
+    calib_dir: Path | None = None
+    holdout_dir: Path | None = None
+    reuse: bool = True
+    rounds: int = 3  # each precision is profiled in this many rounds, in alternating order
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise EdgevisError(f"--rounds must be >= 1 (got {self.rounds})")
+        bad = [p for p in self.precisions if p not in PRECISIONS.values()]
+        if bad:
+            raise EdgevisError(f"unknown precision {bad[0]!r}; choose from fp32, int8, integer-only")
+        if self.precisions[0] != "fp32":
+            raise EdgevisError("the first precision must be fp32, the baseline of the comparison")
+        rt = self.profile.runtime
+        if rt == "trt" and "integer_only" in self.precisions:
+            raise EdgevisError("integer-only models run on ONNX Runtime only (TensorRT has no ConvInteger/"
+                               "MatMulInteger); bench them with --runtime ort")
+
+    @property
+    def int8_target(self) -> str:
+        return "tensorrt" if self.profile.runtime == "trt" or self.profile.device != "cpu" else "ort-cpu"
+
+
+def _weights_id(weights: str | None, model: str) -> Any:
+    if weights is None:
+        return "random-init"
+    from ..core.files import sha256_file
+
+    if weights == "builtin":
+        from ..catalog.factory import resolve_builtin_weights
+
+        return sha256_file(resolve_builtin_weights(model))
+    p = Path(weights)
+    if not p.is_file():
+        raise EdgevisError(f"weights file not found: {p}")
+    return sha256_file(p)
+
+
+def _reusable(path: Path, **expect: Any) -> bool:
+    """``path`` exists, matches the sha256 its sidecar records, and the sidecar has every expected value."""
+    from ..core.files import sha256_file
+    from ..core.types import read_sidecar
+
+    side = read_sidecar(path) if path.is_file() else None
+    if not side or side.get("sha256") != sha256_file(path):
+        return False
+    for key, want in expect.items():
+        got = side
+        for part in key.split("__"):
+            got = got.get(part) if isinstance(got, dict) else None
+        if callable(want) and not want(got):
+            return False
+        if not callable(want) and got != want:
+            return False
+    return True
+
+
+def _artifacts(config: BenchConfig, log: Callable[[str], None], warnings: list[str]) -> tuple[dict[str, Path], list[str]]:
+    from ..core.files import sha256_file
+    from ..core.types import precision_path
+
+    out = config.output_dir
+    fp32 = out / f"{config.model}.fp32.onnx"
+    wid = _weights_id(config.weights, config.model)
+    from ..catalog.registry import model_info
+
+    dynamic = any(b > 1 for b in config.profile.batches)
+    size = list(config.input_size or model_info(config.model).input_size)
+    reused: list[str] = []
+    if config.reuse and _reusable(fp32, model=config.model,
+                                  weights=lambda w: w == wid or (isinstance(w, dict) and w.get("sha256") == wid),
+                                  input__shape=lambda s: bool(s) and len(s) == 4
+                                  and (not dynamic or not isinstance(s[0], int))
+                                  and list(s[2:]) == size):
+        reused.append("fp32")
+    else:
+        from ..exporters.onnx import ExportConfig, export_onnx
+
+        log(f"exporting {config.model} to ONNX")
+        result = export_onnx(config.model, out, weights=config.weights, config=ExportConfig(dynamic_batch=dynamic, input_size=config.input_size))
+        fp32 = result.artifact.path
+        warnings += result.warnings
+    paths = {"fp32": fp32}
+    src_sha = sha256_file(fp32)
+    for p in config.precisions[1:]:
+        path = precision_path(fp32, p)
+        extra = {"quantization__target": config.int8_target} if p == "int8" else {}
+        if config.reuse and _reusable(path, source_sha256=src_sha, **extra):
+            reused.append(p)
+        elif p == "int8":
+            from ..quant.int8 import Int8Config, quantize_int8_file
+
+            log(f"quantizing to INT8 (target {config.int8_target})")
+            q = quantize_int8_file(fp32, Int8Config(target=config.int8_target, calib_dir=config.calib_dir,
+                                                    holdout_dir=config.holdout_dir), log=log)
+            path = q.path
+            warnings += q.warnings
+        else:
+            from ..quant.integer_only import IntegerOnlyConfig, quantize_integer_only_file
+
+            log("converting to integer-only")
+            q = quantize_integer_only_file(fp32, IntegerOnlyConfig(calib_dir=config.calib_dir,
+                                                                    holdout_dir=config.holdout_dir), log=log)
+            path = q.path
+            warnings += q.warnings
+        paths[p] = path
+    return paths, reused
+
+
+def _engine(onnx_path: Path, precision: str, reuse: bool, log: Callable[[str], None]) -> Path:
+    """A TensorRT engine for ``onnx_path`` (reused when its sidecar names this source and this TensorRT/GPU)."""
+    from ..core.files import sha256_file
+    from ..runtimes.trt import TrtBuildConfig, check_engine, default_engine_path, engine_from_onnx, running_info
+
+    trt_precision = "int8" if precision == "int8" else "fp32"
+    path = default_engine_path(onnx_path, trt_precision)
+    if reuse and _reusable(path, source_sha256=sha256_file(onnx_path)):
+        try:
+            check_engine(path, running_info())
+            return path
+        except EdgevisError:
+            pass  # another TensorRT or GPU: build again
+    log(f"building a TensorRT {trt_precision} engine from {onnx_path.name}")
+    return engine_from_onnx(onnx_path, path, TrtBuildConfig(precision=trt_precision)).path
+
+
+def _round_config(config: BenchConfig, r: int) -> ProfileConfig:
+    """The profile settings of round ``r``: the iterations (or seconds) split over the rounds, at least
+    MIN_ITERS each; the per-layer pass only in the last round."""
+    import math
+
+    from .profiler import DEFAULT_DURATION_S
+
+    p, n = config.profile, config.rounds
+    runtime = "trt" if p.runtime == "trt" else "ort"
+    if p.iters is not None:
+        return replace(p, runtime=runtime, iters=max(1, math.ceil(p.iters / n)), per_layer=p.per_layer and r == n - 1)
+    return replace(p, runtime=runtime, duration_s=(p.duration_s or DEFAULT_DURATION_S) / n,
+                   per_layer=p.per_layer and r == n - 1)
+
+
+def run_bench(config: BenchConfig, *, progress: Progress | None = None,
+              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Export, check and profile every precision; returns an ``edgevis.report`` dict."""
+    from ..catalog.registry import model_info
+    from ..quant.calibration import calibration_sources
+    from ..quant.fidelity import fidelity_report
+    from ..report import new_report
+    from ..runtimes.predict import recorded_preprocess
+    log = log or (lambda s: None)
+    model_info(config.model)  # an unknown name fails here, with close names
+    warnings: list[str] = []
+    if config.weights is None:
+        warnings.append(f"no --weights given: {config.model} has RANDOM weights; its latency and energy are real, "
+                        "but its fidelity figures say nothing about a trained model")
+    paths, reused = _artifacts(config, log, warnings)
+    spec, _ = recorded_preprocess(paths["fp32"])
+    _, held = calibration_sources(config.calib_dir, config.holdout_dir, [])
+    files: dict[str, Path] = {}
+    fidelity: dict[str, Any] = {}
+    for p, path in paths.items():
+        if p != "fp32":
+            log(f"measuring {p} fidelity against fp32")
+            fidelity[p] = {"reference": "fp32", "runtime": "onnxruntime-cpu",
+                           **fidelity_report(paths["fp32"], path, held, spec)}
+        files[p] = _engine(path, p, config.reuse, log) if config.profile.runtime == "trt" else path
+    parts: dict[str, list[dict[str, Any]]] = {p: [] for p in files}
+    for r in range(config.rounds):
+        # alternate the order so drift of the machine does not always fall on the same precision
+        for p in (list(files) if r % 2 == 0 else list(reversed(files))):
+            log(f"profiling {p}, round {r + 1} of {config.rounds} (in a fresh process)")
+            parts[p].append(profile_in_child(
+                files[p], _round_config(config, r),
+                progress=(lambda ph, d, t, p=p, r=r: progress(f"{p} round {r + 1}: {ph}", d, t)) if progress else None))
+    entries = [{"label": p, "precision": p, "file": str(files[p]), "onnx": str(paths[p]), "reused": p in reused,
+                "fidelity": fidelity.get(p), "profile": merge_profiles(parts[p])} for p in files]
+    runtime = "TensorRT" if config.profile.runtime == "trt" else f"ONNX Runtime ({config.profile.device})"
+    return new_report("bench", f"{config.model} on {runtime}", entries[0]["profile"]["device"], entries,
+                      model=config.model, baseline="fp32",
+                      warnings=warnings + [f"{e['label']}: {w}" for e in entries for w in e["profile"]["warnings"]])
+
+
+def _child(conn, path: str, config: ProfileConfig) -> None:  # type: ignore[no-untyped-def]
+    from .profiler import profile_file
+
+    try:
+        result = profile_file(path, config, progress=lambda ph, d, t: conn.send(("progress", ph, d, t)))
+        conn.send(("result", result))
+    except EdgevisError as e:
+        conn.send(("error", str(e)))
+    except BaseException as e:  # our bug: carry its type and message back to the parent
+        conn.send(("crash", f"{type(e).__name__}: {e}"))
+    finally:
+        conn.close()
+
+
+def profile_in_child(path: Path, config: ProfileConfig, *, progress: Progress | None = None) -> dict[str, Any]:
+    """``profile_file`` in a freshly spawned process.
+
+    bench has imported torch and held several models by the time it profiles one; in its own
+    process the peak RSS is that of a process running only this model on this runtime (what the
+    deployed application pays), and no precision inherits the allocator state of the last one.
+    """
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, str(path), config), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        while True:
+            try:
+                msg = parent.recv()
+            except EOFError:
+                proc.join()
+                raise EdgevisError(f"profiling {path} ended without a result (exit code {proc.exitcode})") from None
+            if msg[0] == "progress":
+                if progress is not None:
+                    progress(*msg[1:])
+            elif msg[0] == "result":
+                return msg[1]
+            elif msg[0] == "error":
+                raise EdgevisError(msg[1])
+            else:
+                raise RuntimeError(f"profiling {path} failed in the child process: {msg[1]}")
+    finally:
+        proc.join(timeout=30)
+        if proc.is_alive():
+            proc.kill()
