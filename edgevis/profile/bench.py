@@ -20,11 +20,12 @@ from typing import Any, Callable
 from ..core.errors import EdgevisError
 from .profiler import ProfileConfig, Progress, merge_profiles
 
-PRECISIONS = {"fp32": "fp32", "int8": "int8", "integer-only": "integer_only", "integer_only": "integer_only"}
+# accepted spellings -> the precision name the sidecars record (files are named NAME.integer_only.onnx)
+PRECISIONS = {"fp32": "fp32", "int8": "int8", "integer-only": "integer-only", "integer_only": "integer-only"}
 
 
 def parse_precisions(text: str) -> tuple[str, ...]:
-    """``fp32,int8,integer-only`` -> ("fp32", "int8", "integer_only"); FP32 always comes first (the baseline)."""
+    """``fp32,int8,integer_only`` -> ("fp32", "int8", "integer-only"); FP32 always comes first (the baseline)."""
     import difflib
 
     out: list[str] = []
@@ -64,7 +65,7 @@ class BenchConfig:
         if self.precisions[0] != "fp32":
             raise EdgevisError("the first precision must be fp32, the baseline of the comparison")
         rt = self.profile.runtime
-        if rt == "trt" and "integer_only" in self.precisions:
+        if rt == "trt" and "integer-only" in self.precisions:
             raise EdgevisError("integer-only models run on ONNX Runtime only (TensorRT has no ConvInteger/"
                                "MatMulInteger); bench them with --runtime ort")
 
@@ -135,7 +136,7 @@ def _artifacts(config: BenchConfig, log: Callable[[str], None], warnings: list[s
     paths = {"fp32": fp32}
     src_sha = sha256_file(fp32)
     for p in config.precisions[1:]:
-        path = precision_path(fp32, p)
+        path = precision_path(fp32, p.replace("-", "_"))
         extra = {"quantization__target": config.int8_target} if p == "int8" else {}
         if config.reuse and _reusable(path, source_sha256=src_sha, **extra):
             reused.append(p)

@@ -118,7 +118,7 @@ def model_precision(path: Path, runtime: str) -> str:
     model = load_onnx(path, check=False)
     ops = op_histogram(model)
     if ops.get("ConvInteger") or ops.get("MatMulInteger"):
-        return "integer_only"
+        return "integer-only"  # as the integer-only sidecar spells it
     if has_qdq(model):
         return "int8"
     from onnx import TensorProto

@@ -11,7 +11,8 @@ from clihelpers import assert_one_line_error, run
 from handmade_graphs import foldable_float, twin_qdq_convs
 
 # what a Jetson with only onnx + onnxruntime lacks: importing any of these fails in the child process
-HOST_ONLY = ("torch", "torchvision", "onnxscript", "onnxsim", "onnxslim", "skimage", "sklearn")
+# (matplotlib too: only --report draws plots)
+HOST_ONLY = ("torch", "torchvision", "onnxscript", "onnxsim", "onnxslim", "skimage", "sklearn", "matplotlib")
 
 
 def run_without_host_packages(*args):
@@ -25,7 +26,7 @@ def run_without_host_packages(*args):
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
 
 
-def test_build_lint_inspect_predict_run_without_torch(tmp_path, lsnet_t_export):
+def test_build_lint_inspect_predict_profile_run_without_torch(tmp_path, lsnet_t_export):
     from PIL import Image
     from skimage import data as skdata
 
@@ -44,6 +45,9 @@ def test_build_lint_inspect_predict_run_without_torch(tmp_path, lsnet_t_export):
     p = run_without_host_packages("predict", out, "--image", img, "--json", "--top", "3")
     assert p.returncode == 0, p.stderr
     assert len(json.loads(p.stdout)["top"]) == 3
+    p = run_without_host_packages("profile", out, "--iters", 5, "--warmup", 1, "--energy", "none", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["runs"][0]["iterations"] == 5
     # and TensorRT's build, without tensorrt installed, names the extra (it never reaches for torch)
     p = run_without_host_packages("build", src, "--runtime", "trt", "--min-shape", "1x3x224x224",
                                   "--opt-shape", "1x3x224x224", "--max-shape", "1x3x224x224")
