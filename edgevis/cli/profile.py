@@ -97,7 +97,7 @@ def print_profile(result: dict[str, Any]) -> None:
     for r in result["runs"]:
         s, mem = r["latency_ms"], r["memory"]
         table.add_row(str(r["batch"]), str(r["iterations"]), *(f"{s[k]:.3f}" for k in ("p50", "p90", "p95", "p99", "min", "max")),
-                      f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['cv']:.1%}", f"{r['throughput_ips']:.1f} img/s",
+                      f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['cv']:.1%}" if s["cv"] is not None else "—", f"{r['throughput_ips']:.1f} img/s",
                       f"{_mb(mem['peak_rss_mb'])} (+{mem['added_mb']:.1f})" if mem.get("added_mb") is not None
                       else _mb(mem["peak_rss_mb"]), _mb(mem.get("gpu_mb")))
     out.print(table)
@@ -114,7 +114,8 @@ def print_profile(result: dict[str, Any]) -> None:
         pl = r.get("per_layer")
         if not pl:
             continue
-        t = Table(title=f"per-layer time, batch {r['batch']} ({pl['source']}, mean of {pl['runs']} runs; "
+        t = Table(title=f"per-layer time, batch {r['batch']} ({pl['source']}, mean of {pl['runs']} profiled runs, "
+                        "which run slower than timed ones; "
                         f"layers {pl['total_ms']:.3f} ms" + (f" of {pl['run_ms']:.3f} ms per run" if "run_ms" in pl else "")
                         + ")")
         for c in ("op type", "nodes", "ms", "share"):

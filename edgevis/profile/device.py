@@ -92,7 +92,7 @@ def _text(v: Any) -> str:
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version()}
+    out = {}
     for dist in VERSIONED:
         try:
             out[dist] = metadata.version(dist)

@@ -46,9 +46,10 @@ class LatencyStats:
         return Z95 * self.cv / math.sqrt(self.samples) if self.samples > 1 else float("inf")
 
     def to_dict(self) -> dict[str, Any]:
+        finite = (lambda v: v if math.isfinite(v) else None)  # JSON has no infinity: unknown is null
         return {"min": self.min, "mean": self.mean, "std": self.std, "p50": self.p50, "p90": self.p90,
-                "p95": self.p95, "p99": self.p99, "max": self.max, "cv": self.cv,
-                "mean_ci95_rel": self.mean_ci95, "samples": self.samples}
+                "p95": self.p95, "p99": self.p99, "max": self.max, "cv": finite(self.cv),
+                "mean_ci95_rel": finite(self.mean_ci95), "samples": self.samples}
 
 
 def latency_stats(samples_ms: Sequence[float]) -> LatencyStats:
@@ -68,7 +69,9 @@ def iterations_needed(stats: LatencyStats, tolerance: float) -> int:
 def noise_warnings(stats: LatencyStats, tolerance: float) -> list[str]:
     """Warnings when the measurement is not as precise as ``tolerance`` (relative, e.g. 0.02)."""
     out = []
-    if stats.mean_ci95 > tolerance:
+    if stats.samples < 2:
+        out.append("one timed run: its spread, and so its precision, cannot be known; use --iters 10 or more")
+    elif stats.mean_ci95 > tolerance:
         out.append(
             f"too noisy for ±{tolerance:.1%}: CV {stats.cv:.1%} over {stats.samples} iterations gives the mean "
             f"only to ±{stats.mean_ci95:.1%} (95 % confidence); about {iterations_needed(stats, tolerance)} "

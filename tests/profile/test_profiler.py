@@ -202,3 +202,10 @@ def test_precision_is_read_from_sidecar_or_graph(convnet, tmp_path):
     assert model_precision(convnet, "ort") == "fp32" and model_precision(q, "ort") == "int8"
     (tmp_path / "q.onnx.json").write_text(json.dumps({"precision": "int8-tensorrt"}))
     assert model_precision(q, "ort") == "int8-tensorrt"
+
+
+def test_a_single_timed_run_has_no_spread_and_says_so():
+    s = latency_stats([4.2])
+    assert s.to_dict()["cv"] == 0 and s.to_dict()["mean_ci95_rel"] is None  # JSON has no infinity
+    (w,) = noise_warnings(s, 0.02)
+    assert "one timed run" in w

@@ -177,3 +177,28 @@ def test_truncated_engine_is_named(trt_gpu, tmp_path):
     f.write_bytes(b"ftrt" + b"\x00" * 100)
     with pytest.raises(EngineFileError, match="cannot be loaded"):
         TrtRunner(f).open()
+
+
+@pytest.mark.gpu
+def test_profile_engine_latency_gpu_memory_layers_and_energy(trt_gpu, lsnet_t_export, tmp_path):
+    from edgevis.profile.profiler import ProfileConfig, profile_file
+    from edgevis.runtimes.trt import engine_from_onnx
+
+    cfg = TrtBuildConfig(min_shapes=parse_shapes("1x3x224x224"), opt_shapes=parse_shapes("4x3x224x224"),
+                         max_shapes=parse_shapes("4x3x224x224"))
+    b = engine_from_onnx(lsnet_t_export.artifact.path, tmp_path / "lsnet_t.fp32.engine", cfg)
+    r = profile_file(b.path, ProfileConfig(warmup=5, iters=30, batches=(1, 4), per_layer=True, per_layer_runs=5,
+                                           idle_s=0.2))
+    assert r["model"]["runtime"] == "trt" and r["model"]["precision"] == "fp32"
+    assert r["device"]["gpu"], "NVML should name the GPU"
+    for run in r["runs"]:
+        assert run["iterations"] == 30 and run["memory"]["gpu_mb"] > 0
+        pl = run["per_layer"]
+        assert pl["source"] == "TensorRT IProfiler" and pl["runs"] == 5 and pl["nodes_total"] > 10
+        assert sum(row["share"] for row in pl["by_op"]) == pytest.approx(1.0)
+        e = run["energy"]  # NVML on a desktop/datacenter GPU, or the Jetson rails
+        assert e["available"], e.get("reason")
+        assert e["energy_j"] > 0 and e["window_s"] == pytest.approx(run["wall_s"])
+    # batch 8 is beyond the profile (max 4): refused before anything runs
+    with pytest.raises(EdgevisError, match="outside the engine's optimization profile"):
+        profile_file(b.path, ProfileConfig(warmup=1, iters=2, batches=(8,), energy="none"))
