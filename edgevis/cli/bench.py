@@ -36,7 +36,7 @@ def bench(
     energy: str = typer.Option("auto", "--energy", help="auto, nvml, jetson, rapl or none."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer of each precision."),
     tolerance: float = typer.Option(2.0, "--tolerance", help="Warn when a mean latency is known less precisely than "
-                                                              "this, in %% (95 %% confidence)."),
+                                                              "this, in percent (95 percent confidence)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.json, report.md and report.html here."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),

@@ -32,7 +32,7 @@ def profile(
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer (a separate, profiled pass)."),
     per_layer_runs: int = typer.Option(20, "--per-layer-runs", help="Runs averaged by --per-layer."),
     tolerance: float = typer.Option(
-        2.0, "--tolerance", help="Warn when the mean latency is known less precisely than this, in %% (95 %% conf.)."),
+        2.0, "--tolerance", help="Warn when the mean latency is known less precisely than this, in percent (95 percent confidence)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.json, report.md and report.html here."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
