@@ -65,6 +65,8 @@ def _model_block(entry: dict[str, Any]) -> Block:
              ("Runtime", f"{_opt(model.get('runtime'))} ({', '.join(model.get('providers') or []) or 'no provider'})"),
              ("Timing", f"{_opt(st.get('warmup'))} warm-up iterations, then "
                         + (f"{st['duration_s']} s" if st.get("duration_s") else f"{_opt(st.get('iters'))} iterations")
+                        + (f", in each of {st['rounds']} rounds (alternating order, a fresh process each)"
+                           if st.get("rounds", 1) > 1 else "")
                         + f"; threads {st.get('threads') or 'runtime default'}; "
                         + ("input/output copies included" if st.get("include_io") else "input/output copies excluded"))]
     return Block("Model and settings", facts=facts)
