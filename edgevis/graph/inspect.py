@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import onnx
@@ -62,15 +62,20 @@ def random_feed(model: onnx.ModelProto, count: int = 2, seed: int = 0) -> dict[s
             continue
         tt = vi.type.tensor_type
         shape = [d.dim_value if d.dim_value > 0 else (count if k == 0 else 1) for k, d in enumerate(tt.shape.dim)]
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type)
-        if np.issubdtype(dtype, np.floating):
-            feed[vi.name] = rng.standard_normal(shape).astype(dtype)
-        elif dtype == np.bool_:
-            feed[vi.name] = rng.integers(0, 2, shape).astype(bool)
-        else:
-            info = np.iinfo(dtype)
-            feed[vi.name] = rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True).astype(dtype)
+        feed[vi.name] = random_array(shape, onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type), rng)
     return feed
+
+
+def random_array(shape: Sequence[int], dtype: Any, rng: np.random.Generator) -> np.ndarray:
+    """Random values of ``dtype``: standard normal for floats, 0/1 for bool, [-100, 100] for integers."""
+    dtype = np.dtype(dtype)
+    shape = list(shape)
+    if np.issubdtype(dtype, np.floating):
+        return rng.standard_normal(shape).astype(dtype)
+    if dtype == np.bool_:
+        return rng.integers(0, 2, shape).astype(bool)
+    info = np.iinfo(dtype)
+    return rng.integers(max(info.min, -100), min(info.max, 100), shape, endpoint=True).astype(dtype)
 
 
 @dataclass(frozen=True)

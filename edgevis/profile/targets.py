@@ -46,17 +46,20 @@ def resolve_shape(name: str, shape: Sequence[Any], batch: int, limits: tuple[int
     return [batch, *rest]
 
 
-def make_input(shape: Sequence[int], dtype: Any, rng: np.random.Generator) -> np.ndarray:
-    dt = np.dtype(dtype)
-    if dt.kind == "f":
-        return rng.standard_normal(tuple(shape), dtype=np.float32).astype(dt, copy=False)
-    if dt.kind == "b":
-        return rng.integers(0, 2, tuple(shape)).astype(dt)
-    info = np.iinfo(dt)
-    return rng.integers(max(info.min, -128), min(info.max, 255) + 1, tuple(shape)).astype(dt)
+class _Staged:
+    """What both targets share: the input shapes and types of the prepared batch, and fresh inputs for them."""
+
+    _shapes: dict[str, list[int]]
+    _types: dict[str, Any]
+    _rng: np.random.Generator
+
+    def _new_feed(self) -> dict[str, np.ndarray]:
+        from ..graph.inspect import random_array
+
+        return {n: random_array(s, self._types[n], self._rng) for n, s in self._shapes.items()}
 
 
-class OrtTarget:
+class OrtTarget(_Staged):
     runtime = "ort"
 
     def __init__(self, path: Path, providers: Sequence[str], threads: int | None = None) -> None:
@@ -73,10 +76,9 @@ class OrtTarget:
 
     def prepare(self, batch: int, seed: int = 0) -> dict[str, list[int]]:
         self._rng = np.random.default_rng(seed)
-        shapes = self.input_shapes(batch)
+        self._shapes = shapes = self.input_shapes(batch)
         self._types = {i.name: ORT_TYPES.get(i.type, np.float32) for i in self.session.get_inputs()}
-        self._shapes = shapes
-        self.feed = {n: make_input(s, self._types[n], self._rng) for n, s in shapes.items()}
+        self.feed = self._new_feed()
         if self.device != "cpu":
             # inputs live on the GPU and outputs stay there: the timed run holds no host copies
             import onnxruntime as ort
@@ -98,8 +100,7 @@ class OrtTarget:
             self.session.run(None, self.feed)
 
     def run_io(self) -> None:
-        feed = {n: make_input(s, self._types[n], self._rng) for n, s in self._shapes.items()}
-        self.session.run(None, feed)
+        self.session.run(None, self._new_feed())
 
     def gpu_memory(self) -> tuple[float | None, str]:
         return None, "not reported by ONNX Runtime"
@@ -123,7 +124,7 @@ class OrtTarget:
         self.session = None
 
 
-class TrtTarget:
+class TrtTarget(_Staged):
     runtime = "trt"
 
     def __init__(self, path: Path) -> None:
@@ -155,14 +156,14 @@ class TrtTarget:
         self._shapes = self.input_shapes(batch)
         e = self.runner.engine
         self._types = {n: trt.nptype(e.get_tensor_dtype(n)) for n in self.runner.inputs}
-        self.runner.stage({n: make_input(s, self._types[n], self._rng) for n, s in self._shapes.items()})
+        self.runner.stage(self._new_feed())
         return self._shapes
 
     def run(self) -> None:
         self.runner.execute()
 
     def run_io(self) -> None:
-        self.runner.infer_all({n: make_input(s, self._types[n], self._rng) for n, s in self._shapes.items()})
+        self.runner.infer_all(self._new_feed())
 
     def gpu_memory(self) -> tuple[float | None, str]:
         return self.runner.device_memory_mb(), "TensorRT execution-context memory + I/O buffers (weights excluded)"
