@@ -70,12 +70,14 @@ def gpu_info() -> list[dict[str, Any]] | None:
         pynvml.nvmlInit()
     except Exception:  # NVMLError_LibraryNotFound / DriverNotLoaded: no NVIDIA driver here
         return None
+    from .energy.nvml import as_text
+
     try:
-        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        driver = as_text(pynvml.nvmlSystemGetDriverVersion())
         gpus = []
         for i in range(pynvml.nvmlDeviceGetCount()):
             h = pynvml.nvmlDeviceGetHandleByIndex(i)
-            gpus.append({"index": i, "name": _text(pynvml.nvmlDeviceGetName(h)), "driver": driver,
+            gpus.append({"index": i, "name": as_text(pynvml.nvmlDeviceGetName(h)), "driver": driver,
                          "memory_total_mb": pynvml.nvmlDeviceGetMemoryInfo(h).total / 2**20})
         return gpus
     except Exception:
@@ -85,10 +87,6 @@ def gpu_info() -> list[dict[str, Any]] | None:
             pynvml.nvmlShutdown()
         except Exception:
             pass
-
-
-def _text(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 def versions() -> dict[str, str]:

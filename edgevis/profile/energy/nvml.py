@@ -26,7 +26,8 @@ JETSON_NOTE = "; NVML does not work on Jetson: use --energy jetson (the INA3221 
 INSTALL = "pip install nvidia-ml-py, or the edgevis[tensorrt] extra"
 
 
-def _text(value: Any) -> str:
+def as_text(value: Any) -> str:
+    """NVML strings: bytes in older nvidia-ml-py releases, str in newer ones."""
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
 
 
@@ -78,7 +79,7 @@ def open_nvml(index: int = 0, *, on_jetson: bool = False) -> NvmlMeter | Unavail
         return Unavailable(f"NVML could not start: {first_line(e)}{note}")
     try:
         handle = nvml.nvmlDeviceGetHandleByIndex(index)
-        gpu_name = _text(nvml.nvmlDeviceGetName(handle))
+        gpu_name = as_text(nvml.nvmlDeviceGetName(handle))
     except nvml.NVMLError as e:
         _shutdown(nvml)
         return Unavailable(f"NVML has no GPU {index}: {first_line(e)}")
