@@ -77,29 +77,29 @@ def _usable(rail: Rail, skipped: list[str]) -> bool:
     return True
 
 
-def _hwmon_rails(root: str | os.PathLike[str], skipped: list[str]) -> tuple[list[Rail], list[Path]]:
-    dirs = sorted(sysfs.under(root, DRIVERS + "/ina3221").glob("*/hwmon/hwmon*"))
+# layout -> (driver, chip directories, channel label files, channel number in a label file's name,
+#            the files a channel's power is read from)
+SCHEMES = {
+    "hwmon": ("ina3221", "*/hwmon/hwmon*", "in*_label", r"in(\d+)_label",
+              lambda d, n: (d / f"in{n}_input", d / f"curr{n}_input")),
+    "iio": ("ina3221x", "*/iio:device*", "rail_name_*", r"rail_name_(\d+)",
+            lambda d, n: (d / f"in_power{n}_input",)),
+}
+
+
+def _rails(root: str | os.PathLike[str], layout: str, skipped: list[str]) -> tuple[list[Rail], list[Path]]:
+    """The readable rails of every chip in ``layout``, and the chip directories."""
+    driver, chips, labels, pattern, files = SCHEMES[layout]
+    dirs = sorted(sysfs.under(root, f"{DRIVERS}/{driver}").glob(chips))
     rails = []
     for d in dirs:
-        for label_file in sorted(d.glob("in*_label"), key=lambda p: _channel(p, r"in(\d+)_label")):
-            n = _channel(label_file, r"in(\d+)_label")
+        for label_file in sorted(d.glob(labels), key=lambda p: _channel(p, pattern)):
+            n = _channel(label_file, pattern)
             label = _label(label_file, skipped)
-            rail = Rail(label, "hwmon", (d / f"in{n}_input", d / f"curr{n}_input"))
+            rail = Rail(label, layout, files(d, n))
             if n >= 0 and not _not_a_rail(label) and _usable(rail, skipped):
                 rails.append(rail)
     return rails, dirs
-
-
-def _iio_rails(root: str | os.PathLike[str], skipped: list[str]) -> list[Rail]:
-    rails = []
-    for d in sorted(sysfs.under(root, DRIVERS + "/ina3221x").glob("*/iio:device*")):
-        for name_file in sorted(d.glob("rail_name_*"), key=lambda p: _channel(p, r"rail_name_(\d+)")):
-            n = _channel(name_file, r"rail_name_(\d+)")
-            label = _label(name_file, skipped)
-            rail = Rail(label, "iio", (d / f"in_power{n}_input",))
-            if n >= 0 and not _not_a_rail(label) and _usable(rail, skipped):
-                rails.append(rail)
-    return rails
 
 
 def _update_s(dirs: list[Path]) -> float:
@@ -143,9 +143,9 @@ class JetsonMeter:
 
 def open_jetson(root: str | os.PathLike[str] = "/") -> JetsonMeter | Unavailable:
     skipped: list[str] = []
-    rails, dirs = _hwmon_rails(root, skipped)
-    if not rails:
-        rails, dirs = _iio_rails(root, skipped), []
+    rails, dirs = _rails(root, "hwmon", skipped)
+    if not rails:  # JetPack 4's IIO driver publishes no update interval
+        rails, dirs = _rails(root, "iio", skipped)[0], []
     if rails:
         return JetsonMeter(rails, _update_s(dirs))
     where = sysfs.shown(root, DRIVERS)
