@@ -89,74 +89,74 @@ def _weights_id(weights: str | None, model: str) -> Any:
     return sha256_file(p)
 
 
-def _reusable(path: Path, **expect: Any) -> bool:
-    """``path`` exists, matches the sha256 its sidecar records, and the sidecar has every expected value."""
-    from ..core.files import sha256_file
+def _reusable(path: Path, accept: Callable[[dict[str, Any]], bool]) -> bool:
+    """``path`` exists, its sidecar describes this very file, and ``accept`` takes the sidecar."""
     from ..core.types import read_sidecar
+    from ..runtimes.guard import check_sidecar_matches_file
 
     side = read_sidecar(path) if path.is_file() else None
-    if not side or side.get("sha256") != sha256_file(path):
+    if not side or not side.get("sha256"):
         return False
-    for key, want in expect.items():
-        got = side
-        for part in key.split("__"):
-            got = got.get(part) if isinstance(got, dict) else None
-        if callable(want) and not want(got):
-            return False
-        if not callable(want) and got != want:
-            return False
-    return True
+    return check_sidecar_matches_file(side, path) is None and accept(side)
 
 
 def _artifacts(config: BenchConfig, log: Callable[[str], None], warnings: list[str]) -> tuple[dict[str, Path], list[str]]:
     from ..core.files import sha256_file
     from ..core.types import precision_path
 
+    from ..catalog.registry import model_info
+
     out = config.output_dir
     fp32 = out / f"{config.model}.fp32.onnx"
     wid = _weights_id(config.weights, config.model)
-    from ..catalog.registry import model_info
-
     dynamic = any(b > 1 for b in config.profile.batches)
     size = list(config.input_size or model_info(config.model).input_size)
     reused: list[str] = []
-    if config.reuse and _reusable(fp32, model=config.model,
-                                  weights=lambda w: w == wid or (isinstance(w, dict) and w.get("sha256") == wid),
-                                  input__shape=lambda s: bool(s) and len(s) == 4
-                                  and (not dynamic or not isinstance(s[0], int))
-                                  and list(s[2:]) == size):
+
+    def same_fp32(side: dict[str, Any]) -> bool:
+        w, shape = side.get("weights"), (side.get("input") or {}).get("shape")
+        return (side.get("model") == config.model
+                and (w == wid or (isinstance(w, dict) and w.get("sha256") == wid))
+                and bool(shape) and len(shape) == 4 and (not dynamic or not isinstance(shape[0], int))
+                and list(shape[2:]) == size)
+
+    if config.reuse and _reusable(fp32, same_fp32):
         reused.append("fp32")
     else:
         from ..exporters.onnx import ExportConfig, export_onnx
 
         log(f"exporting {config.model} to ONNX")
-        result = export_onnx(config.model, out, weights=config.weights, config=ExportConfig(dynamic_batch=dynamic, input_size=config.input_size))
+        result = export_onnx(config.model, out, weights=config.weights,
+                             config=ExportConfig(dynamic_batch=dynamic, input_size=config.input_size))
         fp32 = result.artifact.path
         warnings += result.warnings
     paths = {"fp32": fp32}
     src_sha = sha256_file(fp32)
     for p in config.precisions[1:]:
         path = precision_path(fp32, p.replace("-", "_"))
-        extra = {"quantization__target": config.int8_target} if p == "int8" else {}
-        if config.reuse and _reusable(path, source_sha256=src_sha, **extra):
+
+        def made_from_fp32(side: dict[str, Any], p: str = p) -> bool:
+            return side.get("source_sha256") == src_sha and (
+                p != "int8" or (side.get("quantization") or {}).get("target") == config.int8_target)
+
+        if config.reuse and _reusable(path, made_from_fp32):
             reused.append(p)
-        elif p == "int8":
+            paths[p] = path
+            continue
+        if p == "int8":
             from ..quant.int8 import Int8Config, quantize_int8_file
 
             log(f"quantizing to INT8 (target {config.int8_target})")
             q = quantize_int8_file(fp32, Int8Config(target=config.int8_target, calib_dir=config.calib_dir,
                                                     holdout_dir=config.holdout_dir), log=log)
-            path = q.path
-            warnings += q.warnings
         else:
             from ..quant.integer_only import IntegerOnlyConfig, quantize_integer_only_file
 
             log("converting to integer-only")
             q = quantize_integer_only_file(fp32, IntegerOnlyConfig(calib_dir=config.calib_dir,
                                                                     holdout_dir=config.holdout_dir), log=log)
-            path = q.path
-            warnings += q.warnings
-        paths[p] = path
+        warnings += q.warnings
+        paths[p] = q.path
     return paths, reused
 
 
@@ -167,7 +167,8 @@ def _engine(onnx_path: Path, precision: str, reuse: bool, log: Callable[[str], N
 
     trt_precision = "int8" if precision == "int8" else "fp32"
     path = default_engine_path(onnx_path, trt_precision)
-    if reuse and _reusable(path, source_sha256=sha256_file(onnx_path)):
+    src_sha = sha256_file(onnx_path)
+    if reuse and _reusable(path, lambda side: side.get("source_sha256") == src_sha):
         try:
             check_engine(path, running_info())
             return path
@@ -185,11 +186,9 @@ def _round_config(config: BenchConfig, r: int) -> ProfileConfig:
     from .profiler import DEFAULT_DURATION_S
 
     p, n = config.profile, config.rounds
-    runtime = "trt" if p.runtime == "trt" else "ort"
-    if p.iters is not None:
-        return replace(p, runtime=runtime, iters=max(1, math.ceil(p.iters / n)), per_layer=p.per_layer and r == n - 1)
-    return replace(p, runtime=runtime, duration_s=(p.duration_s or DEFAULT_DURATION_S) / n,
-                   per_layer=p.per_layer and r == n - 1)
+    share: dict[str, Any] = ({"iters": max(1, math.ceil(p.iters / n))} if p.iters is not None
+                             else {"duration_s": (p.duration_s or DEFAULT_DURATION_S) / n})
+    return replace(p, runtime="trt" if p.runtime == "trt" else "ort", per_layer=p.per_layer and r == n - 1, **share)
 
 
 def run_bench(config: BenchConfig, *, progress: Progress | None = None,
