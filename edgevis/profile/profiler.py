@@ -190,9 +190,13 @@ def merge_profiles(parts: list[dict[str, Any]]) -> dict[str, Any]:
             "memory": worst["memory"], "energy": _merge_energy([r["energy"] for r in rs]),
             "per_layer": next((r["per_layer"] for r in reversed(rs) if r["per_layer"]), None),
             "notes": list(dict.fromkeys(w for r in rs for w in r["notes"])), "rounds": len(rs)}, tolerance))
+    target_warnings = list(dict.fromkeys(w for p in parts for w in p["target_warnings"]))
     return {**parts[0], "settings": {**parts[0]["settings"], "rounds": len(parts)}, "runs": runs,
-            "warnings": list(dict.fromkeys(w for p in parts for w in p["target_warnings"]))
-            + [w for r in runs for w in r["warnings"]]}
+            "target_warnings": target_warnings, "warnings": _all_warnings(target_warnings, runs)}
+
+
+def _all_warnings(target_warnings: list[str], runs: list[dict[str, Any]]) -> list[str]:
+    return target_warnings + [w for r in runs for w in r["warnings"]]
 
 
 def _timed_loop(step: Callable[[], None], config: ProfileConfig, progress: Progress | None) -> tuple[list[float], float, float]:
@@ -202,7 +206,6 @@ def _timed_loop(step: Callable[[], None], config: ProfileConfig, progress: Progr
     total = config.iters
     deadline_s = None if total is not None else (config.duration_s or DEFAULT_DURATION_S)
     t_first = clock()
-    t1 = t_first
     next_report = t_first + 0.25
     while True:
         t0 = clock()
@@ -246,22 +249,13 @@ def profile_file(path: str | Path, config: ProfileConfig = ProfileConfig(), *,
         meter = open_meter(config.energy, gpu=on_gpu)
     runs: list[_Run] = []
     target_warnings: list[str] = []
-    rss_before = None
     try:
         with PeakRss() as load_mem:
             target = open_target(path, runtime, providers=providers, threads=config.threads)
-        rss_before = load_mem.rss_before_mb
         target_warnings += getattr(target, "warnings", [])
         try:
             for i, batch in enumerate(config.batches):
-                run = _profile_batch(target, batch, config, meter, progress)
-                if run.memory.get("peak_rss_mb") is not None and i == 0:
-                    # the first batch's span includes loading the model
-                    run.memory["peak_rss_mb"] = max(run.memory["peak_rss_mb"], load_mem.peak_rss_mb or 0)
-                run.memory["rss_before_mb"] = rss_before
-                if run.memory.get("peak_rss_mb") is not None and rss_before is not None:
-                    run.memory["added_mb"] = run.memory["peak_rss_mb"] - rss_before
-                runs.append(run)
+                runs.append(_profile_batch(target, batch, config, meter, progress, load_mem, includes_load=i == 0))
             if config.per_layer:
                 for run in runs:
                     if progress is not None:
@@ -285,12 +279,14 @@ def profile_file(path: str | Path, config: ProfileConfig = ProfileConfig(), *,
         "settings": config.settings(),
         "runs": run_dicts,
         "target_warnings": target_warnings,
-        "warnings": target_warnings + [w for r in run_dicts for w in r["warnings"]],
+        "warnings": _all_warnings(target_warnings, run_dicts),
     }
 
 
 def _profile_batch(target, batch: int, config: ProfileConfig, meter,  # type: ignore[no-untyped-def]
-                   progress: Progress | None) -> _Run:
+                   progress: Progress | None, load: Any, includes_load: bool) -> _Run:
+    """One batch size: idle power, warm-up, the timed loop. Memory counts from before ``load`` (the
+    span that opened the model); the first batch's peak includes that span."""
     from .energy import Sampler, Unavailable, energy_over, idle_power, unavailable_dict
     from .memory import PeakRss
 
@@ -306,8 +302,6 @@ def _profile_batch(target, batch: int, config: ProfileConfig, meter,  # type: ig
         timed: Progress | None = None
         if progress is not None:
             timed = lambda _phase, done, total: progress(f"timed, batch {batch}", done, total)  # noqa: E731
-
-        if progress is not None:
             progress(f"warm-up, batch {batch}", 0, config.warmup)
         for _ in range(config.warmup):
             step()
@@ -326,8 +320,10 @@ def _profile_batch(target, batch: int, config: ProfileConfig, meter,  # type: ig
             run.energy = e.to_dict()
             run.notes += [f"energy, batch {batch}: {w}" for w in e.warnings]
         run.wall_s = t1 - t0
-    gpu_mb, gpu_method = target.gpu_memory()
-    mem.gpu_mb, mem.gpu_method = gpu_mb, gpu_method
+    mem.rss_before_mb = load.rss_before_mb
+    if includes_load:
+        mem.peak_rss_mb = max(mem.peak_rss_mb or 0, load.peak_rss_mb or 0)
+    mem.gpu_mb, mem.gpu_method = target.gpu_memory()
     run.memory = mem.to_dict()
     run.memory["file_mb"] = target.path.stat().st_size / 2**20
     return run
