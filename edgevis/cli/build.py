@@ -49,9 +49,10 @@ def build(
         raise EdgevisError(f"{', '.join(wrong)} do(es) not apply to --runtime {runtime}")
     show = not quiet and not as_json
     if runtime == "ort":
+        from ..runtimes.ort import parse_providers
         from ..runtimes.ort_build import OrtBuildConfig, build_ort
 
-        cfg = OrtBuildConfig(device=device, providers=tuple(p.strip() for p in providers.split(",")) if providers else (),
+        cfg = OrtBuildConfig(device=device, providers=parse_providers(providers),
                              threads=threads, optimization=optimization, cache_dir=cache_dir, trt_fp16=fp16)
         _report(spinner("building the ONNX Runtime session...", show), lambda: build_ort(model_file, output, cfg),
                 as_json, show, _print_ort)

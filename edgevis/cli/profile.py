@@ -40,9 +40,9 @@ def profile(
     """Measure one model file on this device: latency percentiles, throughput, peak memory, energy per
     inference (where a sensor exists) and, with --per-layer, where the time goes."""
     from ..profile.profiler import ProfileConfig, parse_batches, profile_file
+    from ..runtimes.ort import parse_providers
 
-    config = ProfileConfig(runtime=runtime, device=device,
-                           providers=tuple(p.strip() for p in providers.split(",") if p.strip()) if providers else None,
+    config = ProfileConfig(runtime=runtime, device=device, providers=parse_providers(providers) or None,
                            warmup=warmup, iters=iters, duration_s=duration, batches=parse_batches(batch),
                            threads=threads, include_io=include_io, energy=energy, idle_s=idle, per_layer=per_layer,
                            per_layer_runs=per_layer_runs, tolerance=tolerance / 100)

@@ -28,6 +28,11 @@ def _level(name: str):  # type: ignore[no-untyped-def]
             "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[name]
 
 
+def parse_providers(text: str | None) -> tuple[str, ...]:
+    """``--providers CUDAExecutionProvider,CPUExecutionProvider`` -> the names in order (none given: ())."""
+    return tuple(p.strip() for p in text.split(",")) if text else ()
+
+
 def check_providers(wanted: Sequence[str]) -> None:
     import onnxruntime as ort
 
