@@ -179,7 +179,7 @@ def _session(path: str, threads: int):  # type: ignore[no-untyped-def]
 
 def latency3(paths: dict[str, str], threads: int, rounds: int) -> Json:
     """FP32, edgevis and peer timed in the same rounds; ratios are p50 over p50."""
-    from edgevis.profile.latency import interleaved_latency
+    from edgevis.runtimes.latency import interleaved_latency
     from edgevis.quant.calibration import builtin_sources
     from edgevis.runtimes.predict import recorded_preprocess
 

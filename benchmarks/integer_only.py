@@ -54,7 +54,7 @@ def quantize_both(fp32: Path, calib: Path | None, held: Path | None, threads: in
 
 
 def latency3(paths: dict[str, str], threads: int, rounds: int, shape: list[int]) -> Json:
-    from edgevis.profile.latency import cpu_session, interleaved_latency
+    from edgevis.runtimes.latency import cpu_session, interleaved_latency
 
     sessions = {k: cpu_session(v, threads) for k, v in paths.items()}
     name = next(iter(sessions.values())).get_inputs()[0].name

@@ -37,7 +37,7 @@ def inspect(
               "precision": prov.get("precision"), "model": prov.get("model")}
     check = None
     if integer_only:
-        from ..quant.ivit.check import check_integer_only
+        from ..graph.integer_check import check_integer_only
 
         check = check_integer_only(model)
         report["integer_only"] = check.to_dict()

@@ -25,7 +25,7 @@ from ..core.compare import Closeness, compare_outputs
 from ..core.errors import EdgevisError, OutputError, ParityError, first_line
 from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_json_atomic
 from ..core.types import OnnxArtifact, Preprocess, TensorSpec
-from ..graph.inspect import META_PREPROCESS, META_PROVENANCE, PROTOBUF_LIMIT, load_onnx, op_histogram, set_metadata
+from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, PROTOBUF_LIMIT, load_onnx, op_histogram, set_metadata
 
 Exporter = Literal["dynamo", "torchscript"]
 DEFAULT_OPSET = {"dynamo": 18, "torchscript": 17}

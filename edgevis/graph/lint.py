@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from . import trt_ops
-from .inspect import QDQ_OPS, TensorIndex, has_qdq
+from ..core.onnxfile import QDQ_OPS, TensorIndex, has_qdq
 
 SEVERITIES = ("error", "warning", "info")
 TARGETS = ("trt", "ort-cpu")

@@ -11,7 +11,7 @@ onnxsim 0.8 folds some of them into float weights. What edgevis adds:
   them; a signature of every Q/DQ node (op, scale, zero point, axis, quantized
   constant) must come back unchanged, or the tool's result is rejected.
 * **Integer-only protection.** A model proven integer-only (see
-  :mod:`edgevis.quant.ivit.check`) is left exactly as written: its bit-exact
+  :mod:`edgevis.graph.integer_check`) is left exactly as written: its bit-exact
   proof was made on that graph, and nothing outside the integer region (one
   QuantizeLinear, one DequantizeLinear) is left to simplify.
 * **A numeric re-check** on ONNX Runtime against the input (:func:`simplify_file`);
@@ -33,7 +33,7 @@ import onnx
 from onnx import numpy_helper
 
 from ..core.errors import EdgevisError, first_line
-from .inspect import (META_PROVENANCE, PROTOBUF_LIMIT, QDQ_OPS, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
+from ..core.onnxfile import (META_PROVENANCE, PROTOBUF_LIMIT, QDQ_OPS, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
                       set_metadata)
 
 TOOLS = ("onnxsim", "onnxslim")
@@ -88,7 +88,7 @@ def is_integer_only(model: onnx.ModelProto) -> bool:
     ops = {n.op_type for n in model.graph.node}
     if not ops & {"MatMulInteger", "ConvInteger"}:
         return False
-    from ..quant.ivit.check import check_integer_only
+    from .integer_check import check_integer_only
 
     return check_integer_only(model).ok
 
@@ -259,7 +259,7 @@ class OrtGate:
 
     def __call__(self, candidate: onnx.ModelProto) -> str | None:
         from ..core.compare import outputs_match
-        from ..profile.latency import cpu_session
+        from ..runtimes.latency import cpu_session
 
         if self._refs is None:
             ref = cpu_session(self.reference)

@@ -14,33 +14,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Iterable
 
+from ..runtimes.ort_trace import ort_node_events
+
 TOP_NODES = 100  # by_node keeps the slowest nodes; nodes_total says how many there were
-
-
-def ort_node_events(events: Iterable[dict[str, Any]]) -> list[tuple[str, str, str, float]]:
-    """(node, op type, provider, µs) of every executed node, in trace order."""
-    out = []
-    for e in events:
-        name = str(e.get("name", ""))
-        if e.get("cat") != "Node" or not name.endswith("_kernel_time"):
-            continue
-        args = e.get("args") or {}
-        out.append((name[: -len("_kernel_time")], str(args.get("op_name") or "?"),
-                    str(args.get("provider") or "unknown"), float(e.get("dur", 0))))
-    return out
-
-
-def node_placement(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Provider -> node count and op histogram, from ORT's profiling trace."""
-    seen = {node: (provider, op) for node, op, provider, _ in ort_node_events(events)}
-    out: dict[str, dict[str, Any]] = {}
-    for provider, op in seen.values():
-        slot = out.setdefault(provider, {"nodes": 0, "ops": {}})
-        slot["nodes"] += 1
-        slot["ops"][op] = slot["ops"].get(op, 0) + 1
-    for slot in out.values():
-        slot["ops"] = dict(sorted(slot["ops"].items(), key=lambda kv: -kv[1]))
-    return out
 
 
 def per_layer_table(times_ms: dict[str, list[float]], ops: dict[str, str], *, skip: int, source: str,

@@ -113,7 +113,7 @@ def model_precision(path: Path, runtime: str) -> str:
         return str(side["precision"])
     if runtime == "trt":
         return "unknown"
-    from ..graph.inspect import has_qdq, load_onnx, op_histogram
+    from ..core.onnxfile import has_qdq, load_onnx, op_histogram
 
     model = load_onnx(path, check=False)
     ops = op_histogram(model)

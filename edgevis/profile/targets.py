@@ -54,7 +54,7 @@ class _Staged:
     _rng: np.random.Generator
 
     def _new_feed(self) -> dict[str, np.ndarray]:
-        from ..graph.inspect import random_array
+        from ..core.onnxfile import random_array
 
         return {n: random_array(s, self._types[n], self._rng) for n, s in self._shapes.items()}
 

@@ -24,7 +24,7 @@ import numpy as np
 from ..core.errors import EdgevisError
 from ..core.files import sha256_file
 from ..core.types import precision_path
-from ..graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata, static_batch
+from ..core.onnxfile import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CALIB_METHODS, CalibrationStream, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import QuantizedFile, write_checked, write_sidecar
@@ -173,7 +173,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         base = unquantize_outputs(onnx.load(str(base_path)))
         fp32_blob = src.read_bytes()  # speed is judged against the exported file the user would deploy
         eval_x = np.concatenate(stream.kept)
-        from ..profile.latency import cpu_session
+        from ..runtimes.latency import cpu_session
 
         fp32_sess = cpu_session(fp32_blob, config.threads)
         eval_ref = np.concatenate([fp32_sess.run(None, {input_name: eval_x[i:i + batch]})[0]

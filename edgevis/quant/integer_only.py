@@ -29,7 +29,7 @@ from ..core.compare import compare_outputs
 from ..core.errors import EdgevisError
 from ..core.files import sha256_file
 from ..core.types import precision_path
-from ..graph.inspect import META_PROVENANCE, load_onnx, set_metadata, static_batch
+from ..core.onnxfile import META_PROVENANCE, load_onnx, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CalibrationStream, calibration_sources
 from .fidelity import QuantizedFile, write_checked, write_sidecar
@@ -74,7 +74,7 @@ def bit_exact_check(program, inputs: list[np.ndarray], threads: int | None = Non
     The reference starts from ORT's own quantized input, so the comparison covers exactly the
     integer path; ``input_quantization_matches`` says whether numpy's quantization agrees too.
     """
-    from ..profile.latency import cpu_session
+    from ..runtimes.latency import cpu_session
 
     sess = cpu_session(program.to_onnx(int_output=True).SerializeToString(), threads)
     worst, q_match = 0, True
@@ -93,9 +93,9 @@ def bit_exact_check(program, inputs: list[np.ndarray], threads: int | None = Non
 def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: IntegerOnlyConfig = IntegerOnlyConfig(),
                                log: Callable[[str], None] | None = None) -> QuantizedFile:
     """Write ``NAME.integer_only.onnx`` beside ``NAME.fp32.onnx``; report its checks, fidelity and speed."""
-    from ..profile.latency import cpu_session, interleaved_latency
+    from ..runtimes.latency import cpu_session, interleaved_latency
     from .ivit.calibrate import activation_absmax
-    from .ivit.check import check_integer_only
+    from ..graph.integer_check import check_integer_only
 
     log = log or (lambda s: None)
     src = Path(fp32_path)

@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 
 from ..core.compare import Closeness, compare_outputs
-from ..profile.latency import Latency, cpu_session, interleaved_latency
+from ..runtimes.latency import Latency, cpu_session, interleaved_latency
 from .qdq_graph import GROUPS, keep_float, node_group, quantized_nodes
 from .sensitivity import Sensitivity
 

@@ -17,7 +17,7 @@ from typing import Iterable
 
 import onnx
 
-from ..graph.inspect import QDQ_OPS, TensorIndex
+from ..core.onnxfile import QDQ_OPS, TensorIndex
 
 
 # Group names, in the order the latency search tries them: cheap ops whose int8

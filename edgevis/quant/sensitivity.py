@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..graph.inspect import TensorIndex
+from ..core.onnxfile import TensorIndex
 from .qdq_graph import node_group, quantized_nodes
 
 
@@ -100,7 +100,7 @@ def _folded_bounds(name: str, q: TensorIndex, f: TensorIndex, float_model: onnx.
 def tensor_sqnr(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, feeds: Iterable[dict[str, np.ndarray]],
                 threads: int | None = None) -> dict[str, float]:
     """SQNR (dB) of every quantized activation (measured over ``feeds``) and weight."""
-    from ..profile.latency import cpu_session
+    from ..runtimes.latency import cpu_session
 
     idx = TensorIndex.of(qmodel)
     fidx = TensorIndex.of(float_model)

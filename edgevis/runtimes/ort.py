@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..core.errors import EdgevisError, OnnxFileError, first_line
-from ..graph.inspect import load_onnx
+from ..core.onnxfile import load_onnx
 
 
 DEVICES = {

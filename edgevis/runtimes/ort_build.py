@@ -26,8 +26,8 @@ from typing import Any
 
 from ..core.compare import outputs_match
 from ..core.errors import EdgevisError, first_line
-from ..graph.inspect import load_onnx, random_feed
-from ..profile.layers import node_placement
+from ..core.onnxfile import load_onnx, random_feed
+from .ort_trace import node_placement
 from .ort import DEVICES, LEVELS, _level, check_providers
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.errors import EdgevisError
 from ..core.types import Preprocess, read_sidecar
-from ..graph.inspect import META_PREPROCESS, META_PROVENANCE, load_onnx, read_json_metadata
+from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, load_onnx, read_json_metadata
 from .ort import OrtRunner
 
 

@@ -173,7 +173,7 @@ def model_traits(model) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """Inputs (name, dims with None for symbolic), whether there are Q/DQ nodes, whether it computes in fp16."""
     from onnx import TensorProto
 
-    from ..graph.inspect import has_qdq
+    from ..core.onnxfile import has_qdq
 
     inits = {i.name for i in model.graph.initializer}
     inputs = []
@@ -288,7 +288,7 @@ def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLik
                      config: TrtBuildConfig = TrtBuildConfig()) -> TrtBuild:
     """Build a TensorRT engine for ``onnx_file`` and write it with its sidecar (atomically)."""
     from ..core.files import atomic_output, ensure_writable_dir, write_bytes_atomic, write_derived_sidecar
-    from ..graph.inspect import load_onnx
+    from ..core.onnxfile import load_onnx
 
     src = Path(onnx_file)
     model = load_onnx(src)

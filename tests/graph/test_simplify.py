@@ -11,7 +11,7 @@ from onnx import numpy_helper as nh
 from edgevis.core.errors import EdgevisError
 from edgevis.graph import simplify as simp
 from edgevis.graph.simplify import SimplifyError, simplify_file, simplify_model
-from edgevis.profile.latency import cpu_session
+from edgevis.runtimes.latency import cpu_session
 from handmade_graphs import foldable_float, twin_qdq_convs
 
 

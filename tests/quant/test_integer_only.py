@@ -12,7 +12,7 @@ from edgevis.exporters.onnx import ExportConfig, export_onnx
 from edgevis.graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata
 from edgevis.quant.integer_only import IntegerOnlyConfig, bit_exact_check, convert_model, quantize_integer_only_file
 from edgevis.quant.ivit.calibrate import activation_absmax
-from edgevis.quant.ivit.check import check_integer_only
+from edgevis.graph.integer_check import check_integer_only
 from edgevis.quant.ivit.convert import IntegerOnlyError
 
 

@@ -10,7 +10,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from edgevis.profile.latency import cpu_session
+from edgevis.runtimes.latency import cpu_session
 from edgevis.quant.calibration import batched, calibrate_ranges, ort_method
 from edgevis.quant.qdq_graph import keep_float, node_group, quantized_nodes, unquantize_outputs
 

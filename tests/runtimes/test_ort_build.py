@@ -7,7 +7,7 @@ import onnx
 import pytest
 
 from edgevis.core.errors import EdgevisError
-from edgevis.profile.layers import node_placement
+from edgevis.runtimes.ort_trace import node_placement
 from edgevis.runtimes.guard import RuntimeMismatchError
 from edgevis.runtimes.ort import OrtRunner
 from edgevis.runtimes.ort_build import OrtBuildConfig, build_ort

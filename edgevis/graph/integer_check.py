@@ -19,7 +19,7 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
-from ...core.errors import first_line
+from ..core.errors import first_line
 
 INTEGER_TYPES = {TensorProto.INT8, TensorProto.UINT8, TensorProto.INT16, TensorProto.UINT16, TensorProto.INT32,
                  TensorProto.UINT32, TensorProto.INT64, TensorProto.UINT64, TensorProto.BOOL}
