@@ -30,6 +30,18 @@ class OnnxFileError(EdgevisError):
     """A file that is not a valid (or is a truncated) ONNX model."""
 
 
+class PreprocessError(EdgevisError):
+    """A preprocessing record (ONNX metadata or sidecar) that is malformed."""
+
+
+class OrtError(OnnxFileError):
+    """ONNX Runtime refused to load or run a model; the message names the file and ORT's reason."""
+
+
+class NativeCrashError(OnnxFileError):
+    """A native library (ONNX Runtime) crashed or hung on a file, caught in a child process."""
+
+
 class OutputError(EdgevisError):
     """An output location that cannot be written."""
 

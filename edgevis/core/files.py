@@ -39,21 +39,67 @@ def atomic_output(target: str | os.PathLike[str]) -> Iterator[Path]:
     On any exception the temporary file is removed and ``target`` is untouched.
     """
     target = Path(target)
+    tmp_path = _start_tmp(target)
+    try:
+        yield tmp_path
+        _finish_tmp(tmp_path, target)
+    except BaseException:  # KeyboardInterrupt and SystemExit too: no temporary file is left behind
+        _discard(tmp_path)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_outputs(*targets: str | os.PathLike[str]) -> Iterator[tuple[Path, ...]]:
+    """:func:`atomic_output` for files that belong together (a model and its sidecar): yield one temporary
+    path per target; only once the block has completed for all of them are they renamed over their targets,
+    with SIGINT/SIGTERM held off for those few renames, so an interrupted run leaves either all of them or
+    none (and no temporary file). On any exception every temporary file is removed."""
+    with contextlib.ExitStack() as stack:
+        tmps: list[Path] = []
+        for t in targets:
+            tmps.append(_start_tmp(Path(t)))
+            stack.callback(_discard, tmps[-1])
+        yield tuple(tmps)
+        with _signals_held():
+            for tmp, t in zip(tmps, targets):
+                _finish_tmp(tmp, Path(t))
+
+
+def _start_tmp(target: Path) -> Path:
     ensure_writable_dir(target.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
-    tmp_path = Path(tmp)
+    return Path(tmp)
+
+
+def _finish_tmp(tmp: Path, target: Path) -> None:
+    # mkstemp creates 0600; give the file the permissions a plain open() would
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, target)
+
+
+def _discard(tmp: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Defer SIGINT/SIGTERM while the block runs (main thread only; elsewhere signals are not delivered)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
     try:
-        yield tmp_path
-        # mkstemp creates 0600; give the file the permissions a plain open() would
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
-        os.replace(tmp_path, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 def write_bytes_atomic(target: str | os.PathLike[str], data: bytes) -> Path:
@@ -67,10 +113,15 @@ def write_json_atomic(target: str | os.PathLike[str], obj: Any) -> Path:
 
 
 def write_derived_sidecar(out: str | os.PathLike[str], src: str | os.PathLike[str], record: dict[str, Any], *,
-                          inherit: tuple[str, ...] | None = ("preprocess", "model", "precision")) -> dict[str, Any]:
+                          inherit: tuple[str, ...] | None = ("preprocess", "model", "precision"),
+                          data: str | os.PathLike[str] | None = None,
+                          to: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """Write the sidecar of ``out``, a file made from ``src``: what it inherits from ``src``'s sidecar
     (``inherit``; None: all of it), ``record``, and its provenance - the source and its sha256, the
-    edgevis version, when, and ``out``'s own sha256. Returns what was written."""
+    edgevis version, when, and ``out``'s own sha256. Returns what was written.
+
+    Inside :func:`atomic_outputs`, ``data`` is where ``out``'s bytes are now (its temporary file, hashed
+    instead of ``out``) and ``to`` the sidecar's temporary file."""
     import time
 
     from .. import __version__
@@ -79,8 +130,9 @@ def write_derived_sidecar(out: str | os.PathLike[str], src: str | os.PathLike[st
     side = read_sidecar(src) or {}
     base = {k: v for k, v in side.items() if (inherit is None or k in inherit) and k != "sha256"}
     full = {**base, **record, "source": str(src), "source_sha256": sha256_file(src), "edgevis": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "sha256": sha256_file(out)}
-    write_json_atomic(sidecar_path(out), full)
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "sha256": sha256_file(data if data is not None else out)}
+    write_json_atomic(to if to is not None else sidecar_path(out), full)
     return full
 
 

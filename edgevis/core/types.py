@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from .sidecar import load_sidecar
+from .sidecar import sidecar_path as sidecar_path  # re-exported: its historical home
+
+# the largest input side a record or an export may ask for (the largest backbones take 1024; 8192 leaves room)
+MAX_INPUT_SIDE = 8192
+INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
 
 
 @dataclass(frozen=True)
@@ -30,14 +36,37 @@ class Preprocess:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Preprocess":
-        return cls(
-            input_size=tuple(int(v) for v in d["input_size"]),  # type: ignore[arg-type]
-            mean=tuple(float(v) for v in d["mean"]),  # type: ignore[arg-type]
-            std=tuple(float(v) for v in d["std"]),  # type: ignore[arg-type]
-            interpolation=str(d.get("interpolation", "bicubic")),
-            crop_pct=float(d.get("crop_pct", 0.875)),
-        )
+    def from_dict(cls, d: Any) -> "Preprocess":
+        """A record as written at export; :class:`~edgevis.core.errors.PreprocessError` naming the bad key
+        when it is not one (wrong type, out of range, unknown interpolation)."""
+        from .errors import PreprocessError
+
+        if not isinstance(d, dict):
+            raise PreprocessError(f"the preprocessing record is a {type(d).__name__}, not an object")
+
+        def numbers(key: str, n: int, lo: float, hi: float, integer: bool = False) -> tuple:
+            v = d.get(key)
+            if v is None:
+                raise PreprocessError(f"the preprocessing record has no {key!r}")
+            if not isinstance(v, (list, tuple)) or len(v) != n:
+                raise PreprocessError(f"preprocessing {key!r} must be a list of {n} numbers (got {v!r:.80})")
+            for x in v:
+                if isinstance(x, bool) or not isinstance(x, (int, float)) or (integer and x != int(x)) \
+                        or not lo <= x <= hi:
+                    kind = "integers" if integer else "numbers"
+                    raise PreprocessError(f"preprocessing {key!r} must hold {kind} in [{lo:g}, {hi:g}] (got {v!r:.80})")
+            return tuple(int(x) if integer else float(x) for x in v)
+
+        size = numbers("input_size", 2, 1, MAX_INPUT_SIDE, integer=True)
+        mean = numbers("mean", 3, -1e3, 1e3)
+        std = numbers("std", 3, 1e-6, 1e3)
+        interp = d.get("interpolation", "bicubic")
+        if interp not in INTERPOLATIONS:
+            raise PreprocessError(f"preprocessing 'interpolation' {interp!r:.40} is not one of {', '.join(INTERPOLATIONS)}")
+        crop = d.get("crop_pct", 0.875)
+        if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.05 <= crop <= 1.0:
+            raise PreprocessError(f"preprocessing 'crop_pct' must be a number in [0.05, 1] (got {crop!r:.40})")
+        return cls(input_size=size, mean=mean, std=std, interpolation=interp, crop_pct=float(crop))  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -85,17 +114,8 @@ def derived_path(src: str | Path, tag: str, suffix: str = ".onnx") -> Path:
     return p.with_name(f"{stem}.{tag}{suffix}")
 
 
-def sidecar_path(path: str | Path) -> Path:
-    p = Path(path)
-    return p.with_name(p.name + ".json")
-
-
 def read_sidecar(path: str | Path) -> dict[str, Any] | None:
-    """The JSON sidecar beside ``path``, or ``None`` when there is none."""
-    sc = sidecar_path(path)
-    if not sc.is_file():
-        return None
-    try:
-        return json.loads(sc.read_text())
-    except (OSError, ValueError):
-        return None
+    """The JSON sidecar beside ``path``, or ``None`` when there is none or it is unreadable (not JSON, not an
+    object, a key of the wrong type: see :func:`edgevis.core.sidecar.load_sidecar`, which also says why)."""
+    side = load_sidecar(path)
+    return side.data if side.ok else None
