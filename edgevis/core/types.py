@@ -12,6 +12,8 @@ from .sidecar import sidecar_path as sidecar_path  # re-exported: its historical
 # the largest input side a record or an export may ask for (the largest backbones take 1024; 8192 leaves room)
 MAX_INPUT_SIDE = 8192
 INTERPOLATIONS = ("bicubic", "bilinear", "nearest", "lanczos", "box", "hamming")
+CHANNEL_ORDERS = ("RGB", "BGR")
+LAYOUTS = ("NCHW", "NHWC")
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,9 @@ class Preprocess:
     """How an image becomes the model's input tensor (timm conventions).
 
     The image is resized so that its shorter side is ``input_size / crop_pct``,
-    center-cropped to ``input_size``, scaled to [0, 1] and normalized.
+    center-cropped to ``input_size``, scaled to [0, 1] and normalized. ``channel_order``
+    says whether the model takes RGB or BGR channels (mean/std are given in that order),
+    ``layout`` whether one image is ``(3, H, W)`` (NCHW models) or ``(H, W, 3)`` (NHWC).
     """
 
     input_size: tuple[int, int] = (224, 224)
@@ -27,6 +31,21 @@ class Preprocess:
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     interpolation: str = "bicubic"
     crop_pct: float = 0.875
+    channel_order: str = "RGB"
+    layout: str = "NCHW"
+
+    def __post_init__(self) -> None:
+        from .errors import PreprocessError
+
+        if self.channel_order not in CHANNEL_ORDERS:
+            raise PreprocessError(f"channel order must be RGB or BGR (got {self.channel_order!r:.40})")
+        if self.layout not in LAYOUTS:
+            raise PreprocessError(f"layout must be NCHW or NHWC (got {self.layout!r:.40})")
+
+    def image_shape(self) -> tuple[int, int, int]:
+        """The shape of one preprocessed image (no batch axis)."""
+        h, w = self.input_size
+        return (3, h, w) if self.layout == "NCHW" else (h, w, 3)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -66,7 +85,13 @@ class Preprocess:
         crop = d.get("crop_pct", 0.875)
         if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.05 <= crop <= 1.0:
             raise PreprocessError(f"preprocessing 'crop_pct' must be a number in [0.05, 1] (got {crop!r:.40})")
-        return cls(input_size=size, mean=mean, std=std, interpolation=interp, crop_pct=float(crop))  # type: ignore[arg-type]
+        order, layout = d.get("channel_order", "RGB"), d.get("layout", "NCHW")
+        if order not in CHANNEL_ORDERS:
+            raise PreprocessError(f"preprocessing 'channel_order' {order!r:.40} is not RGB or BGR")
+        if layout not in LAYOUTS:
+            raise PreprocessError(f"preprocessing 'layout' {layout!r:.40} is not NCHW or NHWC")
+        return cls(input_size=size, mean=mean, std=std, interpolation=interp, crop_pct=float(crop),  # type: ignore[arg-type]
+                   channel_order=order, layout=layout)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ def _resize_shorter(img: Image.Image, size: int, resample: Image.Resampling) -> 
 
 
 def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
-    """(3, H, W) float32 input for one RGB image."""
+    """One RGB image as the model takes it: (3, H, W) float32, or (H, W, 3) for an NHWC model
+    (``spec.layout``), channels in ``spec.channel_order``."""
     if spec.interpolation not in _INTERP:
         raise ValueError(f"unknown interpolation {spec.interpolation!r}; known: {', '.join(_INTERP)}")
     resample = _INTERP[spec.interpolation]
@@ -53,7 +54,11 @@ def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
     left = int(round((w - tw) / 2.0))
     img = img.crop((left, top, left + tw, top + th))
     a = np.asarray(img, dtype=np.float32) / 255.0
+    if spec.channel_order == "BGR":
+        a = a[:, :, ::-1]
     a = (a - np.asarray(spec.mean, dtype=np.float32)) / np.asarray(spec.std, dtype=np.float32)
+    if spec.layout == "NHWC":
+        return np.ascontiguousarray(a, dtype=np.float32)
     return np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32)
 
 
