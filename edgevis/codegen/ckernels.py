@@ -1,0 +1,110 @@
+"""The C text every emitted model shares: integer helpers and the int8 product kernels.
+
+Written so that C has no undefined behaviour on any input: sums and products wrap in
+unsigned arithmetic (exactly what ONNX Runtime's int64 and int32 kernels do; the converter
+proves the values never get there), no shift of a negative number (floor division by a
+power of two shifts ``a + 2**63`` as unsigned), no shift by 64 or more, no division by zero
+or of INT64_MIN by -1. Only ``<stdint.h>`` and ``<string.h>``.
+"""
+
+from __future__ import annotations
+
+PRELUDE = r"""
+#define EV_SIGN UINT64_C(0x8000000000000000)
+static inline int64_t ev_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static inline int64_t ev_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
+static inline int64_t ev_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+static inline int64_t ev_neg(int64_t a) { return (int64_t)(UINT64_C(0) - (uint64_t)a); }
+static inline int64_t ev_abs(int64_t a) { return a < 0 ? ev_neg(a) : a; }
+static inline int64_t ev_max(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline int64_t ev_min(int64_t a, int64_t b) { return a < b ? a : b; }
+/* ONNX integer Div: truncation toward zero (C's own, guarded where C is undefined) */
+static inline int64_t ev_div(int64_t a, int64_t b) {
+    return b == 0 ? 0 : (b == -1 ? ev_neg(a) : a / b);
+}
+/* ONNX Mod with fmod=0: the result takes the sign of the divisor */
+static inline int64_t ev_mod(int64_t a, int64_t b) {
+    int64_t r;
+    if (b == 0 || b == -1) return 0;
+    r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+/* ONNX Mod with fmod=1: the sign of the dividend (C's %) */
+static inline int64_t ev_fmod(int64_t a, int64_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
+/* Mod by a divisor known positive */
+static inline int64_t ev_modp(int64_t a, int64_t b) { int64_t r = a % b; return r < 0 ? r + b : r; }
+/* floor(a / b) for b > 0 (the lowering's Div(a - Mod(a, b), b)) */
+static inline int64_t ev_floordiv(int64_t a, int64_t b) { return ev_sub(a, ev_modp(a, b)) / b; }
+/* floor(a / 2**k), 0 <= k <= 63, without shifting a negative number */
+static inline int64_t ev_floor_shr(int64_t a, int64_t k) {
+    return (int64_t)((((uint64_t)a ^ EV_SIGN) >> k) - (EV_SIGN >> k));
+}
+static inline uint64_t ev_shr_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a >> s; }
+static inline uint64_t ev_shl_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a << s; }
+"""
+
+CONV = r"""
+/* ONNX ConvInteger (zero points 0): y[n][o] = sum over c, i, j of w[o][c][i][j] * x[n][g*cg + c][..],
+   int32 accumulation wrapping like ONNX Runtime's (uint32 arithmetic: no signed overflow). */
+static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C, int H, int W, int O, int G,
+                        int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO) {
+    int cg = C / G, og = O / G;
+    for (int n = 0; n < N; n++) {
+        for (int o = 0; o < O; o++) {
+            uint32_t *acc = (uint32_t *)(y + ((long)n * O + o) * HO * WO);
+            int g = o / og;
+            memset(acc, 0, sizeof(uint32_t) * (size_t)HO * (size_t)WO);
+            for (int c = 0; c < cg; c++) {
+                const {XT} *xc = x + ((long)n * C + (long)g * cg + c) * H * W;
+                for (int i = 0; i < KH; i++) {
+                    for (int j = 0; j < KW; j++) {
+                        uint32_t wv = (uint32_t)(int32_t)w[(((long)o * cg + c) * KH + i) * KW + j];
+                        int lo = 0, hi = WO;  /* ox with 0 <= ox*SW + j - PL < W */
+                        if (wv == 0) continue;
+                        while (lo < WO && lo * SW + j - PL < 0) lo++;
+                        while (hi > lo && (hi - 1) * SW + j - PL >= W) hi--;
+                        for (int oy = 0; oy < HO; oy++) {
+                            int iy = oy * SH + i - PT;
+                            const {XT} *row;
+                            uint32_t *dst = acc + (long)oy * WO;
+                            if (iy < 0 || iy >= H) continue;
+                            row = xc + (long)iy * W + j - PL;
+                            if (SW == 1) {
+                                for (int ox = lo; ox < hi; ox++) dst[ox] += wv * (uint32_t)(int32_t)row[ox];
+                            } else {
+                                for (int ox = lo; ox < hi; ox++) dst[ox] += wv * (uint32_t)(int32_t)row[(long)ox * SW];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+"""
+
+MATMUL = r"""
+/* ONNX MatMulInteger (zero points 0) of one M x K by K x N pair, int32 accumulation (uint32: no signed overflow) */
+static void ev_matmul_{A}_{B}(const {AT} *a, const {BT} *b, int32_t *y, int M, int K, int N) {
+    for (int m = 0; m < M; m++) {
+        uint32_t *row = (uint32_t *)(y + (long)m * N);
+        memset(row, 0, sizeof(uint32_t) * (size_t)N);
+        for (int k = 0; k < K; k++) {
+            uint32_t av = (uint32_t)(int32_t)a[(long)m * K + k];
+            const {BT} *bk = b + (long)k * N;
+            if (av == 0) continue;
+            for (int n = 0; n < N; n++) row[n] += av * (uint32_t)(int32_t)bk[n];
+        }
+    }
+}
+"""
+
+SHORT = {"int8_t": "s8", "uint8_t": "u8"}
+
+
+def conv_kernel(xt: str) -> str:
+    return CONV.replace("{X}", SHORT[xt]).replace("{XT}", xt)
+
+
+def matmul_kernel(at: str, bt: str) -> str:
+    return MATMUL.replace("{A}", SHORT[at]).replace("{B}", SHORT[bt]).replace("{AT}", at).replace("{BT}", bt)

@@ -1,0 +1,377 @@
+"""C text for each scheduled step: fused element-wise loops, reductions, int8 products, strided copies."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ckernels import SHORT, conv_kernel, matmul_kernel
+from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
+from .schedule import Plan, Step
+from .views import MASK, TAG
+
+INT64_MIN = -(1 << 63)
+
+
+def literal(v: int, ctype: str) -> str:
+    v = int(v)
+    if ctype == "uint64_t":
+        return f"UINT64_C({v % (1 << 64)})"
+    if ctype == "int64_t":
+        return "(-INT64_C(9223372036854775807) - 1)" if v == INT64_MIN else f"INT64_C({v})"
+    return f"(({ctype}){v})"
+
+
+def _contig(shape: tuple[int, ...]) -> list[int]:
+    s, acc = [], 1
+    for n in reversed(shape):
+        s.append(acc)
+        acc *= n
+    return list(reversed(s))
+
+
+def _bcast(shape: tuple[int, ...], loop: tuple[int, ...]) -> list[int]:
+    """Strides of a contiguous tensor of ``shape`` read at every index of ``loop`` (numpy broadcasting)."""
+    full = (1,) * (len(loop) - len(shape)) + tuple(shape)
+    st = _contig(full)
+    return [0 if n == 1 and m != 1 else s for n, m, s in zip(full, loop, st)]
+
+
+def _merge(dims: list[int], strides: list[list[int]]) -> tuple[list[int], list[list[int]]]:
+    """Drop size-1 dims and merge neighbours every operand walks contiguously."""
+    keep = [d for d, n in enumerate(dims) if n != 1]
+    nd = [dims[d] for d in keep]
+    ns = [[s[d] for d in keep] for s in strides]
+    i = len(nd) - 2
+    while i >= 0:
+        if all(s[i] == s[i + 1] * nd[i + 1] for s in ns):
+            nd[i] *= nd[i + 1]
+            del nd[i + 1]
+            for s in ns:
+                s[i] = s[i + 1]
+                del s[i + 1]
+        i -= 1
+    return (nd or [1]), [s or [0] for s in ns]
+
+
+def _loops(dims: list[int], var: str = "i") -> tuple[str, str]:
+    head = "".join(f"for (long {var}{d} = 0; {var}{d} < {n}; {var}{d}++) " for d, n in enumerate(dims))
+    return head, var
+
+
+def _offset(strides: list[int], var: str = "i", base: int = 0) -> str:
+    terms = [f"{var}{d}" if s == 1 else f"{var}{d} * {s}" for d, s in enumerate(strides) if s != 0]
+    if base:
+        terms.insert(0, str(base))
+    return " + ".join(terms) or "0"
+
+
+class CWriter:
+    def __init__(self, g: IntGraph, plan: Plan, name: str) -> None:
+        self.g, self.plan, self.name = g, plan, name
+        self.weights: dict[str, tuple[str, np.ndarray, str]] = {}  # tensor -> (symbol, values, ctype)
+        self.kernels: dict[str, str] = {}
+        self.body: list[str] = []
+
+    # ------------------------------------------------------------ storage
+    def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None) -> str:
+        key = t.name if values is None else f"{t.name}#table"
+        if key not in self.weights:
+            v = t.value if values is None else values
+            self.weights[key] = (f"{self.name}_w{len(self.weights)}", np.asarray(v).reshape(-1), ctype or t.ctype)
+        return self.weights[key][0]
+
+    def ptr(self, name: str, write: bool = False) -> str:
+        """A C expression pointing at tensor ``name`` (its storage, a weight, the input or the logits)."""
+        t = self.g.tensors[name]
+        if t.value is not None:
+            return self.weight(t)
+        r = self.plan.root[name]
+        if r == self.g.input_int8:
+            return "input"
+        if r == self.g.logits:
+            return "logits"
+        cast = t.ctype if write else f"const {t.ctype}"
+        return f"(({cast} *)(A + {self.plan.offsets[r]}))"
+
+    # ------------------------------------------------------------ steps
+    def step(self, s: Step) -> None:
+        n = s.nodes[0]
+        self.body.append(f"    /* {s.kind}: " + ", ".join(f"{m.op} {m.name}" for m in s.nodes[:3]).replace("*/", "* /")
+                         + (f" (+{len(s.nodes) - 3})" if len(s.nodes) > 3 else "") + " */")
+        getattr(self, f"_{s.kind}")(s, n)
+
+    def _ew(self, s: Step, _n: Node) -> None:
+        g = self.g
+        loop = s.shape or (1,)
+        ops: list[tuple[str, str, list[int]]] = []  # (c pointer, ctype, strides)
+        local: dict[str, str] = {}
+        pre: list[str] = []
+        for x in s.reads:
+            ops.append((self.ptr(x), g.tensors[x].ctype, _bcast(g.tensors[x].shape, loop)))
+        consts = _unique_consts(g, s)
+        for c in consts:
+            ops.append((self.weight(g.tensors[c]), g.tensors[c].ctype, _bcast(g.tensors[c].shape, loop)))
+        for w in s.writes:
+            ops.append((self.ptr(w, write=True), g.tensors[w].ctype, _contig(loop)))
+        dims, strides = _merge(list(loop), [o[2] for o in ops])
+        head, var = _loops(dims)
+        for k, (p, ct, _) in enumerate(ops[:len(s.reads) + len(consts)]):
+            src = s.reads + consts
+            pre.append(f"const {ct} *p{k} = {p};")
+            local[src[k]] = f"p{k}[{_offset(strides[k])}]"
+        lines: list[str] = []
+        prod = {o: m for m in s.nodes for o in m.outputs}
+        for j, m in enumerate(s.nodes):
+            out = m.outputs[0]
+            ct = g.tensors[out].ctype
+            args = [self._arg(x, local) for x in m.inputs]
+            lines.append(f"{ct} v{j} = {self._expr(m, args, ct, prod, local)};")
+            local[out] = f"v{j}"
+        for k, w in enumerate(s.writes):
+            base = len(s.reads) + len(consts) + k
+            pre.append(f"{g.tensors[w].ctype} *q{k} = {ops[base][0]};")
+            lines.append(f"q{k}[{_offset(strides[base])}] = {local[w]};")
+        self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
+                         + "\n            ".join(lines) + "\n        }\n    }")
+
+    def _arg(self, x: str, local: dict[str, str]) -> str:
+        if not x:
+            return ""
+        if x in local:
+            return local[x]
+        t = self.g.tensors[x]
+        assert t.value is not None and t.size == 1, x
+        return literal(int(np.asarray(t.value).reshape(-1)[0]), t.ctype)
+
+    def _const_positive(self, x: str, pow2: bool = False) -> np.ndarray | None:
+        t = self.g.tensors[x]
+        if t.value is None or t.ctype != "int64_t":
+            return None
+        v = np.asarray(t.value, np.int64)
+        if not np.all(v > 0) or (pow2 and not np.all((v & (v - 1)) == 0)):
+            return None
+        return v
+
+    def _expr(self, m: Node, a: list[str], ct: str, prod: dict[str, Node], local: dict[str, str]) -> str:
+        op, g = m.op, self.g
+        in_ct = g.tensors[m.inputs[0]].ctype if m.inputs and m.inputs[0] else ct
+        if op in ("Add", "Sub", "Mul", "Neg", "Abs", "Div", "Mod", "Max", "Min", "Clip") and in_ct != "int64_t":
+            raise CodegenError(f"no C kernel for {op} node '{m.name}' on {in_ct} (int64 only)")
+        if op == "Div":
+            floor = self._floor_div(m, prod, local)
+            if floor:
+                return floor
+            return f"({a[0]} / {a[1]})" if self._const_positive(m.inputs[1]) is not None else f"ev_div({a[0]}, {a[1]})"
+        if op == "Mod":
+            if int(m.attrs.get("fmod", 0)):
+                return f"ev_fmod({a[0]}, {a[1]})"
+            return f"ev_modp({a[0]}, {a[1]})" if self._const_positive(m.inputs[1]) is not None else f"ev_mod({a[0]}, {a[1]})"
+        simple = {"Add": "ev_add", "Sub": "ev_sub", "Mul": "ev_mul"}
+        if op in simple:
+            return f"{simple[op]}({a[0]}, {a[1]})"
+        if op == "Neg":
+            return f"ev_neg({a[0]})"
+        if op == "Abs":
+            return f"ev_abs({a[0]})"
+        if op in ("Max", "Min"):
+            e = a[0]
+            for b in a[1:]:
+                e = f"ev_{op.lower()}({e}, {b})"
+            return e
+        if op == "Clip":
+            e = a[0]
+            if len(a) > 1 and a[1]:
+                e = f"ev_max({e}, {a[1]})"
+            if len(a) > 2 and a[2]:
+                e = f"ev_min({e}, {a[2]})"
+            return e
+        cmp = {"GreaterOrEqual": ">=", "Greater": ">", "Less": "<", "LessOrEqual": "<=", "Equal": "=="}
+        if op in cmp:
+            return f"(uint8_t)({a[0]} {cmp[op]} {a[1]})"
+        if op == "Not":
+            return f"(uint8_t)!{a[0]}"
+        if op in ("And", "Or"):
+            return f"(uint8_t)({a[0]} {'&&' if op == 'And' else '||'} {a[1]})"
+        if op == "Where":
+            return f"({a[0]} ? {a[1]} : {a[2]})"
+        if op == "Cast":
+            return f"(uint8_t)({a[0]} != 0)" if g.tensors[m.outputs[0]].ctype == "uint8_t" and \
+                int(m.attrs.get("to", 0)) == 9 else f"({ct})({a[0]})"
+        if op == "BitShift":
+            if ct != "uint64_t":
+                raise CodegenError(f"no C kernel for BitShift node '{m.name}' on {ct} (uint64 only)")
+            d = m.attrs.get("direction", b"RIGHT")
+            d = d.decode() if isinstance(d, bytes) else d
+            return f"ev_{'shr' if d == 'RIGHT' else 'shl'}_u64({a[0]}, {a[1]})"
+        raise CodegenError(f"no C kernel for {op} node '{m.name}'")
+
+    def _floor_div(self, div: Node, prod: dict[str, Node], local: dict[str, str]) -> str | None:
+        """The lowering's floor division ``Div(Sub(a, Mod(a, d)), d)`` (d > 0) as one helper call."""
+        sub = prod.get(div.inputs[0])
+        if sub is None or sub.op != "Sub":
+            return None
+        mod = prod.get(sub.inputs[1])
+        if mod is None or mod.op != "Mod" or int(mod.attrs.get("fmod", 0)) or mod.inputs[0] != sub.inputs[0] \
+                or mod.inputs[1] != div.inputs[1]:
+            return None
+        d = self._const_positive(div.inputs[1])
+        if d is None:
+            return None
+        a = self._arg(sub.inputs[0], local)
+        if np.all((d & (d - 1)) == 0):
+            k = np.log2(d).astype(np.int64)
+            if k.size == 1:
+                return f"ev_floor_shr({a}, {int(k.reshape(-1)[0])})"
+            # per-channel shift amounts: a table read at the same offset as the divisors
+            sym = self.weight(self.g.tensors[div.inputs[1]], k.astype(np.uint8), "uint8_t")
+            ref = local[div.inputs[1]]
+            return f"ev_floor_shr({a}, {sym}{ref[ref.index('['):]})"
+        return f"ev_floordiv({a}, {self._arg(div.inputs[1], local)})"
+
+    def _reduce(self, s: Step, n: Node) -> None:
+        g = self.g
+        x, out = g.tensors[n.inputs[0]], g.tensors[n.outputs[0]]
+        if x.ctype != "int64_t":
+            raise CodegenError(f"no C kernel for {n.op} node '{n.name}' on {x.ctype}")
+        rank = len(x.shape)
+        axes_t = n.inputs[1] if len(n.inputs) > 1 and n.inputs[1] else None
+        if axes_t:
+            av = g.tensors[axes_t].value
+            if av is None:
+                raise CodegenError(f"no C kernel for {n.op} node '{n.name}' with computed axes")
+            axes = [int(a) % rank for a in np.asarray(av).reshape(-1)]
+        else:
+            axes = [int(a) % rank for a in n.attrs.get("axes", [])]
+        if not axes:
+            axes = [] if int(n.attrs.get("noop_with_empty_axes", 0)) else list(range(rank))
+        st = _contig(x.shape)
+        kept = [d for d in range(rank) if d not in axes]
+        ostr = _contig(tuple(x.shape[d] for d in kept))
+        kd, ks = _merge([x.shape[d] for d in kept], [[st[d] for d in kept], ostr])
+        rd, rs = _merge([x.shape[d] for d in axes], [[st[d] for d in axes]])
+        ko, _ = _loops(kd, "i")
+        ro, _ = _loops(rd, "j")
+        px, po = self.ptr(n.inputs[0]), self.ptr(n.outputs[0], write=True)
+        xi = f"px[{_offset(ks[0], 'i')} + {_offset(rs[0], 'j')}]"
+        if n.op == "ReduceSum":
+            init, upd, fin = "uint64_t acc = 0;", f"acc += (uint64_t){xi};", "(int64_t)acc"
+        else:
+            f = "ev_max" if n.op == "ReduceMax" else "ev_min"
+            lim = literal(INT64_MIN if n.op == "ReduceMax" else (1 << 63) - 1, "int64_t")
+            init, upd, fin = f"int64_t acc = {lim};", f"acc = {f}(acc, {xi});", "acc"
+        self.body.append(f"    {{\n        const int64_t *px = {px};\n        int64_t *po = {po};\n"
+                         f"        {ko}{{\n            {init}\n            {ro}{{ {upd} }}\n"
+                         f"            po[{_offset(ks[1], 'i')}] = {fin};\n        }}\n    }}")
+        assert out.size == int(np.prod(kd))
+
+    def _zero_points(self, n: Node, first: int) -> None:
+        for i in range(first, len(n.inputs)):
+            z = n.inputs[i]
+            if z and (self.g.tensors[z].value is None or np.any(np.asarray(self.g.tensors[z].value) != 0)):
+                raise CodegenError(f"no C kernel for {n.op} node '{n.name}' with a non-zero zero point")
+
+    def _conv(self, s: Step, n: Node) -> None:
+        g = self.g
+        self._zero_points(n, 2)
+        x, w, y = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]
+        a = n.attrs
+        if w.value is None or w.ctype != "int8_t" or x.ctype not in SHORT or len(x.shape) != 4:
+            raise CodegenError(f"no C kernel for ConvInteger node '{n.name}' (want a 2-D int8/uint8 input and "
+                               "constant int8 weights)")
+        if any(d != 1 for d in a.get("dilations", [1, 1])) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise CodegenError(f"no C kernel for ConvInteger node '{n.name}' with dilation or auto_pad")
+        pads = list(a.get("pads", [0, 0, 0, 0]))
+        st = list(a.get("strides", [1, 1]))
+        N, C, H, W = x.shape
+        O, _, KH, KW = w.shape
+        self.kernels[f"conv_{x.ctype}"] = conv_kernel(x.ctype)
+        self.body.append(f"    ev_conv_{SHORT[x.ctype]}({self.ptr(n.inputs[0])}, {self.weight(w)}, "
+                         f"{self.ptr(n.outputs[0], write=True)}, {N}, {C}, {H}, {W}, {O}, {int(a.get('group', 1))}, "
+                         f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}, {y.shape[2]}, {y.shape[3]});")
+
+    def _matmul(self, s: Step, n: Node) -> None:
+        g = self.g
+        self._zero_points(n, 2)
+        at, bt, yt = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]
+        if at.ctype not in SHORT or bt.ctype not in SHORT or len(at.shape) < 2 or len(bt.shape) < 2:
+            raise CodegenError(f"no C kernel for MatMulInteger node '{n.name}' (want int8/uint8 operands of rank >= 2)")
+        M, K = at.shape[-2:]
+        N = bt.shape[-1]
+        batch = tuple(yt.shape[:-2])
+        sa = [s_ * M * K for s_ in _bcast(tuple(at.shape[:-2]), batch)] if batch else []
+        sb = [s_ * K * N for s_ in _bcast(tuple(bt.shape[:-2]), batch)] if batch else []
+        sy = [s_ * M * N for s_ in _contig(batch)] if batch else []
+        self.kernels[f"mm_{at.ctype}_{bt.ctype}"] = matmul_kernel(at.ctype, bt.ctype)
+        fn = f"ev_matmul_{SHORT[at.ctype]}_{SHORT[bt.ctype]}"
+        pa, pb, py = self.ptr(n.inputs[0]), self.ptr(n.inputs[1]), self.ptr(n.outputs[0], write=True)
+        nb = int(np.prod(batch)) if batch else 1
+        if all(v == 0 for v in sb) and (not batch or _merge(list(batch), [sa])[1][0] == [M * K]) \
+                and (not batch or len(_merge(list(batch), [sa])[0]) == 1):
+            self.body.append(f"    {fn}({pa}, {pb}, {py}, {M * nb}, {K}, {N});")
+            return
+        dims, strides = _merge(list(batch) or [1], [sa or [0], sb or [0], sy or [0]])
+        head, _ = _loops(dims)
+        self.body.append(f"    {head}{fn}({pa} + {_offset(strides[0])}, {pb} + {_offset(strides[1])}, "
+                         f"{py} + {_offset(strides[2])}, {M}, {K}, {N});")
+
+    def _move(self, s: Step, n: Node) -> None:
+        g = self.g
+        mv = s.move
+        assert mv is not None
+        out = g.tensors[mv.output]
+        py = self.ptr(mv.output, write=True)
+        lines = []
+        if mv.zero_fill:
+            lines.append(f"memset({py}, 0, {out.nbytes});")
+        srcs = [self.ptr(x) for x in mv.sources]
+        if mv.table is not None:
+            cases = " : ".join(f"k == {i + 1} ? ((const {g.tensors[x].ctype} *){srcs[i]})[t & {MASK}]"
+                               for i, x in enumerate(mv.sources))
+            tbl = self.weight(out, mv.table.astype(np.int64), "int64_t")
+            lines.append(f"for (long i = 0; i < {out.size}; i++) {{ int64_t t = {tbl}[i]; int64_t k = t >> {TAG}; "
+                         f"if (k) {py}[i] = {cases} : 0; }}")
+        for b in mv.boxes:
+            dims, (ds, ss) = _merge(list(b.shape), [list(b.dst_strides), list(b.src_strides)])
+            src = srcs[b.source]
+            if ds[-1] == 1 and ss[-1] == 1:
+                inner = dims[-1]
+                head, _ = _loops(dims[:-1])
+                lines.append(f"{head}memcpy({py} + {_offset(ds[:-1], base=b.dst)}, {src} + "
+                             f"{_offset(ss[:-1], base=b.base)}, {inner * out.itemsize});")
+            else:
+                head, _ = _loops(dims)
+                lines.append(f"{head}{py}[{_offset(ds, base=b.dst)}] = {src}[{_offset(ss, base=b.base)}];")
+        self.body.append("    {\n        " + "\n        ".join(lines) + "\n    }")
+
+
+def _unique_consts(g: IntGraph, s: Step) -> list[str]:
+    out: list[str] = []
+    for m in s.nodes:
+        for x in m.inputs:
+            if x and g.is_const(x) and g.tensors[x].size > 1 and x not in out:
+                out.append(x)
+    return out
+
+
+def weights_source(name: str, weights: dict[str, tuple[str, np.ndarray, str]]) -> tuple[str, str, int]:
+    """(NAME_weights.c text, extern declarations, bytes) of the constant arrays."""
+    parts = [f"/* {name}_weights.c: the constant arrays of {name} (read-only: placeable in flash). Generated by edgevis. */",
+             "#include <stdint.h>", ""]
+    decls, total = [], 0
+    for sym, v, ct in weights.values():
+        arr = np.asarray(v).astype({"int64_t": np.int64, "uint64_t": np.uint64, "int32_t": np.int32,
+                                    "int8_t": np.int8, "uint8_t": np.uint8}.get(ct, np.int64)).reshape(-1)
+        total += arr.nbytes
+        decl = f"const {ct} {sym}[{max(arr.size, 1)}]"
+        decls.append(f"extern {decl};")
+        if ct in ("int64_t", "uint64_t"):
+            vals = [literal(x, ct) if (ct == "int64_t" and x == INT64_MIN) or abs(int(x)) >= (1 << 31) else str(int(x))
+                    for x in arr.tolist()]
+        else:
+            vals = [str(int(x)) for x in arr.tolist()]
+        body = ",\n".join(",".join(vals[i:i + 32]) for i in range(0, len(vals), 32)) or "0"
+        parts.append(f"{decl} = {{\n{body}\n}};")
+    return "\n".join(parts) + "\n", "\n".join(decls), total
+
+
+NP_C = NP_C_TYPES

@@ -1,0 +1,162 @@
+"""The schedule of an integer graph: fused steps in order, and the arena plan from tensor lifetimes.
+
+* Consecutive element-wise nodes with the same output shape become one loop (a *group*):
+  their intermediates live in registers, only what a later step reads is stored.
+* Data-movement nodes whose output is the input's bytes unchanged (Reshape, Squeeze, ...)
+  are views: no step, the same storage.
+* Every stored tensor gets an offset in one arena, planned at generation time from its
+  lifetime (first write .. last read, Glow / TFLite greedy-by-size): the largest tensors are
+  placed first, each at the lowest offset that overlaps no tensor alive at the same time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .model import CodegenError, IntGraph, Node
+from .views import ALIAS_OPS, DATA_OPS, Move, plan_moves
+
+ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Max", "Min", "Clip", "Where", "GreaterOrEqual",
+               "Greater", "Less", "LessOrEqual", "Equal", "Not", "And", "Or", "Cast", "BitShift"}
+REDUCE = {"ReduceSum", "ReduceMax", "ReduceMin"}
+LINEAR = {"ConvInteger", "MatMulInteger"}
+ALIGN = 16
+
+
+@dataclass
+class Step:
+    kind: str  # "ew", "reduce", "conv", "matmul", "move"
+    nodes: list[Node]
+    reads: list[str]  # dynamic tensors read from storage
+    writes: list[str]  # tensors stored
+    move: Move | None = None
+    shape: tuple[int, ...] = ()
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+    root: dict[str, str]  # tensor -> the tensor whose storage it shares (itself when stored)
+    offsets: dict[str, int] = field(default_factory=dict)  # arena offset of each stored tensor
+    arena_bytes: int = 0
+    intermediate_bytes: int = 0  # every stored intermediate side by side (no reuse)
+    lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"arena_bytes": self.arena_bytes, "intermediate_bytes": self.intermediate_bytes,
+                "tensors": len(self.offsets), "steps": len(self.steps),
+                "step_kinds": {k: sum(1 for s in self.steps if s.kind == k) for k in sorted({s.kind for s in self.steps})}}
+
+
+def supported(node: Node) -> bool:
+    return node.op in ELEMENTWISE or node.op in REDUCE or node.op in LINEAR or node.op in DATA_OPS
+
+
+def schedule(g: IntGraph) -> Plan:
+    unsupported = [n for n in g.nodes if not supported(n)]
+    if unsupported:
+        n = unsupported[0]
+        raise CodegenError(f"no C kernel for {n.op} node '{n.name}'" +
+                           (f" (and {len(unsupported) - 1} more node(s))" if len(unsupported) > 1 else "") +
+                           "; nothing was written")
+    consumers: dict[str, list[int]] = {}
+    for i, n in enumerate(g.nodes):
+        for x in n.inputs:
+            if x and not g.is_const(x):
+                consumers.setdefault(x, []).append(i)
+    root: dict[str, str] = {g.input_int8: g.input_int8}
+    steps: list[Step] = []
+    group: list[int] = []
+
+    def close() -> None:
+        if not group:
+            return
+        members = [g.nodes[i] for i in group]
+        produced = {o for n in members for o in n.outputs}
+        reads = _unique(x for n in members for x in n.inputs if x and not g.is_const(x) and x not in produced)
+        writes = [o for o in produced if o == g.logits or any(c not in group for c in consumers.get(o, []))]
+        writes = [o for n in members for o in n.outputs if o in writes]
+        steps.append(Step("ew", members, reads, writes, shape=g.tensors[members[0].outputs[0]].shape))
+        group.clear()
+
+    for i, n in enumerate(g.nodes):
+        if n.op in ELEMENTWISE:
+            shape = g.tensors[n.outputs[0]].shape
+            if group and g.tensors[g.nodes[group[0]].outputs[0]].shape != shape:
+                close()
+            group.append(i)
+            continue
+        close()
+        dyn = [x for x in n.inputs if x and not g.is_const(x)]
+        if n.op in DATA_OPS:
+            for mv in plan_moves(g, n):
+                if mv.alias is not None and mv.output != g.logits:
+                    root[mv.output] = root.get(mv.alias, mv.alias)
+                    continue
+                srcs = [s for s in mv.sources if not g.is_const(s)]
+                steps.append(Step("move", [n], srcs, [mv.output], move=mv))
+            continue
+        kind = "reduce" if n.op in REDUCE else ("conv" if n.op == "ConvInteger" else "matmul")
+        steps.append(Step(kind, [n], _unique(dyn), list(n.outputs)))
+    close()
+    for s in steps:
+        for w in s.writes:
+            root.setdefault(w, w)
+    plan = Plan(steps, root)
+    _plan_arena(g, plan)
+    return plan
+
+
+def _unique(xs) -> list[str]:  # type: ignore[no-untyped-def]
+    out: list[str] = []
+    for x in xs:
+        if x not in out:
+            out.append(x)
+    return out
+
+
+def _plan_arena(g: IntGraph, plan: Plan) -> None:
+    life: dict[str, list[int]] = {}
+    for i, s in enumerate(plan.steps):
+        for w in s.writes:
+            r = plan.root[w]
+            life.setdefault(r, [i, i])
+            life[r][1] = max(life[r][1], i)
+        for x in s.reads:
+            r = plan.root[x]
+            if r in life:
+                life[r][1] = max(life[r][1], i)
+    for special in (g.input_int8, g.logits):
+        life.pop(special, None)
+    sizes = {t: _aligned(g.tensors[t].nbytes) for t in life}
+    placed: list[tuple[int, int, int, int]] = []  # offset, end, first, last
+    for t in sorted(life, key=lambda t: (-sizes[t], life[t][0], t)):
+        a, b = life[t]
+        busy = sorted((o, e) for o, e, f, l in placed if not (l < a or b < f))
+        off = 0
+        for o, e in busy:
+            if off + sizes[t] <= o:
+                break
+            off = max(off, e)
+        placed.append((off, off + sizes[t], a, b))
+        plan.offsets[t] = off
+    plan.arena_bytes = max((e for _, e, _, _ in placed), default=0)
+    plan.intermediate_bytes = sum(sizes.values())
+    plan.lifetimes = {t: (a, b) for t, (a, b) in life.items()}
+
+
+def _aligned(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
+
+def check_plan(plan: Plan, g: IntGraph) -> None:
+    """No two tensors alive at the same step share a byte (a self-check of the planner)."""
+    items = [(plan.offsets[t], plan.offsets[t] + g.tensors[t].nbytes, *plan.lifetimes[t]) for t in plan.offsets]
+    items.sort()
+    for i, (o1, e1, f1, l1) in enumerate(items):
+        for o2, e2, f2, l2 in items[i + 1:]:
+            if o2 >= e1:
+                break
+            if not (l1 < f2 or l2 < f1):
+                raise AssertionError("arena plan overlaps two live tensors")
