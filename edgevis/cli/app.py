@@ -6,6 +6,7 @@ import typer
 
 from .bench import bench
 from .build import build
+from .codegen import codegen
 from .export import export
 from .inspect import inspect
 from .lint import lint
@@ -31,6 +32,7 @@ app.command("build")(build)
 app.command("lint")(lint)
 app.command("profile")(profile)
 app.command("bench")(bench)
+app.command("codegen")(codegen)
 
 
 @app.callback()
