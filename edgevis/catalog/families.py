@@ -4,3 +4,4 @@ from . import lsnet  # noqa: F401
 from . import deit  # noqa: F401
 from . import swin  # noqa: F401
 from . import efficientnet_lite  # noqa: F401
+from . import convnext  # noqa: F401
