@@ -218,7 +218,8 @@ def digits_run(name: str, args: argparse.Namespace, work: Path, say: Callable[[s
     from edgevis.catalog.registry import model_info
     from edgevis.catalog.training import train_digits
     from edgevis.data.digits import write_digits_folder
-    from edgevis.exporters.onnx import ExportConfig, export_onnx
+    from edgevis.exporters.onnx import ExportConfig
+    from edgevis.pipeline import export_fp32
     from edgevis.quant.calibration import folder_source
 
     family = model_info(name).family
@@ -241,7 +242,7 @@ def digits_run(name: str, args: argparse.Namespace, work: Path, say: Callable[[s
     calib_dir = write_digits_folder(work / "digits" / f"train{n}", "train", size=DIGITS_SIZE, limit=n)
     test_dir = write_digits_folder(work / "digits" / "test", "test", size=DIGITS_SIZE)
     cfg = ExportConfig(input_size=(DIGITS_SIZE, DIGITS_SIZE), num_classes=10)
-    fp32 = export_onnx(name, work / name / "digits", weights=ckpt, config=cfg).artifact.path
+    fp32 = export_fp32(name, work / name / "digits", weights=ckpt, config=cfg).artifact.path
     say(f"quantizing trained {name} ({DIGITS_SIZE}x{DIGITS_SIZE}) with edgevis and quantize_static")
     e, p = quantize_both(fp32, calib_dir, args.calib_count, args.threads)
     fid = fidelity2(fp32, e, p, folder_source(test_dir), f"digits-trained {DIGITS_SIZE}px / digits test")
@@ -251,12 +252,12 @@ def digits_run(name: str, args: argparse.Namespace, work: Path, say: Callable[[s
 
 def bench_model(name: str, args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> Json:
     from edgevis.catalog.registry import has_builtin_weights
-    from edgevis.exporters.onnx import export_onnx
+    from edgevis.pipeline import export_fp32
     from edgevis.quant.calibration import builtin_sources
 
     real = has_builtin_weights(name)
     say(f"[bold]{name}[/]: export FP32 224 ({'builtin ImageNet' if real else 'random'} weights)")
-    fp32 = export_onnx(name, work / name, weights="builtin" if real else None).artifact.path
+    fp32 = export_fp32(name, work / name, weights="builtin" if real else None).artifact.path
     say(f"{name}: quantizing with edgevis and with quantize_static (separate processes)")
     e, p = quantize_both(fp32, None, args.calib_count, args.threads)
     say(f"{name}: timing FP32 / edgevis / peer interleaved, {args.threads} threads")
@@ -295,11 +296,11 @@ def photo_folder(root: Path, count: int) -> Path:
 
 
 def memory_scaling(name: str, args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> Json:
-    from edgevis.exporters.onnx import export_onnx
+    from edgevis.pipeline import export_fp32
 
     big = photo_folder(work / "photos512", 512)
     small = photo_folder(work / "photos64", 64)  # the same generator: the first 64 of the 512
-    fp32 = export_onnx(name, work / "memory" / name).artifact.path
+    fp32 = export_fp32(name, work / "memory" / name).artifact.path
     out: Json = {"model": name}
     for key, d in (("images_64", small), ("images_512", big)):
         say(f"memory: edgevis INT8 of {name} calibrated on {d.name}")

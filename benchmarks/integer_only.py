@@ -66,7 +66,8 @@ def latency3(paths: dict[str, str], threads: int, rounds: int, shape: list[int])
 def digits_model(name: str, work: Path, threads: int, say: Callable[[str], None]) -> Json:
     from edgevis.catalog.training import train_digits
     from edgevis.data.digits import write_digits_folder
-    from edgevis.exporters.onnx import ExportConfig, export_onnx
+    from edgevis.exporters.onnx import ExportConfig
+    from edgevis.pipeline import export_fp32
 
     epochs, lr = TRAINED[name]
     ckpt = work / "checkpoints" / f"{name}-digits{DIGITS}-e{epochs}-lr{lr:g}-s0.pth"
@@ -75,7 +76,7 @@ def digits_model(name: str, work: Path, threads: int, say: Callable[[str], None]
         train_digits(name, ckpt, epochs=epochs, input_size=DIGITS, lr=lr, threads=threads)
     calib = write_digits_folder(work / "digits" / "train128", "train", size=DIGITS, limit=128)
     test = write_digits_folder(work / "digits" / "test", "test", size=DIGITS)
-    fp32 = export_onnx(name, work / name / "digits", weights=ckpt,
+    fp32 = export_fp32(name, work / name / "digits", weights=ckpt,
                        config=ExportConfig(input_size=(DIGITS, DIGITS), num_classes=10)).artifact.path
     say(f"{name} (digits-trained): integer-only and INT8, fidelity on the test split")
     io, i8 = quantize_both(fp32, calib, test, threads)
@@ -85,11 +86,11 @@ def digits_model(name: str, work: Path, threads: int, say: Callable[[str], None]
 
 def bench_model(name: str, args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> Json:
     from edgevis.catalog.registry import has_builtin_weights
-    from edgevis.exporters.onnx import export_onnx
+    from edgevis.pipeline import export_fp32
 
     real = has_builtin_weights(name)
     say(f"[bold]{name}[/]: FP32 224 ({'builtin ImageNet' if real else 'random'} weights)")
-    fp32 = export_onnx(name, work / name, weights="builtin" if real else None).artifact.path
+    fp32 = export_fp32(name, work / name, weights="builtin" if real else None).artifact.path
     io, i8 = quantize_both(fp32, None, None, args.threads)
     say(f"{name}: timing FP32 / INT8 / integer-only interleaved")
     lat = latency3({"fp32": str(fp32), "int8": i8["path"], "integer_only": io["path"]}, args.threads, args.rounds,

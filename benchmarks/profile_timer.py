@@ -58,12 +58,12 @@ def main() -> int:
 
     path = a.onnx
     if path is None:
-        from edgevis.exporters.onnx import export_onnx
+        from edgevis.pipeline import export_fp32
 
         work = a.work or Path(tempfile.mkdtemp(prefix="edgevis-timer-"))
         path = work / f"{a.model}.fp32.onnx"
         if not path.is_file():
-            path = export_onnx(a.model, work).artifact.path
+            path = export_fp32(a.model, work).artifact.path
     config = ProfileConfig(warmup=a.warmup, iters=a.iters, threads=a.threads, energy="none")
     ev: list[float] = []
     ind: list[float] = []

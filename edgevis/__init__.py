@@ -13,6 +13,29 @@ from .core.errors import EdgevisError
 __version__ = "0.1.0"
 
 _LAZY = {
+    # the pipeline: one call per job, typed configs in, typed results (with to_dict()) out
+    "export": "edgevis.pipeline.exporting",
+    "ExportRun": "edgevis.pipeline.exporting",
+    "quantize": "edgevis.pipeline.quantizing",
+    "QuantizeRun": "edgevis.pipeline.quantizing",
+    "PreprocessOptions": "edgevis.pipeline.sources",
+    "build": "edgevis.pipeline.building",
+    "bench": "edgevis.pipeline.benching",
+    "BenchConfig": "edgevis.pipeline.benching",
+    "BenchResult": "edgevis.pipeline.benching",
+    "ProfileConfig": "edgevis.profile.profiler",
+    "ProfileResult": "edgevis.profile.api",
+    "write_report": "edgevis.report",
+    # the configs of the stages
+    "ExportConfig": "edgevis.exporters.onnx",
+    "ExportResult": "edgevis.exporters.onnx",
+    "Int8Config": "edgevis.quant.int8",
+    "IntegerOnlyConfig": "edgevis.quant.integer_only",
+    "QuantizedFile": "edgevis.quant.fidelity",
+    "OrtBuildConfig": "edgevis.runtimes.ort_build",
+    "TrtBuildConfig": "edgevis.runtimes.trt",
+    "Preprocess": "edgevis.core.types",
+    # the stages themselves
     "create_model": "edgevis.catalog.factory",
     "reparameterize": "edgevis.catalog.factory",
     "list_models": "edgevis.catalog.registry",
@@ -20,9 +43,10 @@ _LAZY = {
     "export_onnx": "edgevis.exporters.onnx",
     "OrtRunner": "edgevis.runtimes.ort",
     "session_from_onnx": "edgevis.runtimes.ort",
+    "predict_image": "edgevis.runtimes.predict",
 }
 
-__all__ = ["EdgevisError", "__version__", *_LAZY]
+__all__ = ["EdgevisError", "__version__", "profile", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,4 +54,9 @@ def __getattr__(name: str) -> Any:
         import importlib
 
         return getattr(importlib.import_module(_LAZY[name]), name)
+    if name == "profile":
+        # the profile package is callable: edgevis.profile(path, ...) is edgevis.profile.api.profile
+        import importlib
+
+        return importlib.import_module("edgevis.profile")
     raise AttributeError(f"module 'edgevis' has no attribute {name!r}")

@@ -13,10 +13,11 @@ DIGITS_MODEL, DIGITS_SIZE, DIGITS_EPOCHS = "test_lsnet", 64, 6
 @pytest.fixture(scope="session")
 def lsnet_t_export(tmp_path_factory):
     """lsnet_t (random init) exported once through the public API, shared by tests."""
-    from edgevis.exporters.onnx import ExportConfig, export_onnx
+    from edgevis.exporters.onnx import ExportConfig
+    from edgevis.pipeline import export_fp32
 
     out = tmp_path_factory.mktemp("lsnet_t_export")
-    return export_onnx("lsnet_t", out, config=ExportConfig(dynamic_batch=True))
+    return export_fp32("lsnet_t", out, config=ExportConfig(dynamic_batch=True))
 
 
 def _session_dir(tmp_path_factory) -> Path:

@@ -13,7 +13,10 @@ from .lint import lint
 from .models import models
 from .predict import predict
 from .profile import profile
+from .quantize import quantize
 from .simplify import simplify
+from .sweep import sweep
+from .worker import worker
 
 app = typer.Typer(
     name="edgevis",
@@ -25,6 +28,7 @@ app = typer.Typer(
 )
 app.command("models")(models)
 app.command("export")(export)
+app.command("quantize")(quantize)
 app.command("predict")(predict)
 app.command("inspect")(inspect)
 app.command("simplify")(simplify)
@@ -33,6 +37,8 @@ app.command("lint")(lint)
 app.command("profile")(profile)
 app.command("bench")(bench)
 app.command("codegen")(codegen)
+app.command("sweep")(sweep)
+app.command("worker")(worker)
 
 
 @app.callback()

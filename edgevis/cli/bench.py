@@ -43,7 +43,7 @@ def bench(
 ) -> None:
     """Export each precision (reusing matching files), measure its fidelity against FP32 on held-out images,
     profile it, and print one table with ratios against FP32."""
-    from ..profile.bench import BenchConfig, parse_precisions, run_bench
+    from ..pipeline.benching import BenchConfig, bench as run_bench, parse_precisions
     from ..profile.profiler import ProfileConfig, parse_batches
 
     if runtime not in ("ort", "trt"):
@@ -68,7 +68,7 @@ def bench(
             err.print(escape(msg), highlight=False)
 
     with progress_bar(show) as progress:
-        result = run_bench(config, progress=progress, log=log)
+        result = run_bench(config, progress=progress, log=log).to_dict()
     for w in result["warnings"]:
         warn(w)
     written = None

@@ -1,4 +1,5 @@
-"""``edgevis export``: catalog model -> verified ONNX (INT8 with ``--int8``, integer-only with ``--integer-only``)."""
+"""``edgevis export``: a model (catalog, your factory, timm) -> verified ONNX; INT8 with ``--int8``,
+integer-only with ``--integer-only``, C with ``--emit-c``. Parse -> ``edgevis.pipeline.export`` -> print."""
 
 from __future__ import annotations
 
@@ -9,19 +10,26 @@ import typer
 from rich.table import Table
 
 from .common import out, print_json, spinner, user_errors, warn
+from .options import PreprocessFlags, int8_config, integer_only_config, preprocess_options
 
 
 @user_errors
 def export(
-    model: str = typer.Option(..., "--model", "-m", help="Catalog name (see `edgevis models`)."),
+    model: str = typer.Option(..., "--model", "-m", help="Catalog name (see `edgevis models`), your own torch model "
+                                                          "as path/to/file.py:factory, or timm:NAME where timm is installed."),
     weights: Optional[str] = typer.Option(
         None, "--weights", "-w",
         help="Checkpoint (.pth/.pt/.safetensors; bare state dict or under 'model'). "
              "'builtin' uses weights a package ships for this model, where one does."),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset (default: 18 dynamo, 17 torchscript)."),
-    batch: int = typer.Option(1, "--batch", min=1, help="Fixed batch size of the exported graph."),
+    batch: int = typer.Option(1, "--batch", help="Fixed batch size of the exported graph."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Export with a symbolic batch dimension."),
     input_size: Optional[tuple[int, int]] = typer.Option(None, "--input-size", help="Input height and width."),
+    mean: Optional[tuple[float, float, float]] = PreprocessFlags.mean,
+    std: Optional[tuple[float, float, float]] = PreprocessFlags.std,
+    interpolation: Optional[str] = PreprocessFlags.interpolation,
+    crop_pct: Optional[float] = PreprocessFlags.crop_pct,
+    channel_order: Optional[str] = PreprocessFlags.channel_order,
     output_dir: Path = typer.Option(Path("edgevis_out"), "--output-dir", "-o", help="Where files are written."),
     exporter: str = typer.Option("auto", "--exporter", help="auto (dynamo, then torchscript), dynamo or torchscript."),
     simplify: bool = typer.Option(
@@ -35,10 +43,12 @@ def export(
     act_bits: Optional[int] = typer.Option(
         None, "--act-bits", help="Integer-only: 8 or 16-bit inputs to Conv/MatMul (default: 8, or 16 when 8 "
                                  "misses the agreement target on the calibration images)."),
+    emit_c: Optional[Path] = typer.Option(
+        None, "--emit-c", help="With --integer-only: also write the integer-only model as a dependency-free C library here."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Folder of calibration images (default: bundled photos)."),
     holdout: Optional[Path] = typer.Option(
         None, "--holdout", help="Folder of images for the fidelity report (default: every 5th --calib image)."),
-    calib_count: int = typer.Option(64, "--calib-count", min=1, help="At most this many calibration images."),
+    calib_count: int = typer.Option(64, "--calib-count", help="At most this many calibration images."),
     calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, percentile or entropy."),
     target: str = typer.Option("ort-cpu", "--target", help="Where the INT8 model runs: ort-cpu or tensorrt."),
     min_agreement: Optional[float] = typer.Option(
@@ -51,110 +61,69 @@ def export(
         True, "--latency-search/--no-latency-search",
         help="Time op groups on this machine and keep in float what int8 makes slower (ort-cpu)."),
     num_classes: Optional[int] = typer.Option(
-        None, "--num-classes", min=1, help="Classifier size (default: the checkpoint's, else the catalog's)."),
+        None, "--num-classes", help="Classifier size (default: the checkpoint's, else the catalog's)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
 ) -> None:
-    """Export a catalog model to ONNX and prove the file against torch on ONNX Runtime."""
+    """Export a model to ONNX and prove the file against torch on ONNX Runtime (and quantize it, if asked)."""
     from ..core.errors import EdgevisError
-    from ..exporters.onnx import ExportConfig, export_onnx
+    from ..exporters.onnx import ExportConfig
+    from ..pipeline.exporting import export as run_export
 
     if batch != 1 and dynamic_batch:
         raise EdgevisError("--batch and --dynamic-batch exclude each other")
+    if act_bits is not None and not integer_only:
+        raise EdgevisError("--act-bits applies to --integer-only")
     config = ExportConfig(opset=opset, batch=batch, dynamic_batch=dynamic_batch,
                           input_size=tuple(input_size) if input_size else None, exporter=exporter,  # type: ignore[arg-type]
                           num_classes=num_classes, simplify=simplify)
-    q_config = io_config = None
-    if integer_only:
-        from ..quant.integer_only import DEFAULT_MIN_AGREEMENT, IntegerOnlyConfig
-
-        io_config = IntegerOnlyConfig(calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, act_bits=act_bits,
-                                      min_agreement=DEFAULT_MIN_AGREEMENT if min_agreement is None else min_agreement)
-    elif act_bits is not None:
-        raise EdgevisError("--act-bits applies to --integer-only")
-    if int8 or integer_only:
-        from ..quant.calibration import folder_source
-
-        if calib is not None:
-            folder_source(calib)
-        if holdout is not None:
-            folder_source(holdout, role="held-out")
-    if int8:
-        from ..quant.int8 import Int8Config
-
-        # validated before the export so a bad option costs nothing
-        q_config = Int8Config(target=target, calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, method=calib_method,
-                              min_agreement=min_agreement, min_cosine=min_cosine, latency_search=latency_search)
-    from ..catalog.registry import model_info
-
-    model_info(model)  # unknown names fail here, before torch is imported
-    warnings: list[str] = []  # printed as they come, and kept for --json
-
-    def report_warnings(ws: list[str]) -> None:
-        for w in ws:
-            warn(w)
-        warnings.extend(ws)
-
-    if weights is None:
-        msg = (f"no --weights given: {model} has RANDOM weights. The file is fine for testing the pipeline, "
-               "but any accuracy or fidelity figure from it is meaningless.")
-        report_warnings([msg])
+    calibration = dict(calib=calib, holdout=holdout, calib_count=calib_count)
+    q8 = int8_config(target=target, method=calib_method, min_agreement=min_agreement, min_cosine=min_cosine,
+                     latency_search=latency_search, **calibration) if int8 else None
+    qio = integer_only_config(act_bits=act_bits, min_agreement=min_agreement, **calibration) if integer_only else None
+    pre = preprocess_options(input_size=input_size, mean=mean, std=std, interpolation=interpolation,
+                             crop_pct=crop_pct, channel_order=channel_order)
     show = not quiet and not as_json
-    with spinner("exporting {model} to ONNX and checking it on ONNX Runtime...".format(model=model), show):
-        result = export_onnx(model, output_dir, weights=weights, config=config)
-    report_warnings(result.warnings)
-    artifacts: dict[str, Any] = {"fp32": str(result.artifact.path)}
-    checks: dict[str, Any] = {"fp32_parity": {**result.parity.to_dict(), "reference": "torch eager", "passed": True}}
-    report: dict[str, Any] = {
-        "model": model,
-        "weights": result.artifact.provenance["weights"],
-        "artifacts": artifacts,
-        "checks": checks,
-        "export": {"exporter": result.exporter, "opset": result.artifact.provenance["opset"],
-                   "input": result.artifact.provenance["input"], "nodes": sum(result.nodes.values()),
-                   "seconds": result.artifact.provenance["export_seconds"], "simplify": result.simplify},
-        "warnings": warnings,
-    }
-    if show:
-        _print_export(result)
-    if q_config is not None:
-        from ..quant.int8 import quantize_int8_file
-
-        q = _with_status("calibrating and quantizing to INT8...", "INT8", show,
-                         lambda log: quantize_int8_file(result.artifact.path, q_config, log=log))
-        artifacts["int8"] = str(q.path)
-        report["fidelity"] = q.fidelity
-        report["quantization"] = q.settings
-        report_warnings(q.warnings)
-        if show:
-            _print_int8(q)
-    if io_config is not None:
-        from ..quant.integer_only import quantize_integer_only_file
-
-        io = _with_status("converting to integer-only...", "integer-only", show,
-                          lambda log: quantize_integer_only_file(result.artifact.path, io_config, log=log))
-        artifacts["integer_only"] = str(io.path)
-        if q_config is not None:
-            report["fidelity"] = {"int8": report["fidelity"], "integer_only": io.fidelity}
-            report["quantization"] = {"int8": report["quantization"], "integer_only": io.settings}
-        else:
-            report["fidelity"] = io.fidelity
-            report["quantization"] = io.settings
-        report_warnings(io.warnings)
-        if show:
-            _print_integer_only(io)
+    with spinner(f"exporting {model}...", show) as status:
+        run = run_export(model, weights=weights, output_dir=output_dir, config=config, int8=q8, integer_only=qio,
+                         emit_c=emit_c, preprocess=pre, log=_status_log(status),
+                         on_step=_printer(show, status))
+    for w in run.warnings:
+        warn(w)
     if as_json:
-        print_json(report)
+        print_json(run.to_dict())
 
 
-def _with_status(message: str, prefix: str, show: bool, job: Callable[[Callable[[str], None]], Any]) -> Any:
-    """Run ``job(log)`` under a spinner whose text follows the job's log lines."""
-    with spinner(message, show) as status:
-        def log(msg: str) -> None:
-            if status is not None:
-                status.update(f"{prefix}: {msg}")
+def _status_log(status: Any) -> Callable[[str], None]:
+    def log(msg: str) -> None:
+        if status is not None:
+            status.update(msg + "...")
 
-        return job(log)
+    return log
+
+
+def _printer(show: bool, status: Any = None) -> Callable[[str, Any], None]:
+    """Print each step's result as soon as it is done (export, int8, integer_only, c)."""
+
+    def on_step(step: str, result: Any) -> None:
+        if not show:
+            return
+        if status is not None:
+            status.stop()
+        {"export": _print_export, "int8": _print_int8, "integer_only": _print_integer_only,
+         "c": _print_c, "adopt": _print_adopted}.get(step, lambda r: None)(result)
+        if status is not None:
+            status.start()
+
+    return on_step
+
+
+def _print_adopted(path: Any) -> None:
+    out.print(f"[bold green]wrote[/] {path}  (your file, with its preprocessing recorded)")
+
+
+def _print_c(lib: Any) -> None:
+    out.print(f"[bold green]wrote[/] C library in {getattr(lib, 'out_dir', lib)}")
 
 
 def _print_export(result) -> None:  # type: ignore[no-untyped-def]

@@ -19,7 +19,7 @@ from typing import Any
 # the keys later stages read, and the JSON types they must have (None is allowed: "not known")
 SCHEMA: dict[str, tuple[type, ...]] = {
     "sha256": (str,), "source_sha256": (str,), "source": (str,), "kind": (str,), "precision": (str,),
-    "model": (str,), "weights": (str,), "edgevis": (str,), "created": (str,), "onnxruntime": (str,),
+    "model": (str,), "weights": (str, dict), "edgevis": (str,), "created": (str,), "onnxruntime": (str,),
     "tensorrt": (str,), "preprocess": (dict,), "gpu": (dict,), "providers": (list,), "dla_core": (int,),
     "optimization": (str,),
 }

@@ -16,7 +16,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 import torch
@@ -28,6 +28,8 @@ from ..core.types import OnnxArtifact, Preprocess, TensorSpec
 from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, PROTOBUF_LIMIT, load_onnx, op_histogram, set_metadata
 
 Exporter = Literal["dynamo", "torchscript"]
+# (traced model, parity inputs, notes) -> (model to write, summary of what changed or None)
+Simplifier = Callable[[Any, np.ndarray, list], tuple[Any, "dict[str, Any] | None"]]
 DEFAULT_OPSET = {"dynamo": 18, "torchscript": 17}
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
@@ -145,11 +147,19 @@ def export_onnx(
     weights: str | os.PathLike[str] | None = None,
     config: ExportConfig = ExportConfig(),
     model: torch.nn.Module | None = None,
+    deploy: bool = True,
+    simplifier: Simplifier | None = None,
 ) -> ExportResult:
     """Export catalog model ``model_name`` to ``output_dir/NAME.fp32.onnx`` and prove it.
 
-    ``model`` may be passed to export an already-built catalog module (it must carry
-    ``edgevis_info`` as set by :func:`edgevis.catalog.create_model`).
+    ``model`` may be passed to export an already-built module; it must carry
+    ``edgevis_info`` (a :class:`~edgevis.catalog.registry.ModelInfo`) and ``edgevis_weights``,
+    as :func:`edgevis.catalog.create_model` and the pipeline's model sources set them.
+    ``deploy`` puts it in deploy form first (catalog modules; a user's own module is exported as it is).
+
+    This is the exporter stage alone. ``simplifier`` (the graph stage's, passed by
+    :func:`edgevis.pipeline.export`) rewrites the traced graph before the parity check
+    when ``config.simplify`` is set; without one the traced graph is written as it is.
     """
     from ..catalog.factory import create_model, reparameterize
 
@@ -157,11 +167,14 @@ def export_onnx(
     if model is None:
         model = create_model(model_name, weights=weights, num_classes=config.num_classes,
                              input_size=config.input_size, deploy=True)
-    else:
+    elif deploy:
         model = reparameterize(model)
+    else:
+        model.eval()
     info = model.edgevis_info  # type: ignore[attr-defined]
     weights_meta = model.edgevis_weights  # type: ignore[attr-defined]
-    preprocess = info.preprocess
+    # a user's module may take BGR channels (the pipeline's model sources set this); catalog models take RGB
+    preprocess = getattr(model, "edgevis_preprocess", None) or info.preprocess
     h, w = preprocess.input_size
     # one set of real-photo inputs serves the trace and the parity check; the parity check
     # runs a dynamic-batch model at batch 3, and torch.export specializes a batch of 1,
@@ -197,8 +210,8 @@ def export_onnx(
 
         onnx_model = load_onnx(tmp)
         simplified = None
-        if config.simplify:
-            onnx_model, simplified = _simplify(onnx_model, inputs[:parity_batch], notes)
+        if config.simplify and simplifier is not None:
+            onnx_model, simplified = simplifier(onnx_model, inputs[:parity_batch], notes)
         provenance = {
             "model": model_name,
             "family": info.family,
@@ -230,19 +243,6 @@ def export_onnx(
     artifact = OnnxArtifact(target, (spec_in,), (spec_out,), provenance)
     write_json_atomic(artifact.sidecar, {"preprocess": preprocess.to_dict(), **provenance})
     return ExportResult(artifact, parity, used, nodes, notes, simplified)
-
-
-def _simplify(onnx_model, x: np.ndarray, notes: list[str]):  # type: ignore[no-untyped-def]
-    """The simplified model (checked on ORT against the traced one) and its summary; on failure the
-    traced model and a note - the torch parity check that follows covers the file either way."""
-    from ..graph.simplify import OrtGate, SimplifyError, simplify_model
-
-    try:
-        res = simplify_model(onnx_model, accept=OrtGate(onnx_model, [{onnx_model.graph.input[0].name: x}]))
-    except SimplifyError as e:
-        notes.append(f"graph left unsimplified: {e}")
-        return onnx_model, None
-    return res.model, res.summary()
 
 
 def _check_parity(model: torch.nn.Module, path: Path, x: np.ndarray, batch: int, config: ExportConfig) -> Closeness:

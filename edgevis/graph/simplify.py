@@ -35,6 +35,7 @@ from onnx import numpy_helper
 from ..core.errors import EdgevisError, first_line
 from ..core.onnxfile import (META_PROVENANCE, PROTOBUF_LIMIT, QDQ_OPS, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
                       set_metadata)
+from .normalize import normalize_model
 
 TOOLS = ("onnxsim", "onnxslim")
 META_SIMPLIFY = "edgevis.simplify"
@@ -251,30 +252,50 @@ class OrtGate:
     """The ``accept`` of :func:`simplify_model` that makes a candidate match the reference model on ONNX
     Runtime CPU over ``feeds``; the reference runs once, and ``last`` keeps the latest comparison."""
 
-    def __init__(self, reference: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]]) -> None:
+    def __init__(self, reference: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]],
+                 source: str = "the input model") -> None:
         self.reference = reference.SerializeToString()
         self.feeds = list(feeds)
+        self.source = source
         self.last: dict[str, Any] | None = None
         self._refs: list[list[np.ndarray]] | None = None
 
-    def __call__(self, candidate: onnx.ModelProto) -> str | None:
-        from ..core.compare import outputs_match
-        from ..runtimes.latency import cpu_session
+    def reference_outputs(self) -> list[list[np.ndarray]]:
+        """The reference's outputs on every feed (once); ONNX Runtime refusing the *input* is the user's
+        file's problem: an :class:`~edgevis.core.errors.OrtError` naming it."""
+        from ..runtimes.ort import run_session, session_from_onnx
 
         if self._refs is None:
-            ref = cpu_session(self.reference)
+            ref = session_from_onnx(self.reference, source=self.source, options=_quiet_options())
             self._names = [o.name for o in ref.get_outputs()]
-            self._refs = [ref.run(None, f) for f in self.feeds]
+            self._refs = [run_session(ref, f, source=self.source) for f in self.feeds]
+        return self._refs
+
+    def __call__(self, candidate: onnx.ModelProto) -> str | None:
+        from ..core.compare import outputs_match
+        from ..runtimes.ort import run_session, session_from_onnx
+
+        self.reference_outputs()
+        assert self._refs is not None
         try:
-            sess = cpu_session(candidate.SerializeToString())
-            outs = [sess.run(None, f) for f in self.feeds]
-        except Exception as e:  # noqa: BLE001 - ORT refusing the result is a rejection
-            return f"ONNX Runtime cannot run the result: {first_line(e, 300)}"
+            sess = session_from_onnx(candidate.SerializeToString(), source="the simplified model",
+                                     options=_quiet_options())
+            outs = [run_session(sess, f, source="the simplified model") for f in self.feeds]
+        except EdgevisError as e:  # ORT refusing the result is a rejection
+            return first_line(e, 300)
         # every feed's outputs side by side: one comparison over all inputs
         r = outputs_match(self._names, [np.concatenate([o[k] for o in self._refs]) for k in range(len(self._names))],
                           [np.concatenate([o[k] for o in outs]) for k in range(len(self._names))])
         self.last = {**r, "inputs": sum(int(next(iter(f.values())).shape[0]) if f else 1 for f in self.feeds)}
         return None if r["passed"] else f"{r['reason']} from the input model"
+
+
+def _quiet_options():  # type: ignore[no-untyped-def]
+    import onnxruntime as ort
+
+    o = ort.SessionOptions()
+    o.log_severity_level = 3
+    return o
 
 
 def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, *,
@@ -284,15 +305,17 @@ def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     The output lands (atomically, with a JSON sidecar) only once the simplified model matches
     the input on ONNX Runtime: a tool whose result does not is rejected and the next one tried.
     """
-    from ..core.files import atomic_output, sha256_file, write_derived_sidecar
-    from ..core.types import derived_path
+    from ..core.errors import OutputError
+    from ..core.files import atomic_outputs, sha256_file, write_derived_sidecar
+    from ..core.types import derived_path, sidecar_path
 
     src = Path(src)
     out_path = Path(out) if out is not None else derived_path(src, "sim")
     if out_path.resolve() == src.resolve():
         raise EdgevisError(f"the output {out_path} is the input file; choose another --output")
-    model = load_onnx(src)
-    gate = OrtGate(model, [random_feed(model, seed=k) for k in range(2)])
+    model, _ = normalize_model(load_onnx(src))  # known ORT crashers respelled (see graph.normalize)
+    gate = OrtGate(model, [random_feed(model, seed=k) for k in range(2)], source=str(src))
+    gate.reference_outputs()  # the input must run before any tool is tried
     log("simplifying")
     result = simplify_model(model, tools=tools, accept=gate)
     check = gate.last or {"passed": True, "exact": True, "reason": "model left unchanged"}
@@ -300,9 +323,26 @@ def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     if result.tool == "none":
         warnings.append(f"{src.name} was left unchanged: {result.reason}")
     set_metadata(result.model, {META_SIMPLIFY: {**result.summary(), "source_sha256": sha256_file(src)}})
-    with atomic_output(out_path) as tmp:
-        onnx.save_model(result.model, str(tmp))
-    # the same model, rewritten: it inherits all its source's sidecar says (preprocessing, provenance)
-    write_derived_sidecar(out_path, src, {"simplify": {**result.summary(), "check": check}}, inherit=None)
+    # the model and its sidecar land together; the same model, rewritten, inherits all its source's sidecar
+    # says (preprocessing, provenance)
+    with atomic_outputs(out_path, sidecar_path(out_path)) as (tmp, tmp_side):
+        try:
+            onnx.save_model(result.model, str(tmp))
+        except (ValueError, OSError) as e:  # protobuf's size limit, a full disk
+            raise OutputError(f"cannot write {out_path}: {first_line(e)}") from None
+        write_derived_sidecar(out_path, src, {"simplify": {**result.summary(), "check": check}}, inherit=None,
+                              data=tmp, to=tmp_side)
     return SimplifyFileResult(out_path, src, result, check, warnings)
 
+
+
+def simplify_traced(model: onnx.ModelProto, x, notes: list[str]):  # type: ignore[no-untyped-def]
+    """The exporter's ``simplifier``: ``model`` simplified and checked on ORT against itself on ``x``,
+    with the summary; on failure the traced model and a note (the exporter's torch parity check
+    covers the written file either way)."""
+    try:
+        res = simplify_model(model, accept=OrtGate(model, [{model.graph.input[0].name: x}]))
+    except SimplifyError as e:
+        notes.append(f"graph left unsimplified: {e}")
+        return model, None
+    return res.model, res.summary()

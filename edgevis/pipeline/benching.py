@@ -1,4 +1,4 @@
-"""``edgevis bench``: export each precision of a catalog model, check its fidelity, profile it, compare.
+"""``edgevis bench`` composed: export each precision of a catalog model, check its fidelity, profile it, compare.
 
 Artifacts already in the output folder are reused only when their sidecars prove they
 are what would be made now: the FP32 file of the same model and weights (and a
@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.errors import EdgevisError
-from .profiler import ProfileConfig, Progress, merge_profiles
+from ..profile.profiler import ProfileConfig, Progress, merge_profiles
+from ..profile.rounds import profile_in_child
 
 # accepted spellings -> the precision name the sidecars record (files are named NAME.integer_only.onnx)
 PRECISIONS = {"fp32": "fp32", "int8": "int8", "integer-only": "integer-only", "integer_only": "integer-only"}
@@ -100,7 +101,7 @@ def _reusable(path: Path, accept: Callable[[dict[str, Any]], bool]) -> bool:
     return check_sidecar_matches_file(side, path) is None and accept(side)
 
 
-def _artifacts(config: BenchConfig, log: Callable[[str], None], warnings: list[str]) -> tuple[dict[str, Path], list[str]]:
+def artifacts(config: BenchConfig, log: Callable[[str], None], warnings: list[str]) -> tuple[dict[str, Path], list[str]]:
     from ..core.files import sha256_file
     from ..core.types import precision_path
 
@@ -123,10 +124,11 @@ def _artifacts(config: BenchConfig, log: Callable[[str], None], warnings: list[s
     if config.reuse and _reusable(fp32, same_fp32):
         reused.append("fp32")
     else:
-        from ..exporters.onnx import ExportConfig, export_onnx
+        from ..exporters.onnx import ExportConfig
+        from .exporting import export_fp32
 
         log(f"exporting {config.model} to ONNX")
-        result = export_onnx(config.model, out, weights=config.weights,
+        result = export_fp32(config.model, out, weights=config.weights,
                              config=ExportConfig(dynamic_batch=dynamic, input_size=config.input_size))
         fp32 = result.artifact.path
         warnings += result.warnings
@@ -183,7 +185,7 @@ def _round_config(config: BenchConfig, r: int) -> ProfileConfig:
     MIN_ITERS each; the per-layer pass only in the last round."""
     import math
 
-    from .profiler import DEFAULT_DURATION_S
+    from ..profile.profiler import DEFAULT_DURATION_S
 
     p, n = config.profile, config.rounds
     share: dict[str, Any] = ({"iters": max(1, math.ceil(p.iters / n))} if p.iters is not None
@@ -205,7 +207,7 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
     if config.weights is None:
         warnings.append(f"no --weights given: {config.model} has RANDOM weights; its latency and energy are real, "
                         "but its fidelity figures say nothing about a trained model")
-    paths, reused = _artifacts(config, log, warnings)
+    paths, reused = artifacts(config, log, warnings)
     spec, _ = recorded_preprocess(paths["fp32"])
     _, held = calibration_sources(config.calib_dir, config.holdout_dir, [])
     files: dict[str, Path] = {}
@@ -232,51 +234,53 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
                       warnings=warnings + [f"{e['label']}: {w}" for e in entries for w in e["profile"]["warnings"]])
 
 
-def _child(conn, path: str, config: ProfileConfig) -> None:  # type: ignore[no-untyped-def]
-    from .profiler import profile_file
+@dataclass(frozen=True)
+class BenchResult:
+    """``edgevis.bench``'s result: the ``edgevis.report`` record (the README's ``bench --json``), with
+    accessors; ``to_dict()`` is the record as written to report.json."""
 
-    try:
-        result = profile_file(path, config, progress=lambda ph, d, t: conn.send(("progress", ph, d, t)))
-        conn.send(("result", result))
-    except EdgevisError as e:
-        conn.send(("error", str(e)))
-    except BaseException as e:  # our bug: carry its type and message back to the parent
-        conn.send(("crash", f"{type(e).__name__}: {e}"))
-    finally:
-        conn.close()
+    data: dict[str, Any] = field(repr=False)
+
+    @property
+    def precisions(self) -> list[str]:
+        return [e["precision"] for e in self.data["entries"]]
+
+    def entry(self, precision: str) -> dict[str, Any]:
+        for e in self.data["entries"]:
+            if e["precision"] == precision:
+                return e
+        raise KeyError(f"{precision} was not benched (precisions: {', '.join(self.precisions)})")
+
+    def latency_ms(self, precision: str, stat: str = "p50", batch: int | None = None) -> float:
+        runs = self.entry(precision)["profile"]["runs"]
+        run = runs[0] if batch is None else next(r for r in runs if r["batch"] == batch)
+        return float(run["latency_ms"][stat])
+
+    def speedup(self, precision: str, stat: str = "p50", batch: int | None = None) -> float:
+        """How many times faster than FP32 (the baseline) ``precision`` ran."""
+        return self.latency_ms("fp32", stat, batch) / self.latency_ms(precision, stat, batch)
+
+    def fidelity(self, precision: str) -> dict[str, Any] | None:
+        return self.entry(precision).get("fidelity")
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.data["warnings"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
 
 
-def profile_in_child(path: Path, config: ProfileConfig, *, progress: Progress | None = None) -> dict[str, Any]:
-    """``profile_file`` in a freshly spawned process.
+def bench(config: BenchConfig | None = None, *, progress: Progress | None = None,
+          log: Callable[[str], None] | None = None, **options: Any) -> BenchResult:
+    """Export (or reuse) every precision of a catalog model, measure its fidelity against FP32 and
+    profile it in alternating rounds; ``options`` are :class:`BenchConfig` fields for a config built
+    in place (``model="lsnet_t", precisions=("fp32", "int8")``)."""
+    if config is not None and options:
+        raise TypeError("pass either config or BenchConfig fields, not both")
+    config = config or BenchConfig(**options)
+    from ..core.files import ensure_writable_dir
+    from .steps import locked_output
 
-    bench has imported torch and held several models by the time it profiles one; in its own
-    process the peak RSS is that of a process running only this model on this runtime (what the
-    deployed application pays), and no precision inherits the allocator state of the last one.
-    """
-    import multiprocessing as mp
-
-    ctx = mp.get_context("spawn")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, str(path), config), daemon=True)
-    proc.start()
-    child.close()
-    try:
-        while True:
-            try:
-                msg = parent.recv()
-            except EOFError:
-                proc.join()
-                raise EdgevisError(f"profiling {path} ended without a result (exit code {proc.exitcode})") from None
-            if msg[0] == "progress":
-                if progress is not None:
-                    progress(*msg[1:])
-            elif msg[0] == "result":
-                return msg[1]
-            elif msg[0] == "error":
-                raise EdgevisError(msg[1])
-            else:
-                raise RuntimeError(f"profiling {path} failed in the child process: {msg[1]}")
-    finally:
-        proc.join(timeout=30)
-        if proc.is_alive():
-            proc.kill()
+    with locked_output(ensure_writable_dir(config.output_dir)):
+        return BenchResult(run_bench(config, progress=progress, log=log))

@@ -10,7 +10,7 @@ import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -43,6 +43,62 @@ class ImageSource:
                 self.skipped.append(f"{name}: {e}")
                 continue
             yield preprocess(img, spec)
+
+
+class ArraySource(ImageSource):
+    """Preprocessed input arrays from Python (``edgevis.quantize(..., calibration=...)``), in the
+    spirit of ONNX Runtime's ``CalibrationDataReader``: any iterable of float32 arrays shaped as one
+    image of the model's input (``(3, H, W)``, or ``(H, W, 3)`` for an NHWC model), or a
+    zero-argument callable returning a fresh iterator. Arrays are read one at a time, never
+    gathered. A one-shot iterator (a generator) can be read once; where a source is read twice
+    (both INT8 and integer-only, or held-out images split from it) pass a list or a callable."""
+
+    def __init__(self, label: str, data: Any, shape: tuple[int, ...], *, every: int = 0, held: bool = False,
+                 shared: dict[str, bool] | None = None) -> None:
+        super().__init__(label, [])
+        self.data, self.shape, self.every, self.held = data, tuple(shape), every, held
+        self.count = 0  # arrays yielded by the last full pass
+        self._shared = shared if shared is not None else {"consumed": False}  # views of one iterator share it
+
+    def __len__(self) -> int:
+        return self.count
+
+    def _iterator(self) -> Iterator[Any]:
+        if callable(self.data):
+            return iter(self.data())
+        it = iter(self.data)
+        if it is self.data:  # a one-shot iterator: a second pass would silently see nothing
+            if self._shared["consumed"]:
+                raise EdgevisError(f"the {self.label} iterator was already read once; pass a list or a callable "
+                                   "that returns a new iterator")
+            self._shared["consumed"] = True
+        return it
+
+    def split(self, every: int = 5) -> tuple["ArraySource", "ArraySource"]:
+        """(calibration, held-out) views: every ``every``-th array is held out."""
+        calib = ArraySource(self.label, self.data, self.shape, every=every, shared=self._shared)
+        held = ArraySource(self.label + " (held out)", self.data, self.shape, every=every, held=True, shared=self._shared)
+        return calib, held
+
+    def arrays(self, spec: Preprocess) -> Iterator[np.ndarray]:
+        n = 0
+        for i, a in enumerate(self._iterator()):
+            if self.every and (i % self.every == 0) != self.held:
+                continue
+            try:
+                x = np.asarray(a, dtype=np.float32)
+            except (TypeError, ValueError) as e:
+                raise EdgevisError(f"{self.label} item {i} is not a numeric array ({type(a).__name__}): {e}") from None
+            if x.ndim == len(self.shape) + 1 and x.shape[0] == 1:
+                x = x[0]
+            if x.shape != self.shape:
+                raise EdgevisError(f"{self.label} item {i} has shape {tuple(x.shape)}; the model takes one image as "
+                                   f"{self.shape} (preprocessed, without the batch axis)")
+            if not np.isfinite(x).all():
+                raise EdgevisError(f"{self.label} item {i} holds NaN or infinite values")
+            n += 1
+            yield x
+        self.count = n
 
 
 def folder_source(root: str | os.PathLike[str], role: str = "calibration") -> ImageSource:

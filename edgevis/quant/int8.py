@@ -26,7 +26,7 @@ from ..core.files import sha256_file
 from ..core.types import precision_path
 from ..core.onnxfile import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
-from .calibration import CALIB_METHODS, CalibrationStream, calibrate_ranges, calibration_sources, ort_method
+from .calibration import CALIB_METHODS, CalibrationStream, ImageSource, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import QuantizedFile, write_checked, write_sidecar
 from .placement import AccuracyTarget, Placement, Searcher
 from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
@@ -112,7 +112,8 @@ def nd_constant_matmuls(model) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config(),
-                       log: Callable[[str], None] | None = None) -> QuantizedFile:
+                       log: Callable[[str], None] | None = None, *,
+                       sources: tuple[ImageSource, ImageSource] | None = None) -> QuantizedFile:
     """Write ``NAME.int8.onnx`` beside ``NAME.fp32.onnx`` and report its fidelity and speed."""
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -124,7 +125,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
     model = load_onnx(src)
     spec, prov = recorded_preprocess(src, model)
     warnings: list[str] = []
-    calib, held = calibration_sources(config.calib_dir, config.holdout_dir, warnings)
+    calib, held = sources or calibration_sources(config.calib_dir, config.holdout_dir, warnings)
     random_init = prov.get("weights") == "random-init"
     if random_init:
         warnings.append("the model has random weights: its outputs are near-constant, so the fidelity figures "

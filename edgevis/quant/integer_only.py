@@ -31,7 +31,7 @@ from ..core.files import sha256_file
 from ..core.types import precision_path
 from ..core.onnxfile import META_PROVENANCE, load_onnx, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
-from .calibration import CalibrationStream, calibration_sources
+from .calibration import CalibrationStream, ImageSource, calibration_sources
 from .fidelity import QuantizedFile, write_checked, write_sidecar
 
 EVAL_IMAGES = 32  # calibration images on which the bit-width choice is checked
@@ -91,7 +91,8 @@ def bit_exact_check(program, inputs: list[np.ndarray], threads: int | None = Non
 
 
 def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: IntegerOnlyConfig = IntegerOnlyConfig(),
-                               log: Callable[[str], None] | None = None) -> QuantizedFile:
+                               log: Callable[[str], None] | None = None, *,
+                               sources: tuple[ImageSource, ImageSource] | None = None) -> QuantizedFile:
     """Write ``NAME.integer_only.onnx`` beside ``NAME.fp32.onnx``; report its checks, fidelity and speed."""
     from ..runtimes.latency import cpu_session, interleaved_latency
     from .ivit.calibrate import activation_absmax
@@ -102,7 +103,7 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
     model = load_onnx(src)
     spec, prov = recorded_preprocess(src, model)
     warnings: list[str] = []
-    calib, held = calibration_sources(config.calib_dir, config.holdout_dir, warnings)
+    calib, held = sources or calibration_sources(config.calib_dir, config.holdout_dir, warnings)
     if prov.get("weights") == "random-init":
         warnings.append("the model has random weights: its outputs are near-constant, so the fidelity figures say "
                         "nothing about integer-only accuracy on a trained model")

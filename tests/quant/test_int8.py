@@ -9,7 +9,8 @@ import pytest
 from onnx import numpy_helper
 
 from edgevis.core.errors import EdgevisError
-from edgevis.exporters.onnx import ExportConfig, export_onnx
+from edgevis.exporters.onnx import ExportConfig
+from edgevis.pipeline import export_fp32
 from edgevis.graph.inspect import META_PROVENANCE, read_json_metadata
 from edgevis.quant.int8 import Int8Config, quantize_int8_file
 from edgevis.graph.inspect import TensorIndex
@@ -19,7 +20,7 @@ from edgevis.graph.inspect import TensorIndex
 def trained_fp32(digits_lsnet, tmp_path_factory):
     ckpt, size = digits_lsnet
     out = tmp_path_factory.mktemp("trained_fp32")
-    return export_onnx("test_lsnet", out, weights=ckpt, config=ExportConfig(input_size=size)).artifact.path
+    return export_fp32("test_lsnet", out, weights=ckpt, config=ExportConfig(input_size=size)).artifact.path
 
 
 def _copy(src, tmp_path):

@@ -8,7 +8,9 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgevis.exporters.onnx import ExportConfig, export_onnx
+from edgevis.exporters.onnx import ExportConfig
+
+from edgevis.pipeline import export_fp32
 from edgevis.graph.inspect import META_PROVENANCE, load_onnx, read_json_metadata
 from edgevis.quant.integer_only import IntegerOnlyConfig, bit_exact_check, convert_model, quantize_integer_only_file
 from edgevis.quant.ivit.calibrate import activation_absmax
@@ -23,7 +25,7 @@ def lsnet_io(digits_lsnet, digits_folders, tmp_path_factory):
     out = tmp_path_factory.mktemp("lsnet_io")
     # unsimplified: at 64 px the last stage attends over a single position, whose softmax (always 1) onnxsim
     # folds away with its branch; this fixture must cover every kernel (the CLI test covers the simplified file)
-    src = export_onnx("test_lsnet", out, weights=ckpt,
+    src = export_fp32("test_lsnet", out, weights=ckpt,
                       config=ExportConfig(input_size=size, simplify=False)).artifact.path
     return src, quantize_integer_only_file(src, IntegerOnlyConfig(calib_dir=calib, holdout_dir=held, calib_count=64))
 
@@ -127,7 +129,7 @@ def test_op_without_integer_rule_names_op_and_model():
 def test_dynamic_batch_shape_arithmetic_stays_integer(tmp_path):
     """A --dynamic-batch export computes shapes at run time (Shape, Gather, Concat on int64) and
     expands the class token to the batch: all of it converts, and any batch size is bit-exact."""
-    src = export_onnx("test_deit", tmp_path, config=ExportConfig(dynamic_batch=True)).artifact.path
+    src = export_fp32("test_deit", tmp_path, config=ExportConfig(dynamic_batch=True)).artifact.path
     model = onnx.load(str(src))
     assert "Shape" in {n.op_type for n in model.graph.node}
     rng = np.random.default_rng(0)

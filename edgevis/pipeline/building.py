@@ -1,0 +1,24 @@
+"""``edgevis.build``: what runs on the device, from an ONNX file (an ORT session saved for a fast
+start, or a TensorRT engine), with its provenance sidecar."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def build(model_file: str | os.PathLike[str], runtime: str = "ort", config: Any = None,
+          output: str | os.PathLike[str] | None = None) -> Any:
+    """``runtime="ort"``: :class:`~edgevis.runtimes.ort_build.OrtBuild` (config: ``OrtBuildConfig``);
+    ``runtime="trt"``: :class:`~edgevis.runtimes.trt.TrtBuild` (config: ``TrtBuildConfig``; needs TensorRT)."""
+    from ..core.errors import EdgevisError
+
+    if runtime == "ort":
+        from ..runtimes.ort_build import OrtBuildConfig, build_ort
+
+        return build_ort(model_file, output, config or OrtBuildConfig())
+    if runtime in ("trt", "tensorrt"):
+        from ..runtimes.trt import TrtBuildConfig, engine_from_onnx
+
+        return engine_from_onnx(model_file, output, config or TrtBuildConfig())
+    raise EdgevisError(f"unknown runtime {runtime!r}; use ort or trt")

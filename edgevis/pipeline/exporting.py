@@ -1,0 +1,180 @@
+"""export -> simplify -> quantize (INT8, integer-only) -> C: one model, its files, one typed result."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.errors import EdgevisError
+from .sources import PreprocessOptions, resolve_source
+from .steps import Log, OnStep, as_int8, as_integer_only, check_calibration_folders, locked_output, quiet
+
+if TYPE_CHECKING:  # the stages are imported where they run, so `import edgevis.pipeline` stays light
+    from ..exporters.onnx import ExportConfig, ExportResult
+    from ..quant.fidelity import QuantizedFile
+    from ..quant.int8 import Int8Config
+    from ..quant.integer_only import IntegerOnlyConfig
+
+
+@dataclass
+class ExportRun:
+    """What :func:`export` made: the verified FP32 file and, when asked, the quantized files and C library."""
+
+    model: str
+    fp32: "ExportResult"
+    int8: "QuantizedFile | None" = None
+    integer_only: "QuantizedFile | None" = None
+    c_library: Any = None  # edgevis.codegen's result, with emit_c
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        out = {"fp32": self.fp32.artifact.path}
+        if self.int8 is not None:
+            out["int8"] = self.int8.path
+        if self.integer_only is not None:
+            out["integer_only"] = self.integer_only.path
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``edgevis export --json`` object (the README documents its keys)."""
+        r = self.fp32
+        prov = r.artifact.provenance
+        d: dict[str, Any] = {
+            "model": self.model,
+            "weights": prov["weights"],
+            "artifacts": {k: str(v) for k, v in self.artifacts.items()},
+            "checks": {"fp32_parity": {**r.parity.to_dict(), "reference": "torch eager", "passed": True}},
+            "export": {"exporter": r.exporter, "opset": prov["opset"], "input": prov["input"],
+                       "nodes": sum(r.nodes.values()), "seconds": prov["export_seconds"], "simplify": r.simplify},
+            "warnings": list(self.warnings),
+        }
+        quantized = {k: q for k, q in (("int8", self.int8), ("integer_only", self.integer_only)) if q is not None}
+        if len(quantized) == 1:
+            (q,) = quantized.values()
+            d["fidelity"], d["quantization"] = q.fidelity, q.settings
+        elif quantized:
+            d["fidelity"] = {k: q.fidelity for k, q in quantized.items()}
+            d["quantization"] = {k: q.settings for k, q in quantized.items()}
+        if self.c_library is not None:
+            d["artifacts"]["c"] = str(getattr(self.c_library, "out_dir", "") or "")
+            d["c"] = self.c_library.to_dict()
+        return d
+
+
+def export_fp32(model_name: str, output_dir: str | os.PathLike[str], *, weights: str | None = None,
+                config: "ExportConfig | None" = None, model: Any = None, deploy: bool = True) -> "ExportResult":
+    """The exporter stage with the graph stage's simplifier plugged in (``config.simplify``)."""
+    from ..exporters.onnx import ExportConfig, export_onnx
+    from ..graph.simplify import simplify_traced
+
+    return export_onnx(model_name, output_dir, weights=weights, config=config or ExportConfig(), model=model,
+                       deploy=deploy, simplifier=simplify_traced)
+
+
+def export(
+    model: Any,
+    *,
+    weights: str | os.PathLike[str] | None = None,
+    output_dir: str | os.PathLike[str] = "edgevis_out",
+    config: "ExportConfig | None" = None,
+    int8: "Int8Config | bool | None" = None,
+    integer_only: "IntegerOnlyConfig | bool | None" = None,
+    emit_c: str | os.PathLike[str] | None = None,
+    preprocess: PreprocessOptions | None = None,
+    name: str | None = None,
+    log: Log | None = None,
+    on_step: OnStep | None = None,
+) -> ExportRun:
+    """Export ``model`` to ``output_dir/NAME.fp32.onnx``, proven against torch on ONNX Runtime, and
+    optionally quantize it (``int8``, ``integer_only``: a config, or True for the defaults) and emit
+    the integer-only model as C (``emit_c``: a folder).
+
+    ``model`` is a catalog name (``"lsnet_t"``), a factory (``"path/to/file.py:fn"``, a function
+    returning an ``nn.Module``), ``"timm:NAME"`` where timm is installed, or an ``nn.Module``.
+    Models that are not in the catalog need ``preprocess=PreprocessOptions(input_size=...)``
+    (mean/std default to ImageNet's). Everything is checked before the export starts; files are
+    written atomically under a lock on ``output_dir``; ``on_step(step, result)`` is called as each
+    step finishes ("export", "int8", "integer_only", "c").
+    """
+    from ..core.files import ensure_writable_dir
+    from ..exporters.onnx import ExportConfig
+
+    log, step = log or quiet, on_step or (lambda s, r: None)
+    config = config or ExportConfig()
+    q8, qio = as_int8(int8), as_integer_only(integer_only)
+    if emit_c is not None and qio is None:
+        raise EdgevisError("--emit-c writes the integer-only model as C: add --integer-only")
+    for q in (q8, qio):
+        if q is not None:
+            check_calibration_folders(q.calib_dir, q.holdout_dir)
+    if emit_c is not None:
+        ensure_writable_dir(emit_c)
+    custom = not isinstance(model, str) or _is_custom(model)
+    source = resolve_source(model, name=name, weights=str(weights) if custom and weights is not None else None,
+                            preprocess=_with_size(preprocess or PreprocessOptions(), config.input_size),
+                            num_classes=config.num_classes)
+    warnings: list[str] = []
+    if source.is_catalog and weights is None:
+        warnings.append(f"no --weights given: {source.name} has RANDOM weights. The file is fine for testing the "
+                        "pipeline, but any accuracy or fidelity figure from it is meaningless.")
+    out_dir = ensure_writable_dir(output_dir)
+    with locked_output(out_dir):
+        log(f"exporting {source.name} to ONNX and checking it on ONNX Runtime")
+        if source.is_catalog:
+            result = export_fp32(source.name, out_dir, weights=None if weights is None else str(weights), config=config)
+        else:
+            result = export_fp32(source.name, out_dir, config=config, model=source.module, deploy=False)
+        warnings += result.warnings
+        run = ExportRun(source.name, result, warnings=warnings)
+        step("export", result)
+        _quantize_into(run, result.artifact.path, q8, qio, log, step, warnings)
+        if emit_c is not None:
+            run.c_library = _emit_c(run, emit_c, log, step)
+    return run
+
+
+def _is_custom(model: str) -> bool:
+    from .sources import is_factory_spec
+
+    return model.startswith("timm:") or is_factory_spec(model)
+
+
+def _with_size(opts: PreprocessOptions, size: tuple[int, int] | None) -> PreprocessOptions:
+    from dataclasses import replace
+
+    return replace(opts, input_size=size) if size is not None and opts.input_size is None else opts
+
+
+def _quantize_into(run: Any, fp32: Path, q8: Any, qio: Any, log: Log, step: OnStep, warnings: list[str],
+                   sources: Any = None) -> None:
+    """The quantize step, shared by export and quantize: INT8, then integer-only, beside ``fp32``."""
+    if q8 is not None:
+        from ..quant.int8 import quantize_int8_file
+
+        log("calibrating and quantizing to INT8")
+        run.int8 = quantize_int8_file(fp32, q8, log=log, sources=sources() if sources else None)
+        warnings += run.int8.warnings
+        step("int8", run.int8)
+    if qio is not None:
+        from ..quant.integer_only import quantize_integer_only_file
+
+        log("converting to integer-only")
+        run.integer_only = quantize_integer_only_file(fp32, qio, log=log, sources=sources() if sources else None)
+        warnings += run.integer_only.warnings
+        step("integer_only", run.integer_only)
+
+
+def _emit_c(run: ExportRun, out: str | os.PathLike[str], log: Log, step: OnStep) -> Any:
+    try:
+        from ..codegen import emit_c
+    except ImportError:
+        raise EdgevisError("this edgevis has no C code generator (edgevis.codegen)") from None
+    assert run.integer_only is not None
+    log("writing the integer-only model as C")
+    lib = emit_c(run.integer_only.path, out)
+    step("c", lib)
+    return lib
+

@@ -1,0 +1,268 @@
+"""Quantize any ONNX image classifier: one edgevis did not write included.
+
+A file edgevis exported records its preprocessing and provenance. Any other file is
+*adopted* first: checked (one 4-D float image input, NCHW or NHWC with 3 channels;
+one (batch, classes) output), copied to ``OUT/NAME.fp32.onnx`` with the preprocessing
+the user gave (flags or :class:`PreprocessOptions`) recorded in its metadata and sidecar,
+so that every later step — INT8, integer-only, predict, bench, the C++ runtime — reads
+the same record. The user's file is never modified.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from ..core.errors import EdgevisError
+from ..core.types import Preprocess
+from .sources import PreprocessOptions
+from .steps import Log, OnStep, as_int8, as_integer_only, check_calibration_folders, locked_output, quiet
+
+if TYPE_CHECKING:
+    from ..quant.fidelity import QuantizedFile
+    from ..quant.int8 import Int8Config
+    from ..quant.integer_only import IntegerOnlyConfig
+
+
+@dataclass
+class QuantizeRun:
+    """What :func:`quantize` made: the FP32 file it quantized (the user's, or its adopted copy) and the results."""
+
+    model: str
+    fp32: Path
+    adopted: bool
+    preprocess: Preprocess
+    int8: "QuantizedFile | None" = None
+    integer_only: "QuantizedFile | None" = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def artifacts(self) -> dict[str, Path]:
+        out = {"fp32": self.fp32}
+        if self.int8 is not None:
+            out["int8"] = self.int8.path
+        if self.integer_only is not None:
+            out["integer_only"] = self.integer_only.path
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``edgevis quantize --json`` object: ``export --json``'s keys where they apply."""
+        d: dict[str, Any] = {"model": self.model, "source": {"adopted": self.adopted},
+                             "artifacts": {k: str(v) for k, v in self.artifacts.items()},
+                             "preprocess": self.preprocess.to_dict(), "warnings": list(self.warnings)}
+        quantized = {k: q for k, q in (("int8", self.int8), ("integer_only", self.integer_only)) if q is not None}
+        if len(quantized) == 1:
+            (q,) = quantized.values()
+            d["fidelity"], d["quantization"] = q.fidelity, q.settings
+        else:
+            d["fidelity"] = {k: q.fidelity for k, q in quantized.items()}
+            d["quantization"] = {k: q.settings for k, q in quantized.items()}
+        return d
+
+
+def quantize(
+    onnx_file: str | os.PathLike[str],
+    *,
+    int8: "Int8Config | bool | None" = None,
+    integer_only: "IntegerOnlyConfig | bool | None" = None,
+    preprocess: PreprocessOptions | Preprocess | None = None,
+    calibration: Iterable[Any] | None = None,
+    holdout: Iterable[Any] | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    name: str | None = None,
+    log: Log | None = None,
+    on_step: OnStep | None = None,
+) -> QuantizeRun:
+    """Quantize an ONNX image classifier to INT8 and/or integer-only.
+
+    Preprocessing comes from the file's edgevis record (metadata or sidecar), else from
+    ``preprocess``; options that contradict a record are refused. Calibration images come
+    from ``int8.calib_dir`` (or the bundled photos), or from ``calibration``: any iterable of
+    preprocessed float32 arrays, one image each (``(3, H, W)``, or ``(H, W, 3)`` for NHWC),
+    streamed; ``holdout`` likewise for the fidelity report (default: every 5th calibration
+    array). Output goes beside an edgevis file, else (and with ``output_dir``) to
+    ``output_dir`` (default: the file's folder) as ``NAME.{fp32,int8,integer_only}.onnx``.
+    """
+    from ..core.files import ensure_writable_dir
+    from ..core.onnxfile import load_onnx
+
+    log, step = log or quiet, on_step or (lambda s, r: None)
+    q8, qio = as_int8(int8), as_integer_only(integer_only)
+    if q8 is None and qio is None:
+        raise EdgevisError("nothing to do: ask for --int8 and/or --integer-only")
+    for q in (q8, qio):
+        if q is not None:
+            check_calibration_folders(q.calib_dir, q.holdout_dir)
+            if calibration is not None and q.calib_dir is not None:
+                raise EdgevisError("give calibration images either as a folder (calib_dir) or as arrays, not both")
+    src = Path(onnx_file)
+    model = load_onnx(src)
+    image_input, classes = check_classifier(model, src)
+    recorded = _recorded(src, model)
+    opts = preprocess if isinstance(preprocess, PreprocessOptions) else (
+        PreprocessOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in preprocess.to_dict().items()})
+        if isinstance(preprocess, Preprocess) else PreprocessOptions())
+    out_dir = ensure_writable_dir(output_dir if output_dir is not None else src.parent)
+    warnings: list[str] = []
+    if recorded is not None:
+        spec, prov = recorded
+        opts.check_against(spec, str(src))
+    else:
+        graph_size = _graph_hw(image_input)
+        if opts.input_size is None and graph_size is not None:
+            from dataclasses import replace
+
+            opts = replace(opts, input_size=graph_size)
+        if opts.layout is None:
+            from dataclasses import replace
+
+            opts = replace(opts, layout=_layout(image_input, src))
+        spec = opts.resolve(require_norm=True, what=str(src))
+        if graph_size is not None and graph_size != spec.input_size:
+            raise EdgevisError(f"--input-size {spec.input_size[0]} {spec.input_size[1]} contradicts {src}'s input "
+                               f"{_dims(image_input)}")
+        if _layout(image_input, src) != spec.layout:
+            raise EdgevisError(f"--layout {spec.layout} contradicts {src}'s input {_dims(image_input)}")
+        prov = None
+    label = name or (prov or {}).get("model") or src.name.replace(".fp32.onnx", "").replace(".onnx", "")
+    sources = None
+    if calibration is not None:
+        sources = _array_sources(calibration, holdout, spec)
+    elif holdout is not None:
+        raise EdgevisError("holdout arrays need calibration arrays too (or give holdout_dir in the config)")
+    with locked_output(out_dir):
+        in_place = recorded is not None and (prov or {}).get("precision") == "fp32" and out_dir.resolve() == src.parent.resolve() \
+            and src.name.endswith(".fp32.onnx")
+        if in_place:
+            fp32, adopted = src, False
+        else:
+            log(f"adopting {src.name}: recording its preprocessing in {label}.fp32.onnx")
+            fp32 = adopt(model, src, out_dir / f"{label}.fp32.onnx", spec, label, classes, image_input, prov)
+            adopted = True
+        run = QuantizeRun(label, fp32, adopted, spec, warnings=warnings)
+        step("adopt", fp32)
+        from .exporting import _quantize_into
+
+        _quantize_into(run, fp32, q8, qio, log, step, warnings, sources=sources)
+    return run
+
+
+def check_classifier(model: Any, path: Path) -> tuple[Any, int | None]:
+    """(the image input, classes or None when symbolic); one line naming what is wrong otherwise."""
+    from onnx import TensorProto
+
+    inits = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        names = ", ".join(i.name for i in inputs) or "none"
+        raise EdgevisError(f"{path} has {len(inputs)} inputs ({names}); edgevis quantizes image classifiers with "
+                           "one image input")
+    x = inputs[0]
+    t = x.type.tensor_type
+    if not x.type.HasField("tensor_type") or t.elem_type != TensorProto.FLOAT:
+        kind = TensorProto.DataType.Name(t.elem_type) if x.type.HasField("tensor_type") else "not a tensor"
+        raise EdgevisError(f"{path}: input {x.name!r} is {kind}; edgevis quantizes models with a float32 image input")
+    if len(t.shape.dim) != 4:
+        raise EdgevisError(f"{path}: input {x.name!r} has shape {_dims(x)}; an image input is 4-D "
+                           "(batch, 3, H, W) or (batch, H, W, 3)")
+    _layout(x, path)
+    outs = list(model.graph.output)
+    if len(outs) != 1:
+        raise EdgevisError(f"{path} has {len(outs)} outputs ({', '.join(o.name for o in outs)}); edgevis quantizes "
+                           "image classifiers with one (batch, classes) output, and measures fidelity on it")
+    o = outs[0].type.tensor_type
+    if o.elem_type != TensorProto.FLOAT or len(o.shape.dim) != 2:
+        raise EdgevisError(f"{path}: output {outs[0].name!r} has shape {_dims(outs[0])}; a classifier's output is "
+                           "float32 (batch, classes)")
+    c = o.shape.dim[1]
+    return x, (int(c.dim_value) if c.HasField("dim_value") else None)
+
+
+def _dims(v: Any) -> str:
+    return "(" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+                           for d in v.type.tensor_type.shape.dim) + ")"
+
+
+def _fixed(v: Any) -> list[int | None]:
+    return [int(d.dim_value) if d.HasField("dim_value") else None for d in v.type.tensor_type.shape.dim]
+
+
+def _layout(x: Any, path: Path) -> str:
+    d = _fixed(x)
+    if d[1] == 3:
+        return "NCHW"
+    if d[3] == 3:
+        return "NHWC"
+    raise EdgevisError(f"{path}: input {x.name!r} has shape {_dims(x)}; edgevis takes 3-channel images, "
+                       "(batch, 3, H, W) or (batch, H, W, 3)")
+
+
+def _graph_hw(x: Any) -> tuple[int, int] | None:
+    d = _fixed(x)
+    h, w = (d[2], d[3]) if d[1] == 3 else (d[1], d[2])
+    return (h, w) if h and w else None
+
+
+def _recorded(src: Path, model: Any) -> tuple[Preprocess, dict[str, Any]] | None:
+    from ..runtimes.predict import recorded_preprocess
+
+    try:
+        return recorded_preprocess(src, model)
+    except EdgevisError as e:
+        if "no preprocessing record" in str(e) or "carries no preprocessing" in str(e):
+            return None
+        raise
+
+
+def adopt(model: Any, src: Path, target: Path, spec: Preprocess, label: str, classes: int | None, image_input: Any,
+          prov: dict[str, Any] | None) -> Path:
+    """Copy ``model`` to ``target`` with edgevis's preprocessing and provenance records (metadata and sidecar)."""
+    import onnx
+    import onnxruntime
+
+    from .. import __version__
+    import json
+
+    from ..core.files import atomic_outputs, sha256_file
+    from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, set_metadata
+    from ..core.types import sidecar_path
+
+    if target.resolve() == src.resolve():
+        raise EdgevisError(f"{src} would be overwritten by its own adopted copy; rename it or use --output-dir")
+    src_sha = sha256_file(src)
+    dims = _fixed(image_input)
+    shape = [dims[0] if dims[0] else "batch", *[d for d in dims[1:]]]
+    record = dict(prov or {})
+    record.update({
+        "model": label, "family": record.get("family", "onnx file"), "precision": "fp32",
+        "weights": record.get("weights") or {"path": str(src), "sha256": src_sha},
+        "input": {"name": image_input.name, "shape": shape, "dtype": "float32", "layout": spec.layout},
+        "output": {"name": model.graph.output[0].name, "num_classes": classes},
+        "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
+        "exporter": record.get("exporter", "user"),
+        "adopted_from": {"path": str(src), "sha256": src_sha},
+        "versions": {"edgevis": __version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
+                     "python": platform.python_version()},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    })
+    set_metadata(model, {META_PROVENANCE: record, META_PREPROCESS: spec.to_dict()})
+    side = sidecar_path(target)
+    with atomic_outputs(target, side) as (tmp, tmp_side):
+        onnx.save_model(model, str(tmp))
+        record = {"preprocess": spec.to_dict(), **record, "sha256": sha256_file(tmp)}
+        tmp_side.write_text(json.dumps(record, indent=2) + "\n")
+    return target
+
+
+def _array_sources(calibration: Iterable[Any], holdout: Iterable[Any] | None, spec: Preprocess):  # type: ignore[no-untyped-def]
+    """A factory of (calibration, held-out) sources over the user's arrays (fresh views per quantizer)."""
+    from ..quant.calibration import ArraySource
+
+    shape = spec.image_shape()
+    cal = ArraySource("calibration arrays", calibration, shape)
+    pair = (cal, ArraySource("held-out arrays", holdout, shape)) if holdout is not None else cal.split(5)
+    return lambda: pair  # one pair of sources, so a one-shot iterator read a second time is an error, not empty

@@ -1,0 +1,75 @@
+"""What every composition in the pipeline shares: option coercion, checks made before work starts,
+and the lock that keeps two runs from interleaving their files in one output folder."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ..core.errors import EdgevisError
+
+Log = Callable[[str], None]
+OnStep = Callable[[str, Any], None]
+LOCK_NAME = ".edgevis.lock"
+# how long a run waits for another run holding the same output folder before giving up
+LOCK_TIMEOUT_S = 600.0
+
+
+def quiet(msg: str) -> None:
+    """The default log: nothing."""
+
+
+def as_int8(value: Any) -> Any:
+    """``Int8Config`` from a config, True (defaults), or None/False (no INT8)."""
+    if value is None or value is False:
+        return None
+    from ..quant.int8 import Int8Config
+
+    if value is True:
+        return Int8Config()
+    if not isinstance(value, Int8Config):
+        raise EdgevisError(f"int8 must be an Int8Config or True (got {type(value).__name__})")
+    return value
+
+
+def as_integer_only(value: Any) -> Any:
+    if value is None or value is False:
+        return None
+    from ..quant.integer_only import IntegerOnlyConfig
+
+    if value is True:
+        return IntegerOnlyConfig()
+    if not isinstance(value, IntegerOnlyConfig):
+        raise EdgevisError(f"integer_only must be an IntegerOnlyConfig or True (got {type(value).__name__})")
+    return value
+
+
+def check_calibration_folders(calib: Any, holdout: Any) -> None:
+    """Calibration and hold-out folders are checked before the export starts, so a typo costs nothing."""
+    from ..quant.calibration import folder_source
+
+    if calib is not None:
+        folder_source(calib)
+    if holdout is not None:
+        folder_source(holdout, role="held-out")
+
+
+@contextlib.contextmanager
+def locked_output(out_dir: str | os.PathLike[str], timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold ``out_dir``'s lock (filelock) for the whole run: a second run into the same folder waits,
+    so an INT8 file and its sidecar can never name one run's weights and another run's FP32 file."""
+    from filelock import FileLock, Timeout
+
+    d = Path(out_dir)
+    lock = FileLock(str(d / LOCK_NAME))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise EdgevisError(f"another edgevis run has held {d} for {timeout:.0f} s; wait for it or use "
+                           "another --output-dir") from None
+    try:
+        yield d
+    finally:
+        lock.release()
