@@ -1,0 +1,69 @@
+// Internal helpers of the edgevis C++ runtime (not installed API).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "edgevis/edgevis.hpp"
+
+namespace edgevis {
+
+ImageView checked_view(const ImageView& image);
+
+// A JSON value: enough of JSON to read the sidecars and metadata edgevis writes.
+struct Json {
+  enum class Type { Null, Bool, Number, String, Array, Object };
+  Type type = Type::Null;
+  bool boolean = false;
+  double number = 0;
+  std::string text;
+  std::vector<Json> items;
+  std::vector<std::pair<std::string, Json>> members;
+
+  const Json* find(const std::string& key) const;  // nullptr if absent or not an object
+  bool is_string() const { return type == Type::String; }
+  bool is_object() const { return type == Type::Object; }
+  // A string member, or "" when absent / not a string.
+  std::string string_at(const std::string& key) const;
+};
+
+// Throws std::runtime_error("... at byte N") on malformed text.
+Json parse_json(const std::string& text);
+std::string json_quote(const std::string& s);
+
+std::string sha256_hex_file(const std::string& path);
+std::string sha256_hex(const void* data, size_t size);
+
+std::string read_file(const std::string& path);
+bool is_regular_file(const std::string& path);
+std::string file_name(const std::string& path);
+
+// Python's guard._v3: the first three dot-separated parts of a version
+std::string version3(const std::string& version);
+
+// "its sidecar NAME.json describes another file (sha256 differs): ..." or "" when it matches.
+std::string sidecar_sha_mismatch(const Json& sidecar, const std::string& path);
+
+// What a backend hands back to Model.
+class BackendImpl {
+ public:
+  virtual ~BackendImpl() = default;
+  virtual std::vector<float> run(const std::vector<float>& input) = 0;
+  virtual int num_classes() const = 0;
+  // The input's (height, width) when fixed, else (-1, -1).
+  virtual std::pair<long long, long long> input_hw() const = 0;
+  // ONNX metadata_props value (ONNX Runtime only).
+  virtual bool metadata(const std::string& key, std::string* value) const = 0;
+};
+
+std::unique_ptr<BackendImpl> open_onnxruntime(const std::string& path, const Json* sidecar, const Options& options,
+                                              std::vector<std::string>* warnings);
+std::unique_ptr<BackendImpl> open_tensorrt(const std::string& path, const Json* sidecar,
+                                           std::vector<std::string>* warnings);
+std::string onnxruntime_version();
+std::string tensorrt_version();
+
+}  // namespace edgevis

@@ -1,0 +1,140 @@
+// ONNX Runtime backend through its C++ API (onnxruntime_cxx_api.h): CPU, and the CUDA and
+// TensorRT execution providers where the library has them. Mirrors runtimes/ort.py's
+// session_from_onnx: an ORT-optimized file loads without optimizing it again.
+#include <onnxruntime_cxx_api.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "guard.hpp"
+#include "internal.hpp"
+
+namespace edgevis {
+
+namespace {
+
+std::string first_line(const std::string& s) {
+  size_t a = s.find_first_not_of(" \n\t");
+  if (a == std::string::npos) return "no reason given";
+  size_t b = s.find('\n', a);
+  return s.substr(a, b == std::string::npos ? std::string::npos : b - a);
+}
+
+Ort::Env& env() {
+  // one environment per process, as ONNX Runtime wants
+  static Ort::Env e(ORT_LOGGING_LEVEL_ERROR, "edgevis");
+  return e;
+}
+
+class OrtBackend final : public BackendImpl {
+ public:
+  OrtBackend(const std::string& path, bool optimized, const Options& options) {
+    Ort::SessionOptions so;
+    if (options.threads > 0) so.SetIntraOpNumThreads(options.threads);
+    if (optimized) so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_DISABLE_ALL);
+    const std::vector<std::string> available = Ort::GetAvailableProviders();
+    auto need = [&](const char* name) {
+      if (std::find(available.begin(), available.end(), name) == available.end()) {
+        std::string list;
+        for (const auto& p : available) list += (list.empty() ? "" : ", ") + p;
+        throw Error(std::string("execution provider ") + name + " not available in this onnxruntime (" +
+                    onnxruntime_version() + "); available: " + list);
+      }
+    };
+    if (options.device == Device::TensorRT) {
+      need("TensorrtExecutionProvider");
+      need("CUDAExecutionProvider");
+      OrtTensorRTProviderOptions trt{};
+      so.AppendExecutionProvider_TensorRT(trt);
+    }
+    if (options.device == Device::Cuda || options.device == Device::TensorRT) {
+      need("CUDAExecutionProvider");
+      OrtCUDAProviderOptions cuda{};
+      so.AppendExecutionProvider_CUDA(cuda);
+    }
+    session_ = Ort::Session(env(), path.c_str(), so);
+    if (session_.GetInputCount() != 1 || session_.GetOutputCount() < 1)
+      throw Error(path + ": expected one image input and at least one output, found " +
+                  std::to_string(session_.GetInputCount()) + " input(s)");
+    Ort::AllocatorWithDefaultOptions alloc;
+    input_name_ = session_.GetInputNameAllocated(0, alloc).get();
+    output_name_ = session_.GetOutputNameAllocated(0, alloc).get();
+    auto in_info = session_.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo();
+    if (in_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+      throw Error(path + ": its input " + input_name_ + " is not float32");
+    input_shape_ = in_info.GetShape();
+    if (input_shape_.size() != 4 || (input_shape_[1] > 0 && input_shape_[1] != 3))
+      throw Error(path + ": its input " + input_name_ + " is not an image batch (N, 3, H, W)");
+    auto out_info = session_.GetOutputTypeInfo(0).GetTensorTypeAndShapeInfo();
+    if (out_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
+      throw Error(path + ": its output " + output_name_ + " is not float32");
+    auto out_shape = out_info.GetShape();
+    num_classes_ = out_shape.empty() ? -1 : static_cast<int>(out_shape.back());
+    Ort::ModelMetadata md = session_.GetModelMetadata();
+    for (const char* key : {"edgevis.preprocess", "edgevis.provenance"}) {
+      Ort::AllocatedStringPtr v = md.LookupCustomMetadataMapAllocated(key, alloc);
+      if (v) metadata_.emplace_back(key, v.get());
+    }
+  }
+
+  std::vector<float> run(const std::vector<float>& input) override {
+    std::vector<int64_t> shape = input_shape_;
+    if (shape[0] <= 0) shape[0] = 1;
+    if (shape[0] != 1) throw Error("the model's batch is fixed to " + std::to_string(shape[0]) + "; edgevis runs one image");
+    shape[1] = 3;
+    const int64_t hw = static_cast<int64_t>(input.size()) / 3;
+    if (shape[2] <= 0 && shape[3] <= 0) throw Error("the model's input height and width are not fixed");
+    if (shape[2] <= 0) shape[2] = hw / shape[3];
+    if (shape[3] <= 0) shape[3] = hw / shape[2];
+    Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
+    // ORT does not write to inputs; the C API takes a non-const pointer
+    Ort::Value in = Ort::Value::CreateTensor<float>(mem, const_cast<float*>(input.data()), input.size(),
+                                                    shape.data(), shape.size());
+    const char* in_names[] = {input_name_.c_str()};
+    const char* out_names[] = {output_name_.c_str()};
+    try {
+      std::vector<Ort::Value> outs = session_.Run(Ort::RunOptions{nullptr}, in_names, &in, 1, out_names, 1);
+      const float* p = outs[0].GetTensorData<float>();
+      return std::vector<float>(p, p + outs[0].GetTensorTypeAndShapeInfo().GetElementCount());
+    } catch (const Ort::Exception& e) {
+      throw Error("ONNX Runtime failed to run: " + first_line(e.what()));
+    }
+  }
+
+  int num_classes() const override { return num_classes_; }
+
+  std::pair<long long, long long> input_hw() const override { return {input_shape_[2], input_shape_[3]}; }
+
+  bool metadata(const std::string& key, std::string* value) const override {
+    for (const auto& kv : metadata_)
+      if (kv.first == key) {
+        *value = kv.second;
+        return true;
+      }
+    return false;
+  }
+
+ private:
+  Ort::Session session_{nullptr};
+  std::string input_name_, output_name_;
+  std::vector<int64_t> input_shape_;
+  int num_classes_ = -1;
+  std::vector<std::pair<std::string, std::string>> metadata_;
+};
+
+}  // namespace
+
+std::string onnxruntime_version() { return OrtGetApiBase()->GetVersionString(); }
+
+std::unique_ptr<BackendImpl> open_onnxruntime(const std::string& path, const Json* sidecar, const Options& options,
+                                              std::vector<std::string>*) {
+  const bool optimized = sidecar != nullptr && sidecar->string_at("kind") == kKindOrt;
+  try {
+    return std::make_unique<OrtBackend>(path, optimized, options);
+  } catch (const Ort::Exception& e) {
+    throw Error("ONNX Runtime cannot load " + path + ": " + first_line(e.what()));
+  }
+}
+
+}  // namespace edgevis
