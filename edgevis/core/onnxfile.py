@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import onnx
@@ -37,13 +37,114 @@ def load_onnx(path: str | os.PathLike[str], *, load_external_data: bool = True, 
     if not model.graph.node and not model.graph.output:
         # protobuf happily parses many non-ONNX byte strings into an empty message
         raise OnnxFileError(f"{p} is not an ONNX model (no graph inside)")
+    why = malformed(model, external_data=not load_external_data)
+    if why:
+        raise OnnxFileError(f"{p} is not a valid ONNX model: {why}")
     if check:
         try:
             onnx.checker.check_model(model, full_check=False)
-        except onnx.checker.ValidationError as e:
-            first = first_line(e)
+        except Exception as e:  # ValidationError, and the checker's own failures on odd protos
+            first = first_line(e, 400)
             raise OnnxFileError(f"{p} is not a valid ONNX model: {first}") from None
     return model
+
+
+# bits per element of the packed sub-byte types (numpy's dtypes for them are one byte wide)
+_PACKED_BITS = {"INT4": 4, "UINT4": 4, "FLOAT4E2M1": 4, "INT2": 2, "UINT2": 2}
+# the typed repeated field each data type is stored in when raw_data is not used, and values per element
+_TYPED_FIELD = {"FLOAT": ("float_data", 1), "COMPLEX64": ("float_data", 2), "DOUBLE": ("double_data", 1),
+                "COMPLEX128": ("double_data", 2), "INT64": ("int64_data", 1), "UINT32": ("uint64_data", 1),
+                "UINT64": ("uint64_data", 1), "STRING": ("string_data", 1)}
+MAX_ELEMENTS = 2**40  # more elements than any file can hold: a corrupt shape
+
+
+def _graphs(graph: onnx.GraphProto) -> Iterator[onnx.GraphProto]:
+    yield graph
+    for n in graph.node:
+        for a in n.attribute:
+            if a.HasField("g"):
+                yield from _graphs(a.g)
+            for g in a.graphs:
+                yield from _graphs(g)
+
+
+def data_type_name(dt: int) -> str | None:
+    """``TensorProto.DataType``'s name for ``dt``, or None for a number ONNX does not define."""
+    try:
+        return onnx.TensorProto.DataType.Name(dt)
+    except ValueError:
+        return None
+
+
+def tensor_problem(t: onnx.TensorProto, *, external_data: bool = False) -> str | None:
+    """Why the tensor ``t`` cannot be read (unknown data type, data length that disagrees with its shape)."""
+    name = data_type_name(t.data_type)
+    if name is None or name == "UNDEFINED":
+        return f"tensor {t.name!r} has an unknown data type ({t.data_type})"
+    if any(d < 0 for d in t.dims):
+        return f"tensor {t.name!r} has a negative dimension {list(t.dims)}"
+    n = 1
+    for d in t.dims:
+        n *= d
+    if n > MAX_ELEMENTS:
+        return f"tensor {t.name!r} declares {n} elements (shape {list(t.dims)})"
+    if t.data_location == onnx.TensorProto.EXTERNAL:
+        return None if external_data else f"tensor {t.name!r} names external data that was not loaded"
+    if t.HasField("raw_data"):
+        if name == "STRING":
+            return f"tensor {t.name!r} is of type STRING but holds raw bytes"
+        bits = _PACKED_BITS.get(name) or 8 * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        want = (n * bits + 7) // 8
+        if len(t.raw_data) != want:
+            return (f"tensor {t.name!r} holds {len(t.raw_data)} bytes of data, but its shape {list(t.dims)} "
+                    f"and type {name} need {want}")
+        return None
+    field, per = _TYPED_FIELD.get(name, ("int32_data", 1))
+    have = len(getattr(t, field))
+    if name in _PACKED_BITS:
+        want = -(-n * _PACKED_BITS[name] // 8)
+        ok = have in (n, want)  # packed per byte, or one element per int32 (both are seen)
+    else:
+        want = n * per
+        ok = have == want
+    if not ok:
+        return (f"tensor {t.name!r} holds {have} values in {field}, but its shape {list(t.dims)} "
+                f"and type {name} need {want}")
+    return None
+
+
+def malformed(model: onnx.ModelProto, *, external_data: bool = False) -> str | None:
+    """What makes ``model`` unreadable beyond what protobuf checks: a name that is not UTF-8 text (protobuf
+    hands those over as bytes), a tensor whose data disagrees with its shape or has an unknown type, a graph
+    input or output of an unknown type. None when there is nothing of the kind."""
+    for g in _graphs(model.graph):
+        for vi in (*g.input, *g.output, *g.value_info):
+            if not isinstance(vi.name, str):
+                return f"a value name is not UTF-8 text ({vi.name[:40]!r})"
+            if vi.type.HasField("tensor_type") and data_type_name(vi.type.tensor_type.elem_type) is None:
+                return f"{vi.name!r} has an unknown element type ({vi.type.tensor_type.elem_type})"
+        for n in g.node:
+            for v in (n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)):
+                if not isinstance(v, str):
+                    return f"node {n.name!r} has a name that is not UTF-8 text ({v[:40]!r})"
+            for a in n.attribute:
+                for t in (*([a.t] if a.HasField("t") else []), *a.tensors):
+                    why = tensor_problem(t, external_data=external_data)
+                    if why:
+                        return why
+        for t in g.initializer:
+            if not isinstance(t.name, str):
+                return f"an initializer name is not UTF-8 text ({t.name[:40]!r})"
+            why = tensor_problem(t, external_data=external_data)
+            if why:
+                return why
+    for kv in model.metadata_props:
+        if not isinstance(kv.key, str) or not isinstance(kv.value, str):
+            return "a metadata entry is not UTF-8 text"
+    for o in model.opset_import:
+        if not isinstance(o.domain, str):
+            return "an opset domain is not UTF-8 text"
+    return None
 
 
 def static_batch(model: onnx.ModelProto) -> int:
@@ -52,16 +153,39 @@ def static_batch(model: onnx.ModelProto) -> int:
     return d.dim_value if d.dim_value > 0 else 1
 
 
-def random_feed(model: onnx.ModelProto, count: int = 2, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random inputs matching the model's graph inputs (symbolic batch: ``count``; other symbolic dims: 1)."""
+FEEDABLE = ("FLOAT", "FLOAT16", "DOUBLE", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64",
+            "BOOL")
+MAX_FEED_ELEMENTS = 2**28  # one random test input of at most 1 GiB of float32
+
+
+def random_feed(model: onnx.ModelProto, count: int = 2, seed: int = 0, *,
+                source: str | os.PathLike[str] | None = None) -> dict[str, np.ndarray]:
+    """Random inputs matching the model's graph inputs (symbolic batch: ``count``; other symbolic dims: 1).
+
+    :class:`OnnxFileError` (naming ``source``) for an input random values cannot be made for: not a tensor,
+    of a type such as STRING, BFLOAT16 or UNDEFINED, or too large (2^31 elements)."""
     rng = np.random.default_rng(seed)
     inits = {i.name for i in model.graph.initializer}
+    where = f"{source}: " if source is not None else ""
     feed = {}
     for vi in model.graph.input:
         if vi.name in inits:
             continue
+        if not vi.type.HasField("tensor_type"):
+            raise OnnxFileError(f"{where}input {vi.name!r} is not a tensor ({vi.type.WhichOneof('value') or 'no type'}); "
+                                "edgevis cannot make test inputs for it")
         tt = vi.type.tensor_type
+        kind = data_type_name(tt.elem_type) or str(tt.elem_type)
+        if kind not in FEEDABLE:
+            raise OnnxFileError(f"{where}input {vi.name!r} is of type {kind}; edgevis makes test inputs only of "
+                                "numeric and bool types")
         shape = [d.dim_value if d.dim_value > 0 else (count if k == 0 else 1) for k, d in enumerate(tt.shape.dim)]
+        size = 1
+        for d in shape:
+            size *= d
+        if size > MAX_FEED_ELEMENTS:
+            raise OnnxFileError(f"{where}input {vi.name!r} has shape {shape}: {size} elements, too many for a test "
+                                f"input (at most {MAX_FEED_ELEMENTS})")
         feed[vi.name] = random_array(shape, onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type), rng)
     return feed
 

@@ -314,7 +314,7 @@ def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     if out_path.resolve() == src.resolve():
         raise EdgevisError(f"the output {out_path} is the input file; choose another --output")
     model, _ = normalize_model(load_onnx(src))  # known ORT crashers respelled (see graph.normalize)
-    gate = OrtGate(model, [random_feed(model, seed=k) for k in range(2)], source=str(src))
+    gate = OrtGate(model, [random_feed(model, seed=k, source=src) for k in range(2)], source=str(src))
     gate.reference_outputs()  # the input must run before any tool is tried
     log("simplifying")
     result = simplify_model(model, tools=tools, accept=gate)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
+import onnx
 
-from ..core.errors import EdgevisError, OnnxFileError, first_line
-from ..core.onnxfile import load_onnx
+from ..core.errors import EdgevisError, OnnxFileError, OrtError, first_line
+from ..core.onnxfile import PROTOBUF_LIMIT, load_onnx
 
 
 DEVICES = {
@@ -43,46 +45,112 @@ def check_providers(wanted: Sequence[str]) -> None:
                            f"({ort.__version__}); available: {', '.join(available)}")
 
 
+# ONNX Runtime writes every domain it knows into the opset imports of a graph it saved optimized
+_ORT_SAVED_DOMAINS = {"com.microsoft.nchwc", "ai.onnx.training"}
+
+
+@contextlib.contextmanager
+def ort_errors(source: str | os.PathLike[str], doing: str = "load") -> Iterator[None]:
+    """The one boundary around ONNX Runtime: its exceptions (``Fail``, ``InvalidArgument``, ``InvalidGraph``,
+    ``NotImplemented``, ``RuntimeException`` from its pybind module, and plain ``RuntimeError``/``ValueError``/
+    ``TypeError`` from its Python layer) become one-line :class:`OrtError` naming ``source`` and ORT's reason."""
+    try:
+        yield
+    except EdgevisError:
+        raise
+    except MemoryError:
+        raise OrtError(f"ONNX Runtime ran out of memory trying to {doing} {source}") from None
+    except Exception as e:  # noqa: BLE001 - ORT's own exception types are not importable by a stable name
+        raise OrtError(f"ONNX Runtime cannot {doing} {source}: {first_line(e, 400)}") from None
+
+
 def session_from_onnx(
-    path: str | os.PathLike[str],
+    model: str | os.PathLike[str] | bytes | onnx.ModelProto,
     *,
     providers: Sequence[str] | None = None,
     threads: int | None = None,
     provider_options: Sequence[dict[str, Any]] | None = None,
     profile_prefix: str | None = None,
+    options: Any = None,
+    source: str | None = None,
 ):
-    """An ``onnxruntime.InferenceSession`` for ``path`` (CPU unless ``providers`` says otherwise).
+    """An ``onnxruntime.InferenceSession`` (CPU unless ``providers`` says otherwise) for a file, serialized bytes
+    or a ModelProto; every session edgevis makes is made here.
 
-    A model saved optimized by ``edgevis build --runtime ort`` is refused, in one line, where its
-    sidecar says it cannot work (another ONNX Runtime version or provider), and loads without
-    optimizing it again (that is what makes its start fast).
+    * ORT's errors become one :class:`OrtError` line naming the file (``source`` names bytes);
+    * the graph goes through :func:`edgevis.graph.normalize.normalize_model` first, so a pattern known to
+      crash ORT natively reaches it in its spec-equivalent, harmless spelling;
+    * a model saved optimized by ``edgevis build --runtime ort`` is refused, in one line, where its sidecar
+      says it cannot work (another ONNX Runtime version or provider), and loads without optimizing it again
+      (that is what makes its start fast); one whose sidecar is missing or unreadable is refused too: the
+      guard does not switch itself off;
+    * ``options`` (a ``SessionOptions``) replaces the one built from ``threads``/``profile_prefix``.
     """
     import onnxruntime as ort
 
-    from ..core.types import read_sidecar
-    from .guard import KIND_ORT, RuntimeMismatchError, check_sidecar_matches_file, ort_mismatch
+    from ..graph.normalize import normalize_model
 
-    # load (and validate) first so a bad file is named as such, not as an ORT internal error
-    load_onnx(path, check=False)
+    path = None if isinstance(model, (bytes, onnx.ModelProto)) else Path(model)
+    name = source or (str(path) if path is not None else "the model")
+    if isinstance(model, onnx.ModelProto):
+        proto = model
+    elif isinstance(model, bytes):
+        proto = onnx.ModelProto()
+        try:
+            proto.ParseFromString(model)
+        except Exception as e:  # noqa: BLE001 - protobuf's DecodeError
+            raise OnnxFileError(f"{name} is not a readable ONNX model: {first_line(e)}") from None
+    else:
+        # load (and validate) first so a bad file is named as such, not as an ORT internal error
+        proto = load_onnx(model, check=False)
+    fixed, changed = normalize_model(proto)
     wanted = list(providers) if providers else ["CPUExecutionProvider"]
     check_providers(wanted)
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-    if profile_prefix:  # ORT's own profiler: one JSON trace written at end_profiling()
-        opts.enable_profiling = True
-        opts.profile_file_prefix = profile_prefix
-    sidecar = read_sidecar(path) or {}
-    if sidecar.get("kind") == KIND_ORT:
-        why = ort_mismatch(sidecar, ort.__version__, wanted) or check_sidecar_matches_file(sidecar, Path(path))
-        if why:
-            raise RuntimeMismatchError(f"{Path(path)} cannot load here: {why}")
-        opts.graph_optimization_level = _level("disable")
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=wanted,
+    opts = options
+    if opts is None:
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = int(threads)
+        if profile_prefix:  # ORT's own profiler: one JSON trace written at end_profiling()
+            opts.enable_profiling = True
+            opts.profile_file_prefix = profile_prefix
+    if path is not None:
+        _guard_saved_model(path, proto, ort.__version__, wanted, opts)
+    if changed or path is None:
+        if fixed.ByteSize() >= PROTOBUF_LIMIT:
+            raise OnnxFileError(f"{name} is over protobuf's 2 GiB limit once loaded; save it with external data")
+        what: str | bytes = fixed.SerializeToString()
+    else:
+        what = str(path)
+    with ort_errors(name):
+        return ort.InferenceSession(what, sess_options=opts, providers=wanted,
                                     provider_options=list(provider_options) if provider_options else None)
-    except Exception as e:  # ORT raises its own Fail/InvalidGraph/NotImplemented types
-        raise OnnxFileError(f"ONNX Runtime cannot load {Path(path)}: {first_line(e)}") from None
+
+
+def _guard_saved_model(path: Path, proto: onnx.ModelProto, version: str, providers: list[str], opts: Any) -> None:
+    """Refuse an ORT-saved graph that cannot run here, or that nothing vouches for; load one that can unoptimized."""
+    from ..core.sidecar import load_sidecar
+    from .guard import KIND_ORT, RuntimeMismatchError, check_sidecar_matches_file, ort_mismatch
+
+    side = load_sidecar(path)
+    saved_by_ort = bool(_ORT_SAVED_DOMAINS & {o.domain for o in proto.opset_import})
+    if side.ok and side.data.get("kind") == KIND_ORT:
+        why = ort_mismatch(side.data, version, providers) or check_sidecar_matches_file(side.data, path)
+        if why:
+            raise RuntimeMismatchError(f"{path} cannot load here: {why}")
+        opts.graph_optimization_level = _level("disable")
+    elif saved_by_ort and not side.ok and not side.missing:
+        raise RuntimeMismatchError(f"{path} is a graph ONNX Runtime saved optimized, and its sidecar "
+                                   f"{side.path.name} is unreadable ({side.problem}): cannot check which ONNX "
+                                   "Runtime and provider it was saved for; rebuild it with `edgevis build --runtime ort`")
+
+
+def run_session(session: Any, feed: dict[str, np.ndarray], outputs: Sequence[str] | None = None, *,
+                source: str | os.PathLike[str] = "the model") -> list[np.ndarray]:
+    """``session.run(outputs, feed)`` behind :func:`ort_errors` (a wrong input type or shape, a kernel that
+    fails at run time: one line naming ``source``)."""
+    with ort_errors(source, "run"):
+        return session.run(list(outputs) if outputs is not None else None, feed)
 
 
 class OrtRunner:
@@ -129,7 +197,7 @@ class OrtRunner:
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         """The first output for a single input tensor."""
-        return self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        return run_session(self.session, {self.input_name: np.ascontiguousarray(x)}, source=self.path)[0]
 
     def infer_batched(self, x: np.ndarray) -> np.ndarray:
         """``infer`` that splits ``x`` to fit a fixed batch dimension if the model has one."""

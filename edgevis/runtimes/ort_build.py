@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from ..core.compare import outputs_match
-from ..core.errors import EdgevisError, first_line
+from ..core.errors import EdgevisError
 from ..core.onnxfile import load_onnx, random_feed
 from .ort_trace import node_placement
-from .ort import DEVICES, LEVELS, _level, check_providers
+from .ort import DEVICES, LEVELS, _level, check_providers, run_session, session_from_onnx
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
     """Build (and save, for a fast start) an ONNX Runtime session for ``model_file``."""
     import onnxruntime as ort
 
-    from ..core.files import atomic_output, ensure_writable_dir, write_derived_sidecar
-    from ..core.types import derived_path
+    from ..core.files import atomic_outputs, ensure_writable_dir, write_derived_sidecar
+    from ..core.types import derived_path, sidecar_path
     from .guard import KIND_ORT
 
     src = Path(model_file)
@@ -109,7 +109,7 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
     if uses_trt:
         cache_dir = Path(config.cache_dir) if config.cache_dir else out_path.with_name(out_path.name[:-5] + ".trt_cache")
         ensure_writable_dir(cache_dir)
-    feed = random_feed(model, count=1)
+    feed = random_feed(model, count=1, source=src)
     warnings: list[str] = []
 
     def options(save_to: Path | None, profile_dir: str | None):  # type: ignore[no-untyped-def]
@@ -131,9 +131,9 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
     with tempfile.TemporaryDirectory(prefix="edgevis-ort-") as work:
         opt_file = None if uses_trt else Path(work) / "optimized.onnx"
         t0 = time.perf_counter()
-        sess = _session(ort, src, options(opt_file, work), providers, prov_opts)
+        sess = _session(src, options(opt_file, work), providers, prov_opts)
         start["source"] = round(time.perf_counter() - t0, 3)
-        ref = sess.run(None, feed)
+        ref = run_session(sess, feed, source=src)
         with open(sess.end_profiling()) as f:
             placement = node_placement(json.load(f))
         session_providers = sess.get_providers()
@@ -142,15 +142,21 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
             o = options(None, None)
             o.graph_optimization_level = _level("disable")
             t0 = time.perf_counter()
-            fast = _session(ort, opt_file, o, providers, prov_opts)
+            fast = _session(opt_file, o, providers, prov_opts, f"the graph ONNX Runtime optimized from {src}")
             start["optimized"] = round(time.perf_counter() - t0, 3)
-            check = outputs_match([o.name for o in fast.get_outputs()], ref, fast.run(None, feed))
+            check = outputs_match([o.name for o in fast.get_outputs()], ref,
+                                  run_session(fast, feed, source=f"the graph ONNX Runtime optimized from {src}"))
             del fast
             if not check["passed"]:
                 raise EdgevisError(f"the optimized model ONNX Runtime saved differs from {src} ({check['reason']}); "
                                    "nothing was written")
-            with atomic_output(out_path) as tmp:
+            # the model and its sidecar land together: never an optimized graph without what guards it
+            with atomic_outputs(out_path, sidecar_path(out_path)) as (tmp, tmp_side):
                 shutil.copyfile(opt_file, tmp)
+                write_derived_sidecar(out_path, src, {
+                    "kind": KIND_ORT, "onnxruntime": ort.__version__, "providers": providers,
+                    "optimization": config.optimization, "threads": config.threads, "placement": placement,
+                    "start_seconds": start, "check": check}, data=tmp, to=tmp_side)
     main = providers[0]
     if main != "CPUExecutionProvider" and placement.get("CPUExecutionProvider"):
         cpu = placement["CPUExecutionProvider"]
@@ -163,17 +169,9 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
                         f"{', '.join(session_providers)}")
     result = OrtBuild(src, None if uses_trt else out_path, session_providers, placement, start, check, cache_dir,
                       warnings)
-    if not uses_trt:
-        write_derived_sidecar(out_path, src, {
-            "kind": KIND_ORT, "onnxruntime": ort.__version__, "providers": providers,
-            "optimization": config.optimization, "threads": config.threads, "placement": placement,
-            "start_seconds": start, "check": check})
     return result
 
 
-def _session(ort, path: Path, opts, providers: list[str], prov_opts: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
-    try:
-        return ort.InferenceSession(str(path), sess_options=opts, providers=providers, provider_options=prov_opts)
-    except Exception as e:  # noqa: BLE001 - ORT's own exception types
-        raise EdgevisError(f"ONNX Runtime cannot build a {providers[0]} session for {path}: {first_line(e)}") from None
-
+def _session(path: Path, opts, providers: list[str], prov_opts: list[dict[str, Any]],  # type: ignore[no-untyped-def]
+             source: str | None = None):
+    return session_from_onnx(path, options=opts, providers=providers, provider_options=prov_opts, source=source)
