@@ -1,0 +1,171 @@
+"""``edgevis worker``: a board joins the farm in one command (a checked ``ray start``).
+
+The board starts a Ray node declaring ``board:NAME`` (one unit: one cell at a time), its
+GPU count and a label, in the foreground (``ray start --block``: stopping the command takes
+the node out of the cluster). Once the node is up it asks the head, with a task on the head
+node, which edgevis and ONNX Runtime it runs; a board running other versions is refused and
+its node stopped at once. (A sweep checks every board again before its first cell.)
+
+The device-side install is enough: ray, onnxruntime, onnx, numpy; no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..core.errors import EdgevisError, first_line
+from .config import check_name
+
+JOIN_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """A board (or the head) joining the farm."""
+
+    address: str | None = None  # the head's HOST:PORT; None with head=True
+    resources: dict[str, float] = field(default_factory=dict)  # e.g. {"board:orin-nano": 1}
+    head: bool = False
+    port: int = 6379  # the head's GCS port
+    num_cpus: int | None = None
+    num_gpus: int | None = None  # Ray detects no GPU on Jetson (no NVML there): declare it
+    object_store_memory: int | None = None
+    label: str | None = None  # free text shown in the report (e.g. "JetPack 6.1, 15 W mode")
+    dashboard: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.head and not self.address:
+            raise EdgevisError("--address HEAD:PORT is required (or --head to start the head node)")
+        if not self.head and not any(k.startswith("board:") for k in self.resources):
+            raise EdgevisError("a worker declares its board: --resources board:NAME")
+        for flag, v in (("--num-cpus", self.num_cpus), ("--num-gpus", self.num_gpus)):
+            if v is not None and v < 0:
+                raise EdgevisError(f"{flag} must be >= 0 (got {v})")
+
+
+def parse_resources(text: str) -> dict[str, float]:
+    """``board:orin-nano`` or ``board:orin-nano=1,host`` -> {"board:orin-nano": 1.0, "host": 1.0}."""
+    out: dict[str, float] = {}
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        name, _, amount = item.partition("=")
+        if name.startswith("board:"):
+            check_name("board", name[len("board:"):])
+        elif not name or any(c.isspace() for c in name):
+            raise EdgevisError(f"--resources: {item!r} is not NAME or NAME=AMOUNT")
+        try:
+            out[name] = float(amount) if amount else 1.0
+        except ValueError:
+            raise EdgevisError(f"--resources: {item!r}: the amount after = must be a number") from None
+        if name.startswith("board:") and out[name] != 1.0:
+            raise EdgevisError(f"--resources: {name} must be 1 unit, so that a board measures one cell at a time")
+    return out
+
+
+def local_versions() -> dict[str, Any]:
+    from .board import versions
+
+    v = versions()
+    if not v.get("onnxruntime"):
+        raise EdgevisError("onnxruntime is not installed on this board; install the device-side packages "
+                           "(pip install onnxruntime, or the board's onnxruntime-gpu build)")
+    if not v.get("ray"):
+        from ..core.errors import missing_dependency
+
+        raise missing_dependency("ray", "farm", "joining the farm")
+    return v
+
+
+def ray_start_command(config: WorkerConfig) -> list[str]:
+    ray_bin = shutil.which("ray", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    if ray_bin is None:
+        from ..core.errors import missing_dependency
+
+        raise missing_dependency("ray", "farm", "joining the farm")
+    cmd = [ray_bin, "start", "--block", "--disable-usage-stats", f"--include-dashboard={str(config.dashboard).lower()}"]
+    cmd += ["--head", f"--port={config.port}"] if config.head else [f"--address={config.address}"]
+    if config.resources:
+        cmd.append(f"--resources={json.dumps(config.resources)}")
+    for flag, v in (("--num-cpus", config.num_cpus), ("--num-gpus", config.num_gpus),
+                    ("--object-store-memory", config.object_store_memory)):
+        if v is not None:
+            cmd.append(f"{flag}={v}")
+    return cmd
+
+
+def _head_versions(address: str, timeout: float) -> dict[str, Any]:
+    """The head's versions, from a task on the head node (this node must already be in the cluster)."""
+    import ray
+
+    from .board import ray_probe
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+            break
+        except Exception as e:
+            if time.monotonic() > deadline:
+                raise EdgevisError(f"cannot reach the Ray head at {address}: {first_line(e)}") from None
+            time.sleep(1.0)
+    try:
+        ref = ray.remote(ray_probe).options(resources={"node:__internal_head__": 0.001}, num_cpus=0,
+                                            max_retries=0).remote()
+        ready, _ = ray.wait([ref], timeout=max(1.0, deadline - time.monotonic()))
+        if not ready:
+            raise EdgevisError(f"the head at {address} did not answer the version check within {timeout:g} s")
+        try:
+            return ray.get(ref)["versions"]  # type: ignore[no-any-return]
+        except Exception as e:
+            raise EdgevisError(f"the head at {address} could not report its versions (is edgevis installed "
+                               f"there?): {first_line(e)}") from None
+    finally:
+        ray.shutdown()
+
+
+def join(config: WorkerConfig, *, log: Callable[[str], None] = lambda s: None,
+         timeout: float = JOIN_TIMEOUT_S) -> int:
+    """Start the node, check the versions against the head's, then stay in the foreground until stopped.
+    Returns the exit code of ``ray start``."""
+    from .board import version_mismatch
+
+    here = local_versions()
+    cmd = ray_start_command(config)
+    env = {**os.environ, **({"EDGEVIS_BOARD_LABEL": config.label} if config.label else {})}
+    log("starting: " + " ".join(cmd))
+    proc = subprocess.Popen(cmd, env=env)
+
+    def stop(*_: Any) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(143)))
+    try:
+        if not config.head:
+            try:
+                head = _head_versions(str(config.address), timeout)
+            except BaseException:
+                stop()
+                proc.wait()
+                raise
+            why = version_mismatch(head, here)
+            if why:
+                stop()
+                proc.wait()
+                raise EdgevisError(f"refused: this board {why}; install the head's versions and join again")
+            boards = ", ".join(k for k in config.resources if k.startswith("board:"))
+            log(f"joined {config.address} as {boards} (edgevis {here['edgevis']}, onnxruntime {here['onnxruntime']}); "
+                "stop with Ctrl-C")
+        return proc.wait()
+    except KeyboardInterrupt:
+        stop()
+        return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
