@@ -6,6 +6,7 @@ import typer
 
 from .bench import bench
 from .build import build
+from .cpp import cpp
 from .codegen import codegen
 from .export import export
 from .inspect import inspect
@@ -36,6 +37,7 @@ app.command("build")(build)
 app.command("lint")(lint)
 app.command("profile")(profile)
 app.command("bench")(bench)
+app.add_typer(cpp, name="cpp")
 app.command("codegen")(codegen)
 app.command("sweep")(sweep)
 app.command("worker")(worker)

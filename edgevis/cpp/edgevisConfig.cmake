@@ -6,7 +6,8 @@
 # The library is compiled from source inside the consuming project (it is a few files), so it
 # always matches the app's compiler and flags. Backends are compiled where their SDK is found:
 #   ONNX Runtime: ONNXRUNTIME_ROOT (CMake variable or environment) = an ONNX Runtime release
-#                 folder with include/onnxruntime_cxx_api.h and lib/libonnxruntime.so
+#                 folder with include/onnxruntime_cxx_api.h and lib/libonnxruntime.so; else the
+#                 SDK .ci/ort_sdk.sh assembles ($EDGEVIS_ORT_SDK, ~/.cache/edgevis/ort-sdk)
 #   TensorRT:     TENSORRT_ROOT = a folder with include/NvInfer.h and lib/libnvinfer.so, plus the
 #                 CUDA toolkit (find_package(CUDAToolkit))
 # Options: EDGEVIS_WITH_ONNXRUNTIME, EDGEVIS_WITH_TENSORRT (ON), EDGEVIS_SANITIZE (OFF; ASan+UBSan).
@@ -57,7 +58,13 @@ endif()
 # --- ONNX Runtime ------------------------------------------------------------------------------
 set(edgevis_HAS_ONNXRUNTIME FALSE)
 if(EDGEVIS_WITH_ONNXRUNTIME)
-  set(_edgevis_ort_hints ${ONNXRUNTIME_ROOT} $ENV{ONNXRUNTIME_ROOT})
+  # ONNXRUNTIME_ROOT first; then the SDK .ci/ort_sdk.sh assembles (EDGEVIS_ORT_SDK or its default)
+  set(_edgevis_ort_hints ${ONNXRUNTIME_ROOT} $ENV{ONNXRUNTIME_ROOT} $ENV{EDGEVIS_ORT_SDK})
+  if(DEFINED ENV{XDG_CACHE_HOME})
+    list(APPEND _edgevis_ort_hints "$ENV{XDG_CACHE_HOME}/edgevis/ort-sdk")
+  elseif(DEFINED ENV{HOME})
+    list(APPEND _edgevis_ort_hints "$ENV{HOME}/.cache/edgevis/ort-sdk")
+  endif()
   find_path(EDGEVIS_ORT_INCLUDE_DIR onnxruntime_cxx_api.h
             HINTS ${_edgevis_ort_hints} PATH_SUFFIXES include include/onnxruntime)
   find_library(EDGEVIS_ORT_LIBRARY NAMES onnxruntime HINTS ${_edgevis_ort_hints} PATH_SUFFIXES lib lib64)

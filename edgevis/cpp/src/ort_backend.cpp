@@ -60,13 +60,16 @@ class OrtBackend final : public BackendImpl {
     Ort::AllocatorWithDefaultOptions alloc;
     input_name_ = session_.GetInputNameAllocated(0, alloc).get();
     output_name_ = session_.GetOutputNameAllocated(0, alloc).get();
-    auto in_info = session_.GetInputTypeInfo(0).GetTensorTypeAndShapeInfo();
+    // the shape info views its TypeInfo: keep the owner alive while reading it
+    Ort::TypeInfo in_type = session_.GetInputTypeInfo(0);
+    auto in_info = in_type.GetTensorTypeAndShapeInfo();
     if (in_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
       throw Error(path + ": its input " + input_name_ + " is not float32");
     input_shape_ = in_info.GetShape();
     if (input_shape_.size() != 4 || (input_shape_[1] > 0 && input_shape_[1] != 3))
       throw Error(path + ": its input " + input_name_ + " is not an image batch (N, 3, H, W)");
-    auto out_info = session_.GetOutputTypeInfo(0).GetTensorTypeAndShapeInfo();
+    Ort::TypeInfo out_type = session_.GetOutputTypeInfo(0);
+    auto out_info = out_type.GetTensorTypeAndShapeInfo();
     if (out_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
       throw Error(path + ": its output " + output_name_ + " is not float32");
     auto out_shape = out_info.GetShape();
