@@ -52,8 +52,25 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
         raise typer.Exit()
 
 
-def main() -> None:
-    app()
+def main(args: list[str] | None = None) -> None:
+    """The ``edgevis`` command. Bad options and arguments (``--top 0``, a missing ``--image``) get the same one
+    ``error:`` line as every other user error, exit 2, instead of typer's usage box; SIGTERM is handled like
+    Ctrl-C (temporary files removed, exit 130)."""
+    import signal
+    import sys
+
+    from .common import handle_sigterm, usage_error
+
+    handle_sigterm()
+    try:
+        code = app(args=args, standalone_mode=False)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - only click's usage errors are ours to print; the rest re-raise
+        sys.exit(usage_error(e))
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

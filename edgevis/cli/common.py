@@ -30,14 +30,57 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except EdgevisError as e:
-            # the message is plain text: brackets in it (e.g. edgevis[tensorrt]) are not rich markup
-            err.print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, markup=True)
+            print_error(str(e))
             raise typer.Exit(code=e.exit_code) from None
         except KeyboardInterrupt:
-            err.print("interrupted; nothing was written")
+            # outputs are written atomically: whatever was completed stays whole, nothing half-written remains
+            err.print("interrupted; no partial file was left behind")
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def print_error(message: str) -> None:
+    """The one ``error:`` line (the message is plain text: brackets in it are not rich markup)."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
+
+
+def usage_error(e: BaseException) -> int:
+    """Print a command-line usage error (an option out of its bounds, a missing argument) as the one
+    ``error:`` line and return its exit code; re-raise anything else (our bug: keep its traceback)."""
+    from typer._click import exceptions as cx  # typer ships its own click
+
+    if isinstance(e, cx.NoArgsIsHelpError):  # bare `edgevis`: the help, as before
+        try:
+            from typer import rich_utils
+
+            rich_utils.rich_format_error(e)
+        except Exception:  # noqa: BLE001 - the plain help is as good
+            e.show()
+        return e.exit_code
+    if isinstance(e, cx.UsageError):
+        where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
+        print_error(" ".join(e.format_message().split()) + where)
+        return 2
+    if isinstance(e, cx.ClickException):
+        print_error(" ".join(e.format_message().split()))
+        return e.exit_code
+    raise e
+
+
+def handle_sigterm() -> None:
+    """SIGTERM (``kill``, a container stopping) raises KeyboardInterrupt like Ctrl-C, so the same cleanup runs:
+    temporary files are removed and the command exits 130 with one line."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 def print_json(obj: Any) -> None:
