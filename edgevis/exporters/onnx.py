@@ -34,6 +34,10 @@ DEFAULT_OPSET = {"dynamo": 18, "torchscript": 17}
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 
 
+MAX_EXPORT_SIDE = 2048  # input sides an export accepts (the largest published backbones take 1024)
+MAX_CLASSES = 100_000  # classifier rows (ImageNet-22k has 21,843)
+
+
 @dataclass(frozen=True)
 class ExportConfig:
     """Options shared by the API and ``edgevis export``."""
@@ -57,10 +61,12 @@ class ExportConfig:
             raise EdgevisError(f"--batch must be >= 1 (got {self.batch})")
         if self.opset is not None and not 13 <= self.opset <= 23:
             raise EdgevisError(f"--opset must be between 13 and 23 (got {self.opset})")
-        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 32):
-            raise EdgevisError(f"--input-size must be two sides >= 32 (got {self.input_size})")
-        if self.num_classes is not None and self.num_classes < 1:
-            raise EdgevisError(f"--num-classes must be >= 1 (got {self.num_classes})")
+        # upper bounds too: a 100000-pixel side hangs in quadratic position tables, 10^8 classes run out of memory
+        if self.input_size is not None and (len(self.input_size) != 2 or min(self.input_size) < 32
+                                            or max(self.input_size) > MAX_EXPORT_SIDE):
+            raise EdgevisError(f"--input-size must be two sides from 32 to {MAX_EXPORT_SIDE} (got {self.input_size})")
+        if self.num_classes is not None and not 1 <= self.num_classes <= MAX_CLASSES:
+            raise EdgevisError(f"--num-classes must be from 1 to {MAX_CLASSES} (got {self.num_classes})")
         if self.exporter not in ("auto", "dynamo", "torchscript"):
             raise EdgevisError(f"unknown exporter {self.exporter!r}; use auto, dynamo or torchscript")
 
