@@ -54,6 +54,9 @@ def build(
 
         cfg = OrtBuildConfig(device=device, providers=parse_providers(providers),
                              threads=threads, optimization=optimization, cache_dir=cache_dir, trt_fp16=fp16)
+        from ..runtimes.isolate import check_loads
+
+        check_loads(model_file, optimization=cfg.optimization, providers=cfg.provider_list())
         _report(spinner("building the ONNX Runtime session...", show), lambda: build_ort(model_file, output, cfg),
                 as_json, show, _print_ort)
         return

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from .common import out, print_json, user_errors
+from .common import out, print_json, user_errors, warn
 
 
 @user_errors
@@ -19,17 +20,21 @@ def predict(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Top classes for one image, with the preprocessing recorded at export."""
+    from ..runtimes.isolate import check_loads
     from ..runtimes.predict import predict_image
 
+    check_loads(model_file)  # a native crash in ONNX Runtime becomes one error line
     result = predict_image(model_file, image, top=top, threads=threads or None)
+    if result.get("unverified"):
+        warn(result["unverified"])
     if as_json:
         print_json(result)
         return
-    table = Table(title=f"{result['model'] or model_file.name} on {image.name}")
+    table = Table(title=escape(f"{result['model'] or model_file.name} on {image.name}"))
     table.add_column("rank", justify="right")
     table.add_column("class", justify="right")
     table.add_column("name")
     table.add_column("prob.", justify="right")
     for i, p in enumerate(result["top"], 1):
-        table.add_row(str(i), str(p["index"]), p["name"], f"{p['probability']:.4f}")
+        table.add_row(str(i), str(p["index"]), escape(p["name"]), f"{p['probability']:.4f}")
     out.print(table)

@@ -39,6 +39,7 @@ def profile(
 ) -> None:
     """Measure one model file on this device: latency percentiles, throughput, peak memory, energy per
     inference (where a sensor exists) and, with --per-layer, where the time goes."""
+    from ..core.sidecar import load_sidecar
     from ..profile.profiler import ProfileConfig, parse_batches, profile_file
     from ..runtimes.ort import parse_providers
 
@@ -51,10 +52,18 @@ def profile(
 
         ensure_writable_dir(report)  # before minutes of measuring, not after
     show = not quiet and not as_json
+    if not str(model_file).endswith((".engine", ".plan")) and runtime in ("auto", "ort"):
+        from ..runtimes.isolate import check_loads
+        from ..runtimes.ort import DEVICES
+
+        check_loads(model_file, providers=config.providers or DEVICES.get(device))  # a native crash in ONNX Runtime: one error line
     with progress_bar(show) as progress:
         result = profile_file(model_file, config, progress=progress)
     for w in result["warnings"]:
         warn(w)
+    side = load_sidecar(model_file)
+    if not side.missing and side.verify(model_file):  # a sidecar that cannot vouch for the file is said so
+        warn(side.verify(model_file) or "")
     written = None
     if report is not None:
         from ..report import new_report, write_report

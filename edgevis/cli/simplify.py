@@ -28,7 +28,10 @@ def simplify(
         raise EdgevisError(f"unknown --tool {tool!r}; use auto, onnxsim or onnxslim")
     tools = TOOLS if tool == "auto" else (tool,)
     show = not quiet and not as_json
+    from ..runtimes.isolate import check_loads
+
     with spinner("simplifying...", show):
+        check_loads(model_file)  # a native crash in ONNX Runtime becomes one error line
         r = simplify_file(model_file, output, tools=tools)
     for w in r.warnings:
         warn(w)

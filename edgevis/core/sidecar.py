@@ -54,6 +54,17 @@ class Sidecar:
             return f"{Path(what).name} is unverified: its sidecar {self.path.name} is unreadable ({self.problem})"
         return f"{Path(what).name} is unverified: its sidecar {self.path.name} records no sha256"
 
+    def verify(self, what: str | os.PathLike[str]) -> str | None:
+        """:meth:`unverified`, and also when the recorded sha256 is not ``what``'s (the file was replaced)."""
+        why = self.unverified(what)
+        if why is None:
+            from .files import sha256_file
+
+            if self.data["sha256"] != sha256_file(what):
+                why = (f"{Path(what).name} is unverified: its sidecar {self.path.name} describes another file "
+                       "(sha256 differs)")
+        return why
+
 
 def check_schema(data: Any) -> str | None:
     """Why ``data`` is not a sidecar, or None."""

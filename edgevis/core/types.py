@@ -83,8 +83,8 @@ class Preprocess:
         if interp not in INTERPOLATIONS:
             raise PreprocessError(f"preprocessing 'interpolation' {interp!r:.40} is not one of {', '.join(INTERPOLATIONS)}")
         crop = d.get("crop_pct", 0.875)
-        if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.05 <= crop <= 1.0:
-            raise PreprocessError(f"preprocessing 'crop_pct' must be a number in [0.05, 1] (got {crop!r:.40})")
+        if isinstance(crop, bool) or not isinstance(crop, (int, float)) or not 0.25 <= crop <= 1.0:
+            raise PreprocessError(f"preprocessing 'crop_pct' must be a number in [0.25, 1] (got {crop!r:.40})")
         order, layout = d.get("channel_order", "RGB"), d.get("layout", "NCHW")
         if order not in CHANNEL_ORDERS:
             raise PreprocessError(f"preprocessing 'channel_order' {order!r:.40} is not RGB or BGR")

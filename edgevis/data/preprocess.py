@@ -15,9 +15,11 @@ import os
 import numpy as np
 from PIL import Image
 
+from ..core.errors import PreprocessError
 from ..core.types import Preprocess
 from .images import load_image
 
+MAX_RESIZED_SIDE = 16384  # the resize before the crop: larger would need gigabytes for one image
 _INTERP = {
     "bicubic": Image.Resampling.BICUBIC,
     "bilinear": Image.Resampling.BILINEAR,
@@ -41,9 +43,12 @@ def preprocess(img: Image.Image, spec: Preprocess) -> np.ndarray:
     """One RGB image as the model takes it: (3, H, W) float32, or (H, W, 3) for an NHWC model
     (``spec.layout``), channels in ``spec.channel_order``."""
     if spec.interpolation not in _INTERP:
-        raise ValueError(f"unknown interpolation {spec.interpolation!r}; known: {', '.join(_INTERP)}")
+        raise PreprocessError(f"unknown interpolation {spec.interpolation!r}; known: {', '.join(_INTERP)}")
     resample = _INTERP[spec.interpolation]
     th, tw = spec.input_size
+    if min(th, tw) < 1 or math.floor(max(th, tw) / spec.crop_pct) > MAX_RESIZED_SIDE:
+        raise PreprocessError(f"input size {th}x{tw} with crop_pct {spec.crop_pct} resizes images to more than "
+                              f"{MAX_RESIZED_SIDE} pixels a side")
     if th == tw:
         img = _resize_shorter(img, math.floor(th / spec.crop_pct), resample)
     else:

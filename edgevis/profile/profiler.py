@@ -105,12 +105,14 @@ def resolve_runtime(path: Path, runtime: str) -> str:
 
 
 def model_precision(path: Path, runtime: str) -> str:
-    """From the sidecar edgevis wrote; else, for ONNX, from the graph itself."""
-    from ..core.types import read_sidecar
+    """From the sidecar edgevis wrote when it describes this very file (its sha256 matches); else, for ONNX,
+    from the graph itself (a sidecar left beside a replaced file is not trusted)."""
+    from ..core.files import sha256_file
+    from ..core.sidecar import load_sidecar
 
-    side = read_sidecar(path) or {}
-    if side.get("precision"):
-        return str(side["precision"])
+    side = load_sidecar(path)
+    if side.ok and side.data.get("precision") and side.data.get("sha256") == sha256_file(path):
+        return str(side.data["precision"])
     if runtime == "trt":
         return "unknown"
     from ..core.onnxfile import has_qdq, load_onnx, op_histogram

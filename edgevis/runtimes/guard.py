@@ -62,10 +62,13 @@ def ort_mismatch(sidecar: dict[str, Any], running_version: str, providers: list[
 
 
 def check_sidecar_matches_file(sidecar: dict[str, Any], path: Path) -> str | None:
-    """A sidecar that records a sha256 must describe this very file."""
+    """The sidecar must describe this very file: its sha256 recorded and equal to the file's. A sidecar that
+    records none cannot vouch for the file (the guard does not switch itself off for want of a hash)."""
     from ..core.files import sha256_file
 
     want = sidecar.get("sha256")
-    if want and want != sha256_file(path):
+    if not isinstance(want, str) or not want:
+        return f"its sidecar {path.name}.json records no sha256: it cannot tell whether it describes this file"
+    if want != sha256_file(path):
         return f"its sidecar {path.name}.json describes another file (sha256 differs): it was replaced or edited"
     return None

@@ -287,8 +287,9 @@ def default_engine_path(src: Path, precision: str) -> Path:
 def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLike[str] | None = None,
                      config: TrtBuildConfig = TrtBuildConfig()) -> TrtBuild:
     """Build a TensorRT engine for ``onnx_file`` and write it with its sidecar (atomically)."""
-    from ..core.files import atomic_output, ensure_writable_dir, write_bytes_atomic, write_derived_sidecar
+    from ..core.files import atomic_outputs, ensure_writable_dir, write_bytes_atomic
     from ..core.onnxfile import load_onnx
+    from ..core.sidecar import sidecar_path
 
     src = Path(onnx_file)
     model = load_onnx(src)
@@ -347,12 +348,22 @@ def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLik
     if serialized is None:
         raise TrtBuildError(f"TensorRT could not build {src}: "
                             f"{logger.errors[-1] if logger.errors else 'no error logged'}")
-    with atomic_output(out_path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(memoryview(serialized))
     if config.timing_cache:
         write_bytes_atomic(config.timing_cache, bytes(memoryview(bc.get_timing_cache().serialize())))
-    side = write_derived_sidecar(out_path, src, {
+    # the engine and its sidecar land together: never an engine without what guards it
+    with atomic_outputs(out_path, sidecar_path(out_path)) as (tmp, tmp_side):
+        with open(tmp, "wb") as f:
+            f.write(memoryview(serialized))
+        side = _write_engine_sidecar(out_path, src, tmp, tmp_side, info, plan, traits, profile, config, build_s)
+    return TrtBuild(out_path, side, [w for w in logger.warnings[:20]])
+
+
+def _write_engine_sidecar(out_path: Path, src: Path, tmp: Path, tmp_side: Path, info: dict[str, Any], plan: Any,
+                          traits: dict[str, Any], profile: Any, config: TrtBuildConfig,
+                          build_s: float) -> dict[str, Any]:
+    from ..core.files import write_derived_sidecar
+
+    return write_derived_sidecar(out_path, src, {
         "kind": "tensorrt-engine",
         "tensorrt": info["tensorrt"],
         "gpu": info["gpu"],
@@ -366,8 +377,7 @@ def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLik
         "dla_core": config.dla_core,
         "timing_cache": str(config.timing_cache) if config.timing_cache else None,
         "build_seconds": round(build_s, 2),
-    })
-    return TrtBuild(out_path, side, [w for w in logger.warnings[:20]])
+    }, data=tmp, to=tmp_side)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,16 +387,20 @@ def engine_from_onnx(onnx_file: str | os.PathLike[str], output: str | os.PathLik
 def check_engine(path: Path, running: dict[str, Any]) -> list[str]:
     """Refuse (``RuntimeMismatchError``) an engine whose sidecar says it cannot run under ``running``;
     return warnings (e.g. no sidecar to check)."""
-    from ..core.types import read_sidecar
+    from ..core.sidecar import load_sidecar
     from .guard import RuntimeMismatchError, check_sidecar_matches_file, engine_mismatch
 
     if not path.is_file():
         raise EngineFileError(f"engine file not found: {path}")
     if path.stat().st_size == 0:
         raise EngineFileError(f"{path} is empty (0 bytes), not a TensorRT engine")
-    side = read_sidecar(path)
-    if side is None:
+    read = load_sidecar(path)
+    if read.missing:
         return [f"{path.name} has no sidecar ({path.name}.json): cannot check which TensorRT and GPU built it"]
+    if not read.ok:  # the guard does not switch itself off: an engine nothing vouches for is refused
+        raise EngineFileError(f"{path}: its sidecar {read.path.name} is unreadable ({read.problem}); cannot check "
+                              "which TensorRT and GPU built it - rebuild it with `edgevis build --runtime trt`")
+    side = read.data
     if side.get("kind") != "tensorrt-engine":
         raise EngineFileError(f"{path}: its sidecar does not describe a TensorRT engine (kind {side.get('kind')!r})")
     why = check_sidecar_matches_file(side, path) or engine_mismatch(side, running)
