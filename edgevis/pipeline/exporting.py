@@ -117,6 +117,11 @@ def export(
                             preprocess=_with_size(preprocess or PreprocessOptions(), config.input_size),
                             num_classes=config.num_classes)
     warnings: list[str] = []
+    given = preprocess or PreprocessOptions()
+    if source.kind in ("factory", "module") and (given.mean is None or given.std is None):
+        spec = source.module.edgevis_preprocess
+        warnings.append(f"no --mean/--std given for {source.name}: ImageNet's mean {list(spec.mean)} and std "
+                        f"{list(spec.std)} are recorded as its preprocessing; give the ones it was trained with")
     if source.is_catalog and weights is None:
         warnings.append(f"no --weights given: {source.name} has RANDOM weights. The file is fine for testing the "
                         "pipeline, but any accuracy or fidelity figure from it is meaningless.")

@@ -1,0 +1,161 @@
+"""`edgevis quantize` / `edgevis.quantize` on ONNX files edgevis did not write."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from clihelpers import assert_one_line_error, run
+from onnx import TensorProto, helper
+
+import edgevis
+from edgevis.core.errors import EdgevisError
+from edgevis.core.files import sha256_file
+from edgevis.data.preprocess import preprocess
+from edgevis.data.images import load_image
+from edgevis.runtimes.ort import OrtRunner
+
+
+def flags(info):
+    return ["--mean", *info.mean, "--std", *info.std, "--interpolation", info.interpolation,
+            "--crop-pct", info.crop_pct]
+
+
+def test_cli_quantizes_a_plain_torch_export_with_real_fidelity(digits_plain_onnx, digits_folders, tmp_path):
+    src, info = digits_plain_onnx
+    calib, held = digits_folders
+    before = sha256_file(src)
+    p = run("quantize", src, "--int8", *flags(info), "--calib", calib, "--holdout", held, "-o", tmp_path / "o",
+            "--calib-count", 32, "--json")
+    d = json.loads(p.stdout)
+    assert sha256_file(src) == before, "the user's file must not be modified"
+    fp32, int8 = tmp_path / "o/digits_lsnet.fp32.onnx", tmp_path / "o/digits_lsnet.int8.onnx"
+    assert d["artifacts"] == {"fp32": str(fp32), "int8": str(int8)} and d["source"]["adopted"]
+    # the same fidelity report as export --int8: 359 held-out digits, a trained model keeps its answers
+    f = d["fidelity"]
+    assert f["images"] == 359 and f["top1_agreement"] >= 0.9 and f["cosine_mean"] > 0.95
+    assert d["quantization"]["latency"]["speedup"] > 0  # the latency line's figures
+    # the adopted copy records what it came from and the preprocessing given; predict reads it back
+    side = json.loads((tmp_path / "o/digits_lsnet.fp32.onnx.json").read_text())
+    assert side["adopted_from"]["sha256"] == before and side["preprocess"]["mean"] == list(info.mean)
+    assert not isinstance(side["input"]["shape"][0], int) and side["sha256"] == sha256_file(fp32)  # dynamic batch
+    img = next(held.rglob("*.png"))
+    pred = json.loads(run("predict", int8, "--image", img, "--json").stdout)
+    with OrtRunner(src) as r:
+        ref = r.infer(preprocess(load_image(img), info.preprocess)[None])
+    assert pred["top"][0]["index"] == int(np.argmax(ref))
+    # a second run quantizes the edgevis record in place, and contradicting flags are refused
+    assert_one_line_error(run("quantize", fp32, "--int8", "--mean", 0.1, 0.2, 0.3, check_ok=False),
+                          "contradicts the preprocessing")
+
+
+def test_api_takes_calibration_arrays_and_a_dynamic_batch(digits_plain_onnx, digits_folders, tmp_path):
+    src, info = digits_plain_onnx
+    calib, _ = digits_folders
+    spec = info.preprocess
+    arrays = [preprocess(load_image(f), spec) for f in sorted(calib.rglob("*.png"))[:40]]
+    run_ = edgevis.quantize(src, int8=edgevis.Int8Config(latency_search=False), calibration=arrays,
+                            preprocess=edgevis.PreprocessOptions(mean=info.mean, std=info.std,
+                                                                 interpolation=info.interpolation,
+                                                                 crop_pct=info.crop_pct, input_size=(64, 64)),
+                            output_dir=tmp_path)
+    f = run_.int8.fidelity
+    # every 5th array was held out for the fidelity report: 8 of 40
+    assert f["images"] == 8 and f["source"] == "held-out arrays" or f["source"].startswith("calibration arrays")
+    assert f["images"] == 8 and run_.int8.settings["calibration_images"] == 32
+    assert run_.to_dict()["artifacts"]["int8"] == str(tmp_path / "digits_lsnet.int8.onnx")
+    # a wrong array shape is one clear error, before anything is written
+    with pytest.raises(EdgevisError, match=r"item 0 has shape \(3, 32, 32\)"):
+        edgevis.quantize(src, int8=True, calibration=[np.zeros((3, 32, 32), np.float32)] * 10,
+                         preprocess=edgevis.PreprocessOptions(mean=info.mean, std=info.std, input_size=(64, 64)),
+                         output_dir=tmp_path / "bad", name="bad")
+    assert not list((tmp_path / "bad").glob("bad.int8*"))
+    # a one-shot generator read by INT8 and integer-only both is refused in words, not silently empty
+    gen = (a for a in arrays)
+    with pytest.raises(EdgevisError, match="already read once|pass a list"):
+        edgevis.quantize(src, int8=edgevis.Int8Config(latency_search=False), calibration=gen,
+                         holdout=arrays[:4], output_dir=tmp_path / "gen",
+                         integer_only=True,
+                         preprocess=edgevis.PreprocessOptions(mean=info.mean, std=info.std, input_size=(64, 64)))
+
+
+class Nhwc(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.f = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                                     torch.nn.Flatten(), torch.nn.Linear(8, 4))
+
+    def forward(self, x):
+        return self.f(x.permute(0, 3, 1, 2))
+
+
+def test_nhwc_input_is_read_from_the_graph_and_recorded(tmp_path):
+    src = tmp_path / "nhwc.onnx"
+    torch.onnx.export(Nhwc().eval(), (torch.randn(1, 40, 48, 3),), str(src), dynamo=False)
+    p = run("quantize", src, "--int8", "--mean", 0.5, 0.5, 0.5, "--std", 0.2, 0.2, 0.2, "--channel-order", "bgr",
+            "--no-latency-search", "--json")
+    d = json.loads(p.stdout)
+    pre = d["preprocess"]
+    assert pre["layout"] == "NHWC" and pre["input_size"] == [40, 48] and pre["channel_order"] == "BGR"
+    # predict feeds (1, H, W, 3) with channels reversed: the same as running the graph on that by hand
+    img = tmp_path / "rgb.png"
+    from PIL import Image
+
+    rgb = np.random.default_rng(0).integers(0, 255, (50, 60, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(img)
+    pred = json.loads(run("predict", d["artifacts"]["fp32"], "--image", img, "--json").stdout)
+    x = preprocess(Image.fromarray(rgb), edgevis.Preprocess(input_size=(40, 48), mean=(0.5,) * 3, std=(0.2,) * 3,
+                                                            channel_order="BGR", layout="NHWC"))
+    assert x.shape == (40, 48, 3)
+    with OrtRunner(src) as r:
+        ref = r.infer(x[None])[0]
+    assert pred["top"][0]["index"] == int(np.argmax(ref))
+
+
+def _graph(tmp_path, name, inputs, outputs, nodes):
+    g = helper.make_graph(nodes, name, inputs, outputs)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / f"{name}.onnx"
+    onnx.save(m, str(path))
+    return path
+
+
+@pytest.mark.parametrize("case,pattern", [
+    ("two_outputs", "2 outputs .* one \\(batch, classes\\) output"),
+    ("two_inputs", "2 inputs"),
+    ("int64_input", "is INT64; edgevis quantizes models with a float32 image input"),
+    ("five_d", "an image input is 4-D"),
+    ("gray", "edgevis takes 3-channel images"),
+])
+def test_files_that_are_not_image_classifiers_get_one_line(tmp_path, case, pattern):
+    f = TensorProto.FLOAT
+    x4 = helper.make_tensor_value_info("x", f, [1, 3, 8, 8])
+    flat = helper.make_node("Flatten", ["x"], ["y"])
+    y = helper.make_tensor_value_info("y", f, [1, 192])
+    graphs = {
+        "two_outputs": ([x4], [y, helper.make_tensor_value_info("z", f, [1, 192])],
+                        [flat, helper.make_node("Identity", ["y"], ["z"])]),
+        "two_inputs": ([x4, helper.make_tensor_value_info("w", f, [1, 3, 8, 8])], [y], [flat]),
+        "int64_input": ([helper.make_tensor_value_info("x", TensorProto.INT64, [1, 3, 8, 8])],
+                        [helper.make_tensor_value_info("y", TensorProto.INT64, [1, 192])], [flat]),
+        "five_d": ([helper.make_tensor_value_info("x", f, [1, 3, 8, 8, 1])], [y], [flat]),
+        "gray": ([helper.make_tensor_value_info("x", f, [1, 1, 8, 8])], [helper.make_tensor_value_info("y", f, [1, 64])],
+                 [flat]),
+    }
+    path = _graph(tmp_path, case, *graphs[case])
+    out = tmp_path / "out"
+    p = run("quantize", path, "--int8", "--mean", 0, 0, 0, "--std", 1, 1, 1, "-o", out, check_ok=False)
+    assert_one_line_error(p, pattern)
+    assert not out.exists() or not [q for q in out.iterdir() if q.name != ".edgevis.lock"]
+
+
+def test_missing_preprocessing_names_the_flags(tmp_path):
+    path = _graph(tmp_path, "cls", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 192])], [helper.make_node("Flatten", ["x"], ["y"])])
+    assert_one_line_error(run("quantize", path, "--int8", check_ok=False), "no preprocessing record; give --mean, --std")
+    assert_one_line_error(run("quantize", path, check_ok=False), "nothing to do")
+    assert_one_line_error(run("quantize", path, "--int8", "--mean", 0, 0, 0, "--std", 1, 1, 1, "--input-size", 9, 9,
+                              check_ok=False), "contradicts .*input \\(1, 3, 8, 8\\)")
+    assert list(tmp_path.iterdir()) == [path]
