@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
+import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
@@ -37,18 +39,61 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
         try:
             return dict(load_file(str(p)))
         except Exception as e:  # safetensors raises several types for a bad header
-            raise WeightsError(f"corrupt safetensors file {p}: {e}") from None
+            raise WeightsError(f"corrupt safetensors file {p}: {_plain(first_line(e, 300))}") from None
     try:
-        # weights_only keeps arbitrary code in a checkpoint from running; training
-        # scripts often store their argparse.Namespace beside the weights, allow that.
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        # weights_only keeps arbitrary code in a checkpoint from running; training scripts often store
+        # their argparse.Namespace and numpy scalars (epoch, best accuracy) beside the weights: torch's
+        # allow-list takes those, and nothing else
+        with torch.serialization.safe_globals(_safe_globals()):
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except (zipfile.BadZipFile, EOFError, pickle.UnpicklingError, RuntimeError, ValueError) as e:
-        first = first_line(e)
-        raise WeightsError(f"cannot read checkpoint {p} (corrupt, truncated or not a PyTorch file): {first}") from None
+    except pickle.UnpicklingError as e:
+        blocked = _blocked_global(e)
+        if blocked:
+            raise WeightsError(f"refused to load checkpoint {p}: it would call {blocked}, which is not data "
+                               "(only tensors, numbers, strings and containers of them are loaded)") from None
+        raise WeightsError(f"cannot read checkpoint {p} (corrupt, truncated or not a PyTorch file): "
+                           f"{_plain(_torch_reason(e))}") from None
+    except (zipfile.BadZipFile, EOFError, RuntimeError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, struct.error) as e:
+        raise WeightsError(f"cannot read checkpoint {p} (corrupt, truncated or not a PyTorch file): "
+                           f"{_plain(_torch_reason(e))}") from None
+    except MemoryError:
+        raise WeightsError(f"cannot read checkpoint {p}: out of memory") from None
     except OSError as e:
         raise WeightsError(f"cannot read checkpoint {p}: {e.strerror or e}") from None
     return _extract_state_dict(obj, p)
+
+
+def _safe_globals() -> list[Any]:
+    """What a checkpoint may construct besides tensors: argparse.Namespace, numpy scalars, dtypes and arrays
+    (an array's elements are unpickled under the same allow-list)."""
+    import numpy as np
+
+    core = getattr(np, "_core", None) or np.core
+    dtypes = [getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType")]
+    return [argparse.Namespace, core.multiarray.scalar, core.multiarray._reconstruct, np.ndarray, np.dtype, *dtypes]
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    """A message without terminal colour codes (torch puts bold escapes into its hints)."""
+    return _ANSI.sub("", text)
+
+
+def _blocked_global(e: BaseException) -> str | None:
+    """The global torch's weights-only unpickler refused (``posix.system``), from its message."""
+    m = re.search(r"(?:GLOBAL|global:?)\s+([A-Za-z_][\w.]*)", _plain(str(e)))
+    return m.group(1).rstrip(".") if m else None
+
+
+def _torch_reason(e: BaseException) -> str:
+    """The line of torch's message that says what is wrong: not its advice to load with weights_only=False."""
+    lines = [ln.strip() for ln in _plain(str(e)).splitlines() if ln.strip()]
+    useful = [ln for ln in lines if "weights_only" not in ln and "Weights only load failed" not in ln
+              and "documentation of torch.load" not in ln]
+    return (useful[0] if useful else type(e).__name__)[:300]
 
 
 def _extract_state_dict(obj: Any, p: Path) -> dict[str, torch.Tensor]:

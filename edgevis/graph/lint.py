@@ -340,11 +340,30 @@ def ort_cpu_integer_ops(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
                    "use `--int8` (Q/DQ) for CPU speed; integer-only is for integer hardware")
 
 
+# ---------------------------------------------------------------------------------------------
+# both targets
+
+
+def empty_optional_io(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
+    """Trailing inputs/outputs named "" (an explicitly absent optional): ONNX Runtime's optimizer segfaults on
+    ``LayerNormalization(x, scale, "")`` at the EXTENDED and ALL levels (see :mod:`edgevis.graph.normalize`)."""
+    from .normalize import empty_trailing_io
+
+    severity = "error" if s.get("target") == "ort-cpu" else "warning"
+    for n in empty_trailing_io(g.model):
+        yield (severity, n, f"{n.op_type} names an absent optional input or output with an empty trailing name; "
+                            "ONNX Runtime's graph optimizer crashes (segfault) on such nodes (LayerNormalization)",
+               "drop the trailing \"\" inputs/outputs (edgevis does when it loads the file; `edgevis simplify` "
+               "writes the fixed graph)")
+
+
 RULES: dict[str, list[tuple[str, Rule]]] = {
     "trt": [("trt-unsupported-op", trt_ops_supported), ("trt-opset", trt_opset),
             ("trt-op-restriction", trt_op_restrictions), ("trt-qdq", trt_qdq), ("trt-dynamic-shape", trt_dynamic_shapes),
-            ("trt-int64", trt_int64), ("trt-layernorm-fp16", trt_layernorm_fp16), ("trt-precision", trt_precision)],
-    "ort-cpu": [("ort-cpu-qdq", ort_cpu_qdq), ("ort-cpu-integer-ops", ort_cpu_integer_ops)],
+            ("trt-int64", trt_int64), ("trt-layernorm-fp16", trt_layernorm_fp16), ("trt-precision", trt_precision),
+            ("empty-optional-io", empty_optional_io)],
+    "ort-cpu": [("ort-cpu-qdq", ort_cpu_qdq), ("ort-cpu-integer-ops", ort_cpu_integer_ops),
+                ("empty-optional-io", empty_optional_io)],
 }
 
 
@@ -366,7 +385,7 @@ def lint_model(model: onnx.ModelProto, target: str = "trt", *, trt_version: str 
     settings = s if target == "trt" else {"precision": precision}
     grouped: dict[tuple[str, str, str], Finding] = {}
     for rule, fn in RULES[target]:
-        for sev, node, msg, fix in fn(g, s):
+        for sev, node, msg, fix in fn(g, {**s, "target": target}):
             key = (rule, node.op_type, msg)
             f = grouped.get(key)
             if f is None:
