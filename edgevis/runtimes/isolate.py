@@ -52,24 +52,111 @@ def _signal_name(rc: int) -> str:
         return f"signal {-rc}"
 
 
+class _ForkServer:
+    """A child process (``python -m edgevis.runtimes.isolate --serve``) that imports onnxruntime once, then
+    forks a grandchild per probe and reports how it ended: a probe costs a fork and the session, not a new
+    interpreter and an onnxruntime import (the first probe of a process pays those once). Hand-written because
+    multiprocessing's forkserver re-imports the ``__main__`` module in its children, and ``python -m edgevis``'s
+    main module runs the CLI."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def ask(self, args: list[str], limit: float) -> int | None:
+        """The grandchild's exit code (negative: the signal), or None when it ran past ``limit`` seconds."""
+        import json
+        import select
+
+        for attempt in (0, 1):
+            if self.proc is None or self.proc.poll() is not None:
+                self.proc = subprocess.Popen([sys.executable, "-m", "edgevis.runtimes.isolate", "--serve"],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL)
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            try:
+                self.proc.stdin.write((json.dumps({"args": args, "limit": limit}) + "\n").encode())
+                self.proc.stdin.flush()
+                # the server kills a grandchild at ``limit``; its own start (an onnxruntime import) gets 120 s more
+                ready, _, _ = select.select([self.proc.stdout], [], [], limit + 120)
+                line = self.proc.stdout.readline() if ready else b""
+            except (BrokenPipeError, OSError):
+                line = b""
+            if line:
+                return json.loads(line)["rc"]
+            self.close()  # the server died or stalled: start a fresh one, once
+        return None
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+
+_SERVER = _ForkServer()
+
+
 def probe(path: str | os.PathLike[str], *, optimization: str | None = None,
           providers: Sequence[str] | None = None, timeout: float | None = None) -> str | None:
     """Open ``path`` in ONNX Runtime and run it once in a child process, exactly as given (normalising is the
     caller's business): why it crashed or hung, or None."""
     p = Path(path)
-    cmd = [sys.executable, "-m", "edgevis.runtimes.isolate", str(p), optimization or "default",
-           ",".join(providers or ())]
     limit = timeout if timeout is not None else _timeout()
-    try:
-        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                           timeout=limit)
-    except subprocess.TimeoutExpired:
+    args = [str(p.resolve()), optimization or "default", ",".join(providers or ())]
+    if hasattr(os, "fork"):
+        rc = _SERVER.ask(args, limit)
+    else:  # no fork (Windows): a fresh interpreter per probe
+        cmd = [sys.executable, "-m", "edgevis.runtimes.isolate", *args]
+        try:
+            rc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                timeout=limit).returncode
+        except subprocess.TimeoutExpired:
+            rc = None
+    if rc is None:
         return (f"ONNX Runtime did not finish loading and running {p} within {limit:g} s (a hang; raise "
                 "EDGEVIS_PROBE_TIMEOUT for a slow device)")
-    if r.returncode < 0:
-        return (f"ONNX Runtime crashed ({_signal_name(r.returncode)}) loading or running {p} in a child "
+    if rc < 0:
+        return (f"ONNX Runtime crashed ({_signal_name(rc)}) loading or running {p} in a child "
                 "process; the file holds something its native code cannot handle")
     return None
+
+
+def _serve() -> int:
+    """Server side of :class:`_ForkServer`: one JSON request per line in, one JSON answer per line out."""
+    import json
+    import time
+
+    import numpy  # noqa: F401 - imported once here, inherited by every fork
+    import onnxruntime  # noqa: F401
+
+    for line in sys.stdin:
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            code = 1
+            try:
+                code = _child(req["args"])
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + float(req["limit"])
+        rc: int | None = None
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                rc = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+                break
+            if time.monotonic() > deadline:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                break
+            time.sleep(0.002)
+        sys.stdout.write(json.dumps({"rc": rc}) + "\n")
+        sys.stdout.flush()
+    return 0
 
 
 def check_loads(path: str | os.PathLike[str], *, optimization: str | None = None,
@@ -166,4 +253,4 @@ def _child(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))
+    sys.exit(_serve() if sys.argv[1:] == ["--serve"] else _child(sys.argv[1:]))
