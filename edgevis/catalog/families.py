@@ -5,4 +5,5 @@ from . import deit  # noqa: F401
 from . import swin  # noqa: F401
 from . import efficientnet_lite  # noqa: F401
 from . import convnext  # noqa: F401
+from . import metaformer  # noqa: F401
 from . import casvit  # noqa: F401

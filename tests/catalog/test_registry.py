@@ -44,7 +44,8 @@ def test_catalog_holds_the_issue_models():
     expected = {"lsnet_t", "lsnet_s", "lsnet_b", "lsnet_t_distill", "lsnet_s_distill", "lsnet_b_distill",
                 "deit_tiny_patch16_224", "deit_small_patch16_224", "swin_tiny_patch4_window7_224", "efficientnet_lite0",
                 "convnext_atto", "convnext_femto", "convnext_pico", "convnext_nano", "convnext_tiny", "convnext_small",
-                "convnext_base"}
+                "convnext_base", "poolformer_s12", "poolformer_m48", "poolformerv2_s12", "poolformerv2_m48",
+                "convformer_s18", "convformer_b36", "caformer_s18", "caformer_b36"}
     assert expected <= set(ALL)
 
 
@@ -67,6 +68,7 @@ def test_export_cases_cover_fixtures_old_models_and_each_family():
     families = {model_info(n).family for n in ALL if not model_info(n).fixture}
     assert families == {model_info(n).family for n in EXPORTED if not model_info(n).fixture}
     assert "convnext_atto" in EXPORTED and "convnext_base" not in EXPORTED
+    assert {"poolformer_s12", "poolformerv2_s12", "convformer_s18", "caformer_s18"} <= set(EXPORTED)
     # the rule on a made-up list: one per family, the smallest, fixtures always
     assert export_cases(["convnext_tiny", "convnext_base", "convnext_atto", "test_convnext"]) == [
         "convnext_atto", "test_convnext"]
@@ -97,7 +99,7 @@ def test_build_forward_export_parity(name, tmp_path):
 
 def test_fixtures_are_marked_and_hidden_unless_asked():
     fixtures = {n for n in ALL if model_info(n).fixture}
-    assert {"test_lsnet", "test_deit", "test_swin", "test_convnext"} <= fixtures
+    assert {"test_lsnet", "test_deit", "test_swin", "test_convnext", "test_convformer", "test_poolformerv2"} <= fixtures
     assert all(n.startswith("test_") for n in fixtures)
     assert not fixtures & set(list_models())
     assert list_models("test_*") == [] and list_models("test_*", include_fixtures=True) == sorted(fixtures)

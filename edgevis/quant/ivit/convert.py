@@ -32,6 +32,7 @@ from ...core.errors import EdgevisError
 from .arith import RangeError, check_bound, dyadic
 from .kernels import (NORM_G, SIGMOID_P, Clip, ConvInteger, Elementwise, Gelu, Kernel, MatMulInteger, Norm, Passthrough,
                       ReduceSum, Requant, Shiftmax, Sigmoid)
+from .pool import average_pool_kernels
 from .program import Program, Step
 
 ACT_MAX = 32767  # activations: 16 bit
@@ -540,6 +541,27 @@ class Converter:
         axes_c = self.const(node.input[1]) if len(node.input) > 1 and node.input[1] else None
         axes = list(axes_c.reshape(-1)) if axes_c is not None else list(a.get("axes", range(len(shape))))
         self._reduce_mean(node, tuple(int(x) % len(shape) for x in axes), bool(a.get("keepdims", 1)))
+
+    def _op_AveragePool(self, node: onnx.NodeProto) -> None:
+        """Window sum (ConvInteger, all-ones depthwise) + a per-position dyadic division (:mod:`.pool`)."""
+        a = _attrs(node)
+        shape = self.shapes.get(node.input[0])
+        if not shape or len(shape) != 4 or any(d is None for d in shape[1:]):
+            raise self.fail(node, "the input must be 4-D with static channels, height and width")
+        if int(a.get("ceil_mode", 0)) or any(d != 1 for d in a.get("dilations", [1, 1])) \
+                or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise self.fail(node, "ceil_mode, dilations and auto_pad are not supported")
+        kernel = tuple(int(v) for v in a["kernel_shape"])
+        strides = tuple(int(v) for v in a.get("strides", [1, 1]))
+        pads = tuple(int(v) for v in a.get("pads", [0, 0, 0, 0]))
+        x = self.lin_input(node.input[0], node.name, node.name in self.wide)
+        wide = self._is_wide(x)
+        window_sum, divide = average_pool_kernels(int(shape[1]), int(shape[2]), int(shape[3]), kernel, strides,  # type: ignore[arg-type]
+                                                  pads, bool(a.get("count_include_pad", 0)), x.bound, wide,
+                                                  x.unsigned and not wide)
+        (s,) = self.emit(window_sum, [x.name], node.name)
+        (out,) = self.emit(divide, [s], node.name)
+        self.qt[node.output[0]] = QT(out, np.asarray(float(x.scale)), x.bound, unsigned=x.unsigned)
 
     def _op_GlobalAveragePool(self, node: onnx.NodeProto) -> None:
         shape = self.shapes.get(node.input[0]) or []
