@@ -89,8 +89,9 @@ def ray_start_command(config: WorkerConfig) -> list[str]:
         from ..core.errors import missing_dependency
 
         raise missing_dependency("ray", "farm", "joining the farm")
-    cmd = [ray_bin, "start", "--block", "--disable-usage-stats", f"--include-dashboard={str(config.dashboard).lower()}"]
-    cmd += ["--head", f"--port={config.port}"] if config.head else [f"--address={config.address}"]
+    cmd = [ray_bin, "start", "--block", "--disable-usage-stats"]
+    cmd += (["--head", f"--port={config.port}", f"--include-dashboard={str(config.dashboard).lower()}"]
+            if config.head else [f"--address={config.address}"])
     if config.resources:
         cmd.append(f"--resources={json.dumps(config.resources)}")
     for flag, v in (("--num-cpus", config.num_cpus), ("--num-gpus", config.num_gpus),
@@ -100,14 +101,23 @@ def ray_start_command(config: WorkerConfig) -> list[str]:
     return cmd
 
 
-def _head_versions(address: str, timeout: float) -> dict[str, Any]:
-    """The head's versions, from a task on the head node (this node must already be in the cluster)."""
+def _head_versions(address: str, boards: list[str], proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
+    """The head's versions, from a task on the head node, once this node (``proc``) is in the cluster."""
     import ray
 
     from .board import ray_probe
+    from .cluster import alive_boards
 
     deadline = time.monotonic() + timeout
+
+    def started() -> None:
+        if proc.poll() is not None:
+            raise EdgevisError(f"ray start failed (exit code {proc.returncode}); its message is above")
+        if time.monotonic() > deadline:
+            raise EdgevisError(f"this node did not join the Ray cluster at {address} within {timeout:g} s")
+
     while True:
+        started()
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
             break
@@ -116,6 +126,9 @@ def _head_versions(address: str, timeout: float) -> dict[str, Any]:
                 raise EdgevisError(f"cannot reach the Ray head at {address}: {first_line(e)}") from None
             time.sleep(1.0)
     try:
+        while not set(boards) <= set(alive_boards(ray)):
+            started()
+            time.sleep(0.5)
         ref = ray.remote(ray_probe).options(resources={"node:__internal_head__": 0.001}, num_cpus=0,
                                             max_retries=0).remote()
         ready, _ = ray.wait([ref], timeout=max(1.0, deadline - time.monotonic()))
@@ -142,30 +155,31 @@ def join(config: WorkerConfig, *, log: Callable[[str], None] = lambda s: None,
     log("starting: " + " ".join(cmd))
     proc = subprocess.Popen(cmd, env=env)
 
-    def stop(*_: Any) -> None:
+    def stop() -> None:
         if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signal.SIGTERM)  # `ray start --block` stops the node's processes and exits
+        proc.wait()
 
-    previous = signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(143)))
+    def interrupt(*_: Any) -> None:  # SIGTERM leaves the cluster as Ctrl-C does
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         if not config.head:
-            try:
-                head = _head_versions(str(config.address), timeout)
-            except BaseException:
-                stop()
-                proc.wait()
-                raise
+            boards = [k[len("board:"):] for k in config.resources if k.startswith("board:")]
+            head = _head_versions(str(config.address), boards, proc, timeout)
             why = version_mismatch(head, here)
             if why:
-                stop()
-                proc.wait()
                 raise EdgevisError(f"refused: this board {why}; install the head's versions and join again")
-            boards = ", ".join(k for k in config.resources if k.startswith("board:"))
-            log(f"joined {config.address} as {boards} (edgevis {here['edgevis']}, onnxruntime {here['onnxruntime']}); "
-                "stop with Ctrl-C")
+            log(f"joined {config.address} as {', '.join('board:' + b for b in boards)} (edgevis {here['edgevis']}, "
+                f"onnxruntime {here['onnxruntime']}); stop with Ctrl-C")
+            signal.signal(signal.SIGTERM, interrupt)  # ray.init/shutdown above replaced it
         return proc.wait()
     except KeyboardInterrupt:
         stop()
-        return proc.wait()
+        return 0
+    except BaseException:
+        stop()
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous)
