@@ -1,0 +1,58 @@
+"""The big fuzz campaign: thousands of mutated ONNX files through every edgevis command.
+
+    python benchmarks/fuzz.py --mutants 5000 --seed 1 [--commands inspect,lint,...] [--workers 2] [--keep DIR]
+
+Each mutant (structural and byte-level mutations of three tiny seed classifiers, see
+tests/fuzz/fuzzlib.py) runs through inspect, lint, simplify, build --runtime ort, predict and
+quantize --int8. The promise checked for every run: a clean success, or one ``error:`` line with a
+non-zero exit - never a traceback, a signal, a hang past the timeout, a temporary file, or a file
+left by a failed run. Prints a table of verdicts per command and every problem found (one JSON line
+each); exits 1 when there is one. ``--workers`` splits the mutants over worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "fuzz"))
+
+import fuzzlib  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mutants", type=int, default=5000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--commands", default=",".join(fuzzlib.COMMANDS))
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per command run")
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--keep", type=Path, default=None, help="copy every failing mutant here")
+    a = ap.parse_args()
+    commands = tuple(c for c in a.commands.split(",") if c)
+
+    def shard(k: int) -> fuzzlib.Report:
+        # worker k takes mutants k, k + workers, ...: the same mutants whatever the number of workers
+        with tempfile.TemporaryDirectory(prefix=f"edgevis-fuzz{k}-") as d:
+            return fuzzlib.campaign(a.mutants, seed=a.seed, commands=commands, timeout=a.timeout, workdir=Path(d),
+                                    log=lambda s: print(s, flush=True), keep_failures=a.keep,
+                                    only=lambda i: i % a.workers == k)
+
+    with ThreadPoolExecutor(a.workers) as pool:
+        reports = list(pool.map(shard, range(a.workers)))
+    total = fuzzlib.Report(Counter(), [], max(r.seconds for r in reports))
+    for r in reports:
+        total.runs.update(r.runs)
+        total.findings.extend(r.findings)
+    print(f"\n{a.mutants} mutants (seed {a.seed}) x {len(commands)} commands in {total.seconds:.0f} s")
+    print(total.table())
+    print(f"problems: {len(total.findings)}")
+    return 1 if total.findings else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
