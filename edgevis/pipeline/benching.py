@@ -58,6 +58,16 @@ class BenchConfig:
     profile: ProfileConfig = field(default_factory=ProfileConfig)
 
     def __post_init__(self) -> None:
+        # paths and sizes as a Python caller may give them (str, list)
+        for name in ("output_dir", "calib_dir", "holdout_dir"):
+            v = getattr(self, name)
+            if v is not None and not isinstance(v, Path):
+                object.__setattr__(self, name, Path(v))
+        if self.input_size is not None:
+            object.__setattr__(self, "input_size", tuple(int(v) for v in self.input_size))
+        object.__setattr__(self, "precisions", tuple(self.precisions))
+        if self.weights is not None:
+            object.__setattr__(self, "weights", str(self.weights))
         if self.rounds < 1:
             raise EdgevisError(f"--rounds must be >= 1 (got {self.rounds})")
         bad = [p for p in self.precisions if p not in PRECISIONS.values()]
