@@ -1,0 +1,181 @@
+"""examples/cpp/classify (sanitized build) against `edgevis predict` on ORT CPU: the same top-5 and
+logits for the FP32 and INT8 files of a trained model and of efficientnet_lite0 with its ImageNet
+weights, on real photos; one clear line for every kind of bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgevis.runtimes.predict import predict_image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cpp_top5(build, model: Path, images: list[Path]) -> list[dict]:
+    p = build.run(build.classify, "--json", model, *images)
+    return [json.loads(line) for line in p.stdout.splitlines()]
+
+
+def assert_same_as_predict(build, model: Path, images: list[Path]) -> None:
+    for image, got in zip(images, cpp_top5(build, model, images), strict=True):
+        want = predict_image(model, image, top=5)
+        assert [t["index"] for t in got["top"]] == [t["index"] for t in want["top"]], image.name
+        assert [t["name"] for t in got["top"]] == [t["name"] for t in want["top"]]
+        np.testing.assert_allclose([t["logit"] for t in got["top"]], [t["logit"] for t in want["top"]], atol=1e-5, rtol=0)
+        np.testing.assert_allclose([t["probability"] for t in got["top"]], [t["probability"] for t in want["top"]],
+                                   atol=1e-6, rtol=0)
+        assert got["model"] == want["model"]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_trained_digits_model_gives_predicts_numbers(cpp_build, digits_files, photos, precision):
+    fp32, int8, digits = digits_files
+    assert_same_as_predict(cpp_build, fp32 if precision == "fp32" else int8, [*digits, photos["rocket.jpg"]])
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_efficientnet_lite0_imagenet_gives_predicts_top5(cpp_build, enet_files, photos, precision):
+    fp32, int8 = enet_files
+    images = [photos[n] for n in ("chelsea.png", "rocket.jpg", "coffee.png", "horse.png")]
+    assert_same_as_predict(cpp_build, fp32 if precision == "fp32" else int8, images)
+    if precision == "fp32":  # a trained ImageNet model names the cat (the test could fail on a broken pipeline)
+        top = cpp_top5(cpp_build, fp32, [photos["chelsea.png"]])[0]["top"]
+        assert {t["name"] for t in top[:3]} & {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def test_c_api_and_init_app_give_the_same_classes(cpp_build, enet_files, photos, tmp_path):
+    from PIL import Image
+
+    from edgevis.data.images import load_image
+
+    _, int8 = enet_files
+    img = load_image(photos["rocket.jpg"])
+    raw = tmp_path / "rocket.raw"
+    np.asarray(img).tofile(raw)
+    want = predict_image(int8, photos["rocket.jpg"], top=5)["top"]
+    lines = cpp_build.run(cpp_build.probe, "c-api", int8, raw, img.width, img.height).stdout.splitlines()
+    assert [int(line.split()[0]) for line in lines] == [t["index"] for t in want]
+    np.testing.assert_allclose([float(line.split()[1]) for line in lines], [t["logit"] for t in want], atol=1e-5)
+    ppm = tmp_path / "rocket.ppm"
+    img.save(ppm)  # binary P6
+    out = cpp_build.run(cpp_build.app, int8, ppm).stdout.splitlines()
+    assert [int(line.split("\t")[0]) for line in out] == [t["index"] for t in want]
+    assert [line.split("\t")[2] for line in out] == [t["name"] for t in want]
+    # the app refuses a non-PPM with one line
+    p = cpp_build.run(cpp_build.app, int8, photos["rocket.jpg"], check=False)
+    assert p.returncode == 1 and p.stderr.count("\n") == 1 and "not a binary 8-bit PPM" in p.stderr
+    del Image
+
+
+def one_line_error(build, *args) -> str:
+    p = build.run(build.classify, *args, check=False)
+    assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    assert p.stdout == ""
+    return lines[0][len("error: "):]
+
+
+def test_bad_input_gets_one_line_and_no_crash(cpp_build, digits_files, photos, tmp_path):
+    from edgevis.runtimes.guard import check_sidecar_matches_file, ort_mismatch
+
+    fp32, _, digits = digits_files
+    img = digits[0]
+    work = tmp_path / "m"
+    work.mkdir()
+
+    def copy(name: str) -> Path:
+        dst = work / name
+        shutil.copy(fp32, dst)
+        shutil.copy(str(fp32) + ".json", str(dst) + ".json")
+        return dst
+
+    # a modified model file: its sidecar's sha256 no longer matches (Python's words)
+    edited = copy("edited.onnx")
+    data = bytearray(edited.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    edited.write_bytes(bytes(data))
+    why = check_sidecar_matches_file(json.loads(Path(str(edited) + ".json").read_text()), edited)
+    assert one_line_error(cpp_build, edited, img) == f"{edited} cannot load here: {why}"
+    # a tampered sidecar: another sha256, then JSON cut short
+    tampered = copy("tampered.onnx")
+    side = json.loads(Path(str(tampered) + ".json").read_text())
+    Path(str(tampered) + ".json").write_text(json.dumps({**side, "sha256": "0" * 64}))
+    assert "describes another file (sha256 differs)" in one_line_error(cpp_build, tampered, img)
+    Path(str(tampered) + ".json").write_text(json.dumps(side)[:200])
+    assert "is not valid JSON" in one_line_error(cpp_build, tampered, img)
+    # an ORT-optimized file saved by another ONNX Runtime: the guard's words
+    import onnxruntime
+
+    opt = copy("opt.onnx")
+    side = {**json.loads(Path(str(opt) + ".json").read_text()), "kind": "onnxruntime-optimized",
+            "onnxruntime": "1.17.3", "providers": ["CPUExecutionProvider"], "source": "m.fp32.onnx"}
+    Path(str(opt) + ".json").write_text(json.dumps(side))
+    why = ort_mismatch(side, onnxruntime.__version__, ["CPUExecutionProvider"])
+    assert one_line_error(cpp_build, opt, img) == f"{opt} cannot load here: {why}"
+    # missing files, a file that is not ONNX, an image that is not an image, a truncated JPEG
+    assert "model file not found" in one_line_error(cpp_build, work / "nope.onnx", img)
+    junk = work / "junk.onnx"
+    junk.write_text("this is not a model\n")
+    assert one_line_error(cpp_build, junk, img).startswith(f"ONNX Runtime cannot load {junk}")
+    assert "image not found" in one_line_error(cpp_build, fp32, work / "nope.jpg")
+    fake = work / "fake.jpg"
+    fake.write_text("not an image")
+    assert "is not an image of a supported kind" in one_line_error(cpp_build, fp32, fake)
+    cut = work / "cut.jpg"
+    cut.write_bytes(photos["rocket.jpg"].read_bytes()[:6000])
+    assert "truncated" in one_line_error(cpp_build, fp32, cut)
+    cut_png = work / "cut.png"
+    cut_png.write_bytes(photos["coffee.png"].read_bytes()[:5000])
+    assert "corrupt or truncated" in one_line_error(cpp_build, fp32, cut_png)
+    assert "is a directory" in one_line_error(cpp_build, fp32, work)
+    # a model without a preprocessing record
+    bare = work / "bare.onnx"
+    import onnx
+
+    m = onnx.load(str(fp32))
+    del m.metadata_props[:]
+    onnx.save(m, str(bare))
+    assert "carries no preprocessing record" in one_line_error(cpp_build, bare, img)
+
+
+def _readme_block() -> str:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("\n## C++", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)\n```", section, flags=re.S)
+    assert blocks, "the README's C++ section has no bash block"
+    return blocks[0]
+
+
+def test_readme_commands_build_the_example_and_print_predicts_top5(enet_files, photos, tmp_path, cpp_build):
+    """The README's C++ block, run as written (the build folder, model and photo swapped for test ones)."""
+    _, int8 = enet_files
+    block = _readme_block()
+    commands = [c for c in block.splitlines() if c.strip() and not c.lstrip().startswith("#")]
+    env = {**cpp_build.env, "EDGEVIS_ORT_SDK": str(cpp_build.sdk), "PATH": f"{Path(sys.executable).parent}:"
+           + cpp_build.env.get("PATH", "")}
+    env.pop("ASAN_OPTIONS"), env.pop("UBSAN_OPTIONS")
+    build = tmp_path / "classify"
+    out = ""
+    for cmd in commands:
+        cmd = (cmd.replace("build/classify", str(build))
+               .replace("edgevis_out/efficientnet_lite0.int8.onnx", str(int8))
+               .replace("photo.jpg", str(photos["rocket.jpg"])))
+        p = subprocess.run(["bash", "-c", cmd.split(" #", 1)[0]], cwd=ROOT, capture_output=True, text=True, env=env)
+        assert p.returncode == 0, (cmd, p.stdout[-3000:], p.stderr[-3000:])
+        out = p.stdout
+    # the last command prints the top-5 `edgevis predict` prints
+    pred = subprocess.run([sys.executable, "-m", "edgevis", "predict", str(int8), "--image", str(photos["rocket.jpg"]),
+                           "--json"], capture_output=True, text=True, env=env)
+    want = json.loads(pred.stdout)["top"]
+    rows = [line.split() for line in out.splitlines()[2:]]
+    assert [int(r[1]) for r in rows] == [t["index"] for t in want]
+    np.testing.assert_allclose([float(r[-1]) for r in rows], [t["probability"] for t in want], atol=1e-4)
