@@ -117,7 +117,7 @@ def build_ort(model_file: str | os.PathLike[str], output: str | os.PathLike[str]
         o.graph_optimization_level = _level(config.optimization)
         if config.threads:
             o.intra_op_num_threads = config.threads
-        o.log_severity_level = 3
+        o.log_severity_level = 4  # ORT's failures reach the user as one exception line, not also as its log
         if save_to is not None:
             o.optimized_model_filepath = str(save_to)
         if profile_dir is not None:
