@@ -39,50 +39,31 @@ def profile(
 ) -> None:
     """Measure one model file on this device: latency percentiles, throughput, peak memory, energy per
     inference (where a sensor exists) and, with --per-layer, where the time goes."""
-    from ..core.sidecar import load_sidecar
-    from ..profile.profiler import ProfileConfig, parse_batches, profile_file
+    from ..pipeline.profiling import profile_with_report
+    from ..profile.profiler import ProfileConfig, parse_batches
     from ..runtimes.ort import parse_providers
 
     config = ProfileConfig(runtime=runtime, device=device, providers=parse_providers(providers) or None,
                            warmup=warmup, iters=iters, duration_s=duration, batches=parse_batches(batch),
                            threads=threads, include_io=include_io, energy=energy, idle_s=idle, per_layer=per_layer,
                            per_layer_runs=per_layer_runs, tolerance=tolerance / 100)
-    if report is not None:
-        from ..core.files import ensure_writable_dir
-
-        ensure_writable_dir(report)  # before minutes of measuring, not after
     show = not quiet and not as_json
-    if not str(model_file).endswith((".engine", ".plan")) and runtime in ("auto", "ort"):
-        from ..runtimes.isolate import check_loads
-        from ..runtimes.ort import DEVICES
-
-        check_loads(model_file, providers=config.providers or DEVICES.get(device))  # a native crash in ONNX Runtime: one error line
     with progress_bar(show) as progress:
-        result = profile_file(model_file, config, progress=progress)
-    for w in result["warnings"]:
+        run = profile_with_report(model_file, config, report_dir=report, progress=progress)
+    for w in run.warnings:
         warn(w)
-    side = load_sidecar(model_file)
-    if not side.missing and side.verify(model_file):  # a sidecar that cannot vouch for the file is said so
-        warn(side.verify(model_file) or "")
-    written = None
-    if report is not None:
-        from ..report import new_report, write_report
-
-        entry = {"label": result["model"]["precision"], "precision": result["model"]["precision"],
-                 "file": str(model_file), "fidelity": None, "profile": result}
-        written = write_report(new_report("profile", f"{model_file.name} on {_runtime_name(result)}",
-                                          result["device"], [entry], warnings=result["warnings"]), report)
     if as_json:
-        print_json({**result, "report": {k: str(v) for k, v in written.items()} if written else None})
+        print_json(run.to_dict())
     elif not quiet:
-        print_profile(result)
-        if written:
-            out.print(f"report: {escape(str(written['html']))}")
+        print_profile(run.result.to_dict())
+        if run.report_files:
+            out.print(f"report: {escape(str(run.report_files['html']))}")
 
 
 def _runtime_name(result: dict[str, Any]) -> str:
-    m = result["model"]
-    return "TensorRT" if m["runtime"] == "trt" else f"ONNX Runtime ({', '.join(m['providers'])})"
+    from ..pipeline.profiling import runtime_name
+
+    return runtime_name(result)
 
 
 def _mb(v: float | None) -> str:
