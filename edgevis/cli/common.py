@@ -32,9 +32,10 @@ def user_errors(fn: F) -> F:
         except EdgevisError as e:
             print_error(str(e))
             raise typer.Exit(code=e.exit_code) from None
-        except KeyboardInterrupt:
-            # outputs are written atomically: whatever was completed stays whole, nothing half-written remains
-            err.print("interrupted; no partial file was left behind")
+        except KeyboardInterrupt as e:
+            # outputs are written atomically: whatever was completed stays whole, nothing half-written remains;
+            # the pipeline's Interrupted names the files that had landed
+            err.print(escape(str(e)) if str(e) else "interrupted; no partial file was left behind")
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]

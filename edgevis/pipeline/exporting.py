@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import EdgevisError
 from .sources import PreprocessOptions, resolve_source
-from .steps import Log, OnStep, as_int8, as_integer_only, check_calibration_folders, locked_output, quiet
+from .steps import Log, OnStep, as_int8, as_integer_only, check_calibration_folders, files_of, locked_output, quiet, say_what_was_written
 
 if TYPE_CHECKING:  # the stages are imported where they run, so `import edgevis.pipeline` stays light
     from ..exporters.onnx import ExportConfig, ExportResult
@@ -135,9 +135,12 @@ def export(
         warnings += result.warnings
         run = ExportRun(source.name, result, warnings=warnings)
         step("export", result)
-        _quantize_into(run, result.artifact.path, q8, qio, log, step, warnings)
-        if emit_c is not None:
-            run.c_library = _emit_c(run, emit_c, log, step)
+        pending = [f"{source.name}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None]
+        pending += ["the C library"] if emit_c is not None else []
+        with say_what_was_written(files_of(run), ", ".join(pending)):
+            _quantize_into(run, result.artifact.path, q8, qio, log, step, warnings)
+            if emit_c is not None:
+                run.c_library = _emit_c(run, emit_c, log, step)
     return run
 
 

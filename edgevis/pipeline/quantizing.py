@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 from ..core.errors import EdgevisError
 from ..core.types import Preprocess
 from .sources import PreprocessOptions
-from .steps import Log, OnStep, as_int8, as_integer_only, check_calibration_folders, locked_output, quiet
+from .steps import Log, OnStep, as_int8, as_integer_only, check_calibration_folders, files_of, locked_output, quiet, say_what_was_written
 
 if TYPE_CHECKING:
     from ..quant.fidelity import QuantizedFile
@@ -147,7 +147,9 @@ def quantize(
         step("adopt", fp32)
         from .exporting import _quantize_into
 
-        _quantize_into(run, fp32, q8, qio, log, step, warnings, sources=sources)
+        pending = ", ".join(f"{label}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None)
+        with say_what_was_written(files_of(run) if adopted else (lambda: []), pending):
+            _quantize_into(run, fp32, q8, qio, log, step, warnings, sources=sources)
     return run
 
 
@@ -263,6 +265,30 @@ def _array_sources(calibration: Iterable[Any], holdout: Iterable[Any] | None, sp
     from ..quant.calibration import ArraySource
 
     shape = spec.image_shape()
+    calibration = _checked_first(calibration, shape, "calibration arrays")
+    if holdout is not None:
+        holdout = _checked_first(holdout, shape, "held-out arrays")
     cal = ArraySource("calibration arrays", calibration, shape)
     pair = (cal, ArraySource("held-out arrays", holdout, shape)) if holdout is not None else cal.split(5)
     return lambda: pair  # one pair of sources, so a one-shot iterator read a second time is an error, not empty
+
+
+def _checked_first(data: Any, shape: tuple[int, ...], label: str) -> Any:
+    """Check the first array before any work starts (a wrong shape costs nothing); a one-shot iterator
+    is given back with its first item put in front again."""
+    import itertools
+
+    from ..quant.calibration import ArraySource
+
+    if callable(data):
+        it, give_back = iter(data()), data
+    else:
+        it = iter(data)
+        give_back = None if it is data else data
+    try:
+        first = next(it)
+    except StopIteration:
+        raise EdgevisError(f"the {label} are empty") from None
+    probe = ArraySource(label, [first], shape)
+    next(iter(probe.arrays(None)))  # type: ignore[arg-type]  # raises on a wrong shape or dtype
+    return give_back if give_back is not None else itertools.chain([first], it)

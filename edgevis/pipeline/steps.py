@@ -73,3 +73,46 @@ def locked_output(out_dir: str | os.PathLike[str], timeout: float = LOCK_TIMEOUT
         yield d
     finally:
         lock.release()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) during a run that had already written complete files: says which."""
+
+    def __init__(self, written: list[Path]) -> None:
+        super().__init__()
+        self.written = written
+
+    def __str__(self) -> str:
+        return (f"interrupted; written and complete: {', '.join(p.name for p in self.written)}; "
+                "nothing else was written and no partial file was left behind")
+
+
+@contextlib.contextmanager
+def say_what_was_written(written: Callable[[], list[Path]], pending: str) -> Iterator[None]:
+    """A failure (or an interruption) after some files landed says which ones did (``written()``, asked
+    at that moment), and what did not."""
+    try:
+        yield
+    except EdgevisError as e:
+        done = written()
+        if not done:
+            raise
+        new = EdgevisError(f"{e} (written and complete: {', '.join(p.name for p in done)}; not written: {pending})")
+        new.exit_code = e.exit_code
+        raise new from None
+    except KeyboardInterrupt:
+        done = written()
+        if not done:
+            raise
+        raise Interrupted(done) from None
+
+
+def files_of(run: Any) -> Callable[[], list[Path]]:
+    """The complete files of ``run`` (an ExportRun or QuantizeRun) and their sidecars, when asked."""
+
+    def now() -> list[Path]:
+        from ..core.types import sidecar_path
+
+        return [p for f in run.artifacts.values() for p in (f, sidecar_path(f)) if p.exists()]
+
+    return now

@@ -126,3 +126,16 @@ def test_timm_models_where_timm_imports(tmp_path):
     cfg = timm.create_model("resnet10t").pretrained_cfg
     side = json.loads(run_.fp32.artifact.sidecar.read_text())
     assert side["preprocess"]["mean"] == list(cfg["mean"]) and side["family"] == "timm"
+
+
+def test_a_failed_int8_step_says_what_was_written(factory_file, tmp_path):
+    bad = tmp_path / "calib"
+    bad.mkdir()
+    for i in range(3):
+        (bad / f"{i}.png").write_bytes(b"not a png at all")
+    out = tmp_path / "out"
+    p = run("export", "--model", f"{factory_file}:make", "--input-size", 32, 32, "--int8", "--calib", bad,
+            "--no-latency-search", "-o", out, check_ok=False)
+    assert_one_line_error(p, r"no readable calibration image .*\(written and complete: make\.fp32\.onnx, "
+                             r"make\.fp32\.onnx\.json; not written: make\.int8\.onnx\)")
+    assert sorted(q.name for q in out.iterdir() if q.name != ".edgevis.lock") == ["make.fp32.onnx", "make.fp32.onnx.json"]
