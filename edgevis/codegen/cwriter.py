@@ -71,6 +71,8 @@ class CWriter:
         self.weights: dict[str, tuple[str, np.ndarray, str]] = {}  # tensor -> (symbol, values, ctype)
         self.kernels: dict[str, str] = {}
         self.body: list[str] = []
+        self._nstep = 0
+        self.functions: list[str] = []
 
     # ------------------------------------------------------------ storage
     def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None) -> str:
@@ -99,6 +101,9 @@ class CWriter:
         self.body.append(f"    /* {s.kind}: " + ", ".join(f"{m.op} {m.name}" for m in s.nodes[:3]).replace("*/", "* /")
                          + (f" (+{len(s.nodes) - 3})" if len(s.nodes) > 3 else "") + " */")
         getattr(self, f"_{s.kind}")(s, n)
+        # a hook for profilers, empty unless the build defines NAME_STEP_HOOK(step, kind)
+        self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{s.kind}");')
+        self._nstep += 1
 
     def _ew(self, s: Step, _n: Node) -> None:
         g = self.g
@@ -131,6 +136,7 @@ class CWriter:
             base = len(s.reads) + len(consts) + k
             pre.append(f"{g.tensors[w].ctype} *q{k} = {ops[base][0]};")
             lines.append(f"q{k}[{_offset(strides[base])}] = {local[w]};")
+        pre, lines = _prune(pre, lines)
         self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
                          + "\n            ".join(lines) + "\n        }\n    }")
 
@@ -342,6 +348,21 @@ class CWriter:
                 head, _ = _loops(dims)
                 lines.append(f"{head}{py}[{_offset(ds, base=b.dst)}] = {src}[{_offset(ss, base=b.base)}];")
         self.body.append("    {\n        " + "\n        ".join(lines) + "\n    }")
+
+
+def _prune(pre: list[str], lines: list[str]) -> tuple[list[str], list[str]]:
+    """Drop the locals and pointers nothing reads (a fused floor division leaves its Sub and Mod unused)."""
+    import re
+
+    decl = re.compile(r"^(?:const )?\w+ \*?([pv]\d+) = ")
+    items = pre + lines
+    while True:
+        text = "\n".join(items)
+        dead = [ln for ln in items if (m := decl.match(ln)) and len(re.findall(rf"\b{m.group(1)}\b", text)) == 1]
+        if not dead:
+            break
+        items = [ln for ln in items if ln not in dead]
+    return [ln for ln in pre if ln in items], [ln for ln in lines if ln in items]
 
 
 def _unique_consts(g: IntGraph, s: Step) -> list[str]:
