@@ -69,11 +69,11 @@ def sweep(config: SweepConfig, *, log: Callable[[str], None] | None = None) -> S
     from .host import prepare_model
 
     log = log or (lambda s: None)
+    if config.cluster != "local":
+        import_ray()  # a missing extra is said before minutes of exporting
     report_dir = ensure_writable_dir(config.report_dir)
     ensure_writable_dir(report_dir / "cells")
     ensure_writable_dir(config.output_dir)
-    if config.cluster != "local":
-        import_ray()  # a missing extra is said before minutes of exporting
     files = {m.label: prepare_model(config, m, log) for m in config.models}
     warnings = [w for mf in files.values() for w in mf.warnings]
     jobs = _jobs(config, files)

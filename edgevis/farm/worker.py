@@ -76,10 +76,9 @@ def local_versions() -> dict[str, Any]:
     if not v.get("onnxruntime"):
         raise EdgevisError("onnxruntime is not installed on this board; install the device-side packages "
                            "(pip install onnxruntime, or the board's onnxruntime-gpu build)")
-    if not v.get("ray"):
-        from ..core.errors import missing_dependency
+    from .cluster import import_ray
 
-        raise missing_dependency("ray", "farm", "joining the farm")
+    import_ray()  # names the farm extra when missing
     return v
 
 
