@@ -58,21 +58,49 @@ def check_calibration_folders(calib: Any, holdout: Any) -> None:
 
 @contextlib.contextmanager
 def locked_output(out_dir: str | os.PathLike[str], timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
-    """Hold ``out_dir``'s lock (filelock) for the whole run: a second run into the same folder waits,
-    so an INT8 file and its sidecar can never name one run's weights and another run's FP32 file."""
-    from filelock import FileLock, Timeout
+    """Hold an exclusive lock on ``out_dir`` for the whole run: a second run into the same folder waits,
+    so an INT8 file and its sidecar can never name one run's weights and another run's FP32 file.
 
+    On POSIX the lock is ``flock`` on the folder itself: a lock file (the filelock package's way)
+    would stay behind in the user's output folder, and deleting it on release races with a waiting
+    run. The kernel drops the lock when the process ends, however it ends. Elsewhere filelock's
+    lock file is used."""
     d = Path(out_dir)
-    lock = FileLock(str(d / LOCK_NAME))
     try:
-        lock.acquire(timeout=timeout)
-    except Timeout:
-        raise EdgevisError(f"another edgevis run has held {d} for {timeout:.0f} s; wait for it or use "
-                           "another --output-dir") from None
+        import fcntl
+    except ImportError:  # Windows
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(str(d / LOCK_NAME))
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise EdgevisError(_busy(d, timeout)) from None
+        try:
+            yield d
+        finally:
+            lock.release()
+        return
+    import time
+
+    fd = os.open(d, os.O_RDONLY)
     try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise EdgevisError(_busy(d, timeout)) from None
+                time.sleep(0.2)
         yield d
     finally:
-        lock.release()
+        os.close(fd)  # releases the lock
+
+
+def _busy(d: Path, timeout: float) -> str:
+    return f"another edgevis run has held {d} for {timeout:.0f} s; wait for it or use another --output-dir"
 
 
 class Interrupted(KeyboardInterrupt):
