@@ -1,0 +1,39 @@
+"""The public API at the top level: lazy, typed, and torch-free on the device side."""
+
+import json
+import subprocess
+import sys
+
+import edgevis
+
+HOST_ONLY = ("torch", "torchvision", "onnxscript", "onnxsim", "onnxslim", "skimage", "sklearn", "matplotlib")
+
+
+def test_top_level_names_resolve_and_are_listed():
+    for name in ("export", "quantize", "build", "profile", "bench", "write_report", "ExportConfig", "Int8Config",
+                 "IntegerOnlyConfig", "ProfileConfig", "BenchConfig", "PreprocessOptions", "ExportRun", "QuantizeRun",
+                 "ProfileResult", "BenchResult"):
+        assert name in edgevis.__all__ and getattr(edgevis, name) is not None
+    # edgevis.profile is the profile package and the function at once, before and after the package is imported
+    import importlib
+
+    importlib.import_module("edgevis.profile.profiler")
+    assert callable(edgevis.profile) and edgevis.profile.__name__ == "edgevis.profile"
+
+
+def test_device_side_api_without_torch(tmp_path, lsnet_t_export):
+    src = lsnet_t_export.artifact.path
+    code = (
+        "import sys, json\n"
+        f"for m in {HOST_ONLY!r}: sys.modules[m] = None\n"
+        "import edgevis\n"
+        f"b = edgevis.build({str(src)!r}, 'ort', output={str(tmp_path / 'm.ort-cpu.onnx')!r})\n"
+        "r = edgevis.profile(b.path, iters=5, warmup=1, energy='none', batches=(1, 2))\n"
+        f"leaked = [m for m in sys.modules if m.split('.')[0] in {HOST_ONLY!r} and sys.modules[m] is not None]\n"
+        "print(json.dumps({'leaked': leaked, 'batches': r.batches, 'p50': r.latency_ms('p50', batch=2),\n"
+        "                  'n': r.run(2)['iterations'], 'path': str(b.path)}))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    d = json.loads(p.stdout.strip().splitlines()[-1])
+    assert d["leaked"] == [] and d["batches"] == [1, 2] and d["n"] == 5 and d["p50"] > 0
+    assert d["path"].endswith("m.ort-cpu.onnx")
