@@ -6,4 +6,5 @@ from . import swin  # noqa: F401
 from . import efficientnet_lite  # noqa: F401
 from . import convnext  # noqa: F401
 from . import metaformer  # noqa: F401
+from . import inceptionnext  # noqa: F401
 from . import casvit  # noqa: F401

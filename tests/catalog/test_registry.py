@@ -45,7 +45,8 @@ def test_catalog_holds_the_issue_models():
                 "deit_tiny_patch16_224", "deit_small_patch16_224", "swin_tiny_patch4_window7_224", "efficientnet_lite0",
                 "convnext_atto", "convnext_femto", "convnext_pico", "convnext_nano", "convnext_tiny", "convnext_small",
                 "convnext_base", "poolformer_s12", "poolformer_m48", "poolformerv2_s12", "poolformerv2_m48",
-                "convformer_s18", "convformer_b36", "caformer_s18", "caformer_b36"}
+                "convformer_s18", "convformer_b36", "caformer_s18", "caformer_b36", "inceptionnext_atto",
+                "inceptionnext_tiny", "inceptionnext_small", "inceptionnext_base"}
     assert expected <= set(ALL)
 
 
@@ -68,7 +69,7 @@ def test_export_cases_cover_fixtures_old_models_and_each_family():
     families = {model_info(n).family for n in ALL if not model_info(n).fixture}
     assert families == {model_info(n).family for n in EXPORTED if not model_info(n).fixture}
     assert "convnext_atto" in EXPORTED and "convnext_base" not in EXPORTED
-    assert {"poolformer_s12", "poolformerv2_s12", "convformer_s18", "caformer_s18"} <= set(EXPORTED)
+    assert {"poolformer_s12", "poolformerv2_s12", "convformer_s18", "caformer_s18", "inceptionnext_atto"} <= set(EXPORTED)
     # the rule on a made-up list: one per family, the smallest, fixtures always
     assert export_cases(["convnext_tiny", "convnext_base", "convnext_atto", "test_convnext"]) == [
         "convnext_atto", "test_convnext"]
