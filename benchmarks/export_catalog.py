@@ -2,7 +2,11 @@
 parity of the ONNX file against torch, and batch-1 latency of ONNX Runtime
 relative to torch eager (a ratio, both measured here and now).
 
-    python benchmarks/export_catalog.py [NAME ...] [--iters 30] [--threads 2] [--out DIR]
+    python benchmarks/export_catalog.py [NAME ...] [--family F ...] [--iters 30] [--threads 2] [--out DIR]
+
+The registry test exports only the fixtures, the first catalog models and the smallest
+variant of each family; this script exports the others too (all of them by default,
+or every size of the families named with ``--family``, e.g. ``--family convnext caformer``).
 
 With ``efficientnet_lite0`` and its packaged ImageNet weights it also writes the
 INT8 model and reports INT8 fidelity and latency against FP32.
@@ -41,10 +45,14 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--family", nargs="+", default=[], help="every registered size of these families")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = args.out or tempfile.mkdtemp(prefix="edgevis-bench-")
-    names = args.names or list_models()
+    from edgevis.catalog import model_info
+
+    names = list(args.names) + [n for n in list_models() if model_info(n).family in args.family and n not in args.names]
+    names = names or ([] if args.family else list_models())
     print(f"{'model':32} {'weights':8} {'export s':>8} {'max|diff|':>10} {'cos min':>10} "
           f"{'torch ms':>9} {'ORT ms':>8} {'torch/ORT':>9}")
     for name in names:

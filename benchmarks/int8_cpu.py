@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 DEFAULT_MODELS = ["lsnet_t", "deit_tiny_patch16_224", "swin_tiny_patch4_window7_224", "efficientnet_lite0"]
+# catalog wave 1, part A: the smallest variant of each family
+DEFAULT_MODELS += ["convnext_atto", "inceptionnext_atto", "poolformer_s12", "poolformerv2_s12", "convformer_s18",
+                   "caformer_s18"]
 DIGITS_SIZE = 64
 # Swin's 7x7 windows need 224 inputs (at 64 the stage maps do not tile), and training it at
 # 224 on two CPU cores takes hours: it gets no trained weights and no fidelity figure.

@@ -245,7 +245,11 @@ class MatMulInteger(Kernel):
             rhs = b.const(self.w, np.int8, "w")
         else:
             rhs = b.cast(bm, TensorProto.UINT8 if self.b_unsigned else TensorProto.INT8)  # type: ignore[arg-type]
-        y = b.int8_product(a, lambda aq: b.op("MatMulInteger", [aq, rhs]), self.split, self.a_unsigned)
+        if self.b_unsigned:  # uint8 x uint8 and int8 x uint8 are exact on ONNX Runtime
+            y = b.int8_product(a, lambda aq: b.op("MatMulInteger", [aq, rhs]), self.split, self.a_unsigned)
+        else:  # uint8 x int8 is not (int16 pair saturation): see Builder.int8_product_signed
+            y = b.int8_product_signed(a, lambda aq, zp: b.op("MatMulInteger", [aq, rhs] + ([zp] if zp else [])),
+                                      self.split, self.a_unsigned)
         if self.bias is not None:
             y = b.add(y, b.const(self.bias, hint="bias"))
         return y

@@ -120,5 +120,27 @@ class Builder:
             return self.add(self.mul(self.cast(product(hi), INT64), self.const(256)), self.cast(product(lo), INT64))
         return self.cast(product(self.cast(x, TensorProto.UINT8 if unsigned else TensorProto.INT8)), INT64)
 
+    def int8_product_signed(self, x: str, product, split: bool, unsigned: bool) -> str:  # type: ignore[no-untyped-def]
+        """:meth:`int8_product` for ``MatMulInteger`` against an int8 operand: every operand runs as int8.
+
+        ONNX Runtime's uint8 x int8 ``MatMulInteger`` (MLAS on AVX2 without VNNI) adds products in
+        pairs into int16 with saturation, so ``255 * 127 + 255 * 127`` comes out as 32767: not exact.
+        int8 x int8 is. A uint8 operand ``v`` (the low byte of a 16-bit ``x``, or a non-negative input)
+        therefore runs as the int8 ``v - 128`` with zero point -128, which ``MatMulInteger`` subtracts
+        exactly. ``product(operand, zero_point)`` gets ``None`` for a plain int8 operand.
+        """
+        def shifted(v: str) -> str:
+            zp = self.const(np.int8(-128), np.int8, "zp")
+            return self.cast(product(self.cast(self.sub(v, self.const(128)), TensorProto.INT8), zp), INT64)
+
+        if split:
+            c256 = self.const(256)
+            hi = self.floor_div(x, c256)
+            lo = self.sub(x, self.mul(hi, c256))
+            return self.add(self.mul(self.cast(product(self.cast(hi, TensorProto.INT8), None), INT64), c256), shifted(lo))
+        if unsigned:
+            return shifted(x)
+        return self.cast(product(self.cast(x, TensorProto.INT8), None), INT64)
+
     def cast(self, x: str, to: int) -> str:
         return self.op("Cast", [x], to=to)
