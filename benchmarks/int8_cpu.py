@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 DEFAULT_MODELS = ["lsnet_t", "deit_tiny_patch16_224", "swin_tiny_patch4_window7_224", "efficientnet_lite0"]
+# catalog wave 1, part B: the smallest variant of each family
+DEFAULT_MODELS += ["casvit_xs", "hornet_tiny_7x7", "moganet_xtiny", "focalnet_tiny_srf"]
 # catalog wave 1, part A: the smallest variant of each family
 DEFAULT_MODELS += ["convnext_atto", "inceptionnext_atto", "poolformer_s12", "poolformerv2_s12", "convformer_s18",
                    "caformer_s18"]

@@ -8,3 +8,6 @@ from . import convnext  # noqa: F401
 from . import metaformer  # noqa: F401
 from . import inceptionnext  # noqa: F401
 from . import casvit  # noqa: F401
+from . import hornet  # noqa: F401
+from . import moganet  # noqa: F401
+from . import focalnet  # noqa: F401
