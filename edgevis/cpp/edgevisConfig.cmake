@@ -120,6 +120,25 @@ if(EDGEVIS_WITH_TENSORRT)
     message(STATUS "edgevis: TensorRT backend disabled: ${_missing} not found "
                    "(set TENSORRT_ROOT to a TensorRT 10/11 folder with include/ and lib/, and install the CUDA toolkit)")
   endif()
+  # Compile (not link) the TensorRT backend against headers alone, e.g. the include/ folder of
+  # github.com/NVIDIA/TensorRT, on a machine without TensorRT or a GPU:
+  #   -DEDGEVIS_TRT_COMPILE_CHECK=ON -DTENSORRT_ROOT=/path/to/TensorRT   then build edgevis_trt_check
+  option(EDGEVIS_TRT_COMPILE_CHECK "Compile the TensorRT backend against TensorRT's headers only (no library)" OFF)
+  if(EDGEVIS_TRT_COMPILE_CHECK)
+    set(_cuda_inc ${CUDAToolkit_INCLUDE_DIRS})
+    if(NOT _cuda_inc)
+      find_path(_cuda_inc cuda_runtime_api.h HINTS $ENV{CUDA_HOME} /usr/local/cuda PATH_SUFFIXES include)
+    endif()
+    if(NOT EDGEVIS_TRT_INCLUDE_DIR OR NOT _cuda_inc)
+      message(FATAL_ERROR "edgevis: EDGEVIS_TRT_COMPILE_CHECK needs NvInfer.h (TENSORRT_ROOT) and cuda_runtime_api.h")
+    endif()
+    add_library(edgevis_trt_check OBJECT "${_edgevis_root}/src/trt_backend.cpp" "${_edgevis_root}/src/model.cpp")
+    target_include_directories(edgevis_trt_check PRIVATE "${_edgevis_root}/include" "${_edgevis_root}/src")
+    target_include_directories(edgevis_trt_check SYSTEM PRIVATE "${EDGEVIS_TRT_INCLUDE_DIR}" ${_cuda_inc})
+    target_compile_definitions(edgevis_trt_check PRIVATE EDGEVIS_HAVE_TENSORRT=1)
+    target_compile_features(edgevis_trt_check PRIVATE cxx_std_17)
+    message(STATUS "edgevis: edgevis_trt_check compiles the TensorRT backend against ${EDGEVIS_TRT_INCLUDE_DIR}")
+  endif()
 endif()
 
 if(NOT edgevis_HAS_ONNXRUNTIME AND NOT edgevis_HAS_TENSORRT)

@@ -137,6 +137,15 @@ def test_bad_input_gets_one_line_and_no_crash(cpp_build, digits_files, photos, t
     cut_png.write_bytes(photos["coffee.png"].read_bytes()[:5000])
     assert "corrupt or truncated" in one_line_error(cpp_build, fp32, cut_png)
     assert "is a directory" in one_line_error(cpp_build, fp32, work)
+    # an execution provider this onnxruntime lacks: runtimes/ort.py check_providers' words
+    import onnxruntime as ort_mod
+
+    if "CUDAExecutionProvider" not in ort_mod.get_available_providers():
+        from edgevis.runtimes.ort import check_providers
+
+        with pytest.raises(Exception) as e:
+            check_providers(["CUDAExecutionProvider", "CPUExecutionProvider"])
+        assert one_line_error(cpp_build, "--device", "cuda", fp32, img) == str(e.value)
     # a model without a preprocessing record
     bare = work / "bare.onnx"
     import onnx

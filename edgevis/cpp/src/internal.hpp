@@ -64,6 +64,8 @@ std::unique_ptr<BackendImpl> open_onnxruntime(const std::string& path, const Jso
 std::unique_ptr<BackendImpl> open_tensorrt(const std::string& path, const Json* sidecar,
                                            std::vector<std::string>* warnings);
 std::string onnxruntime_version();
+// The ONNX Runtime execution providers a device uses, in order (runtimes/ort.py DEVICES).
+std::vector<std::string> providers_for(Device device);
 std::string tensorrt_version();
 
 }  // namespace edgevis

@@ -2,6 +2,7 @@
 // library builds with nothing but a C++17 compiler and the runtime SDK (a JSON package would be
 // one more thing every application has to find); it reads all of JSON, with a depth limit so a
 // hostile sidecar cannot exhaust the stack.
+#include <cctype>
 #include <charconv>
 #include <stdexcept>
 #include <string>

@@ -86,15 +86,6 @@ Preprocess preprocess_from(const Json& j) {
   return p;
 }
 
-std::vector<std::string> providers_for(Device d) {
-  switch (d) {
-    case Device::Cuda: return {"CUDAExecutionProvider", "CPUExecutionProvider"};
-    case Device::TensorRT: return {"TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"};
-    case Device::Cpu: break;
-  }
-  return {"CPUExecutionProvider"};
-}
-
 }  // namespace
 
 Preprocess Preprocess::from_json(const std::string& json) {
@@ -106,6 +97,16 @@ Preprocess Preprocess::from_json(const std::string& json) {
   }
   return preprocess_from(j);
 }
+
+std::vector<std::string> providers_for(Device d) {
+  switch (d) {
+    case Device::Cuda: return {"CUDAExecutionProvider", "CPUExecutionProvider"};
+    case Device::TensorRT: return {"TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"};
+    case Device::Cpu: break;
+  }
+  return {"CPUExecutionProvider"};
+}
+
 
 // ---------------------------------------------------------------------------------------------
 // classification

@@ -33,23 +33,20 @@ class OrtBackend final : public BackendImpl {
     Ort::SessionOptions so;
     if (options.threads > 0) so.SetIntraOpNumThreads(options.threads);
     if (optimized) so.SetGraphOptimizationLevel(GraphOptimizationLevel::ORT_DISABLE_ALL);
+    // runtimes/ort.py check_providers, in its words
     const std::vector<std::string> available = Ort::GetAvailableProviders();
-    auto need = [&](const char* name) {
-      if (std::find(available.begin(), available.end(), name) == available.end()) {
-        std::string list;
-        for (const auto& p : available) list += (list.empty() ? "" : ", ") + p;
-        throw Error(std::string("execution provider ") + name + " not available in this onnxruntime (" +
-                    onnxruntime_version() + "); available: " + list);
-      }
-    };
+    std::string missing, list;
+    for (const std::string& p : providers_for(options.device))
+      if (std::find(available.begin(), available.end(), p) == available.end()) missing += (missing.empty() ? "" : ", ") + p;
+    for (const auto& p : available) list += (list.empty() ? "" : ", ") + p;
+    if (!missing.empty())
+      throw Error("execution provider(s) " + missing + " not available in this onnxruntime (" + onnxruntime_version() +
+                  "); available: " + list);
     if (options.device == Device::TensorRT) {
-      need("TensorrtExecutionProvider");
-      need("CUDAExecutionProvider");
       OrtTensorRTProviderOptions trt{};
       so.AppendExecutionProvider_TensorRT(trt);
     }
     if (options.device == Device::Cuda || options.device == Device::TensorRT) {
-      need("CUDAExecutionProvider");
       OrtCUDAProviderOptions cuda{};
       so.AppendExecutionProvider_CUDA(cuda);
     }

@@ -1,8 +1,10 @@
 // classify MODEL IMAGE... : the top classes of each image, as `edgevis predict` prints them,
 // with the preprocessing the model file records.
 //
-//   classify [--top N] [--json] [--threads N] MODEL IMAGE...
+//   classify [--top N] [--json] [--threads N] [--device cpu|cuda|tensorrt] MODEL IMAGE...
 //
+// An ONNX file runs on ONNX Runtime (--device picks its execution provider); a TensorRT engine
+// (.engine, or a sidecar of kind tensorrt-engine) on TensorRT.
 // Bad input (missing or modified model, tampered sidecar, not an image, truncated JPEG) prints
 // one "error: ..." line on stderr and exits with status 1.
 #include <cstdio>
@@ -17,7 +19,7 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr, "usage: classify [--top N] [--json] [--threads N] MODEL IMAGE...\n");
+  std::fprintf(stderr, "usage: classify [--top N] [--json] [--threads N] [--device cpu|cuda|tensorrt] MODEL IMAGE...\n");
   return 2;
 }
 
@@ -56,6 +58,7 @@ bool parse_int(const char* text, int* out) {
 int main(int argc, char** argv) {
   int top = 5, threads = 0;
   bool as_json = false;
+  edgevis::Device device = edgevis::Device::Cpu;
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -63,6 +66,12 @@ int main(int argc, char** argv) {
       as_json = true;
     } else if ((a == "--top" || a == "--threads") && i + 1 < argc) {
       if (!parse_int(argv[++i], a == "--top" ? &top : &threads) || (a == "--top" && top < 1)) return usage();
+    } else if (a == "--device" && i + 1 < argc) {
+      const std::string d = argv[++i];
+      if (d == "cpu") device = edgevis::Device::Cpu;
+      else if (d == "cuda") device = edgevis::Device::Cuda;
+      else if (d == "tensorrt") device = edgevis::Device::TensorRT;
+      else return usage();
     } else if (a == "-h" || a == "--help" || (a.size() > 1 && a[0] == '-')) {
       return usage();
     } else {
@@ -73,6 +82,7 @@ int main(int argc, char** argv) {
   try {
     edgevis::Options options;
     options.threads = threads;
+    options.device = device;
     edgevis::Model model = edgevis::Model::open(args[0], options);
     for (const std::string& w : model.warnings()) std::fprintf(stderr, "warning: %s\n", w.c_str());
     for (size_t i = 1; i < args.size(); ++i) {
