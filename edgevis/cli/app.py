@@ -8,6 +8,8 @@ from .bench import bench
 from .build import build
 from .cpp import cpp
 from .codegen import codegen
+from .compare import compare
+from .evaluate import evaluate
 from .export import export
 from .inspect import inspect
 from .lint import lint
@@ -30,6 +32,8 @@ app = typer.Typer(
 app.command("models")(models)
 app.command("export")(export)
 app.command("quantize")(quantize)
+app.command("evaluate")(evaluate)
+app.command("compare")(compare)
 app.command("predict")(predict)
 app.command("inspect")(inspect)
 app.command("simplify")(simplify)

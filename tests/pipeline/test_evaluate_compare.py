@@ -1,0 +1,90 @@
+"""`edgevis evaluate` (accuracy on labelled images) and `edgevis compare` (where two files diverge),
+on the digits-trained fixture: FP32, INT8 and integer-only files of one model."""
+
+import json
+
+import pytest
+from clihelpers import assert_one_line_error, run
+
+import edgevis
+from edgevis.profile.accuracy import labelled_folder, wilson_interval
+
+
+@pytest.fixture(scope="module")
+def digits_files(tmp_path_factory, digits_lsnet, digits_folders):
+    ckpt, size = digits_lsnet
+    calib, held = digits_folders
+    out = tmp_path_factory.mktemp("digits_files")
+    r = edgevis.export("test_lsnet", weights=ckpt, output_dir=out, config=edgevis.ExportConfig(input_size=size),
+                       int8=edgevis.Int8Config(calib_dir=calib, holdout_dir=held, calib_count=32, latency_search=False),
+                       integer_only=edgevis.IntegerOnlyConfig(calib_dir=calib, holdout_dir=held, calib_count=32))
+    return r.artifacts
+
+
+def test_evaluate_gives_accuracy_with_intervals_for_each_precision(digits_files, digits_folders):
+    _, held = digits_folders  # digits test split: class folders 0..9, sorted names are the class indices
+    p = run("evaluate", digits_files["fp32"], digits_files["int8"], digits_files["integer_only"], "--val", held, "--json")
+    d = json.loads(p.stdout)
+    assert d["class_index"].startswith("sorted folder names (10 classes") and d["classes_with_images"] == 10
+    fp32, int8, io = d["models"]
+    assert fp32["images"] == int8["images"] == io["images"] == 359
+    # a model trained to ~97 % on this split; quantization keeps it close
+    assert fp32["top1"] >= 0.9 and int8["top1"] >= fp32["top1"] - 0.05 and io["top1"] >= fp32["top1"] - 0.05
+    assert fp32["top5"] >= fp32["top1"] and "top1_agreement" not in fp32
+    lo, hi = fp32["top1_ci95"]
+    assert lo < fp32["top1"] < hi and hi - lo < 0.08
+    assert int8["top1_agreement"]["reference"] == str(digits_files["fp32"]) and int8["top1_agreement"]["value"] >= 0.9
+    table = run("evaluate", digits_files["fp32"], "--val", held).stdout
+    assert "top-1" in table and "359 images" in table
+
+
+def test_evaluate_class_index_from_classes_txt_and_bad_folders(tmp_path, digits_folders, digits_files):
+    _, held = digits_folders
+    (tmp_path / "empty").mkdir()
+    assert_one_line_error(run("evaluate", digits_files["fp32"], "--val", tmp_path / "empty", check_ok=False),
+                          "holds no class folders")
+    assert_one_line_error(run("evaluate", digits_files["fp32"], "--val", tmp_path / "nope", check_ok=False),
+                          "--val must be a folder")
+    # classes.txt decides the index: reversed order makes every digit "wrong" except where it maps to itself
+    val = tmp_path / "val"
+    val.mkdir()
+    for c in "01":
+        (val / c).symlink_to(held / c, target_is_directory=True)
+    (val / "classes.txt").write_text("1\n0\n")
+    d = json.loads(run("evaluate", digits_files["fp32"], "--val", val, "--json").stdout)
+    assert d["class_index"] == "classes.txt (2 classes)" and d["models"][0]["top1"] < 0.2
+    (val / "classes.txt").write_text("0\n")
+    assert_one_line_error(run("evaluate", digits_files["fp32"], "--val", val, check_ok=False),
+                          "does not name the folder")
+
+
+def test_wilson_interval_known_values():
+    lo, hi = wilson_interval(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-3)  # the textbook 0/10 case
+    lo, hi = wilson_interval(50, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-3) and hi == pytest.approx(0.5962, abs=1e-3)
+
+
+def test_compare_names_the_first_diverging_tensor(digits_files, digits_folders):
+    _, held = digits_folders
+    p = run("compare", digits_files["fp32"], digits_files["int8"], "--per-layer", "--json", check_ok=False)
+    d = json.loads(p.stdout)
+    first = d["per_layer"]["first_diverging"]
+    assert p.returncode == 1 and not d["match"] and first and d["per_layer"]["tensors_compared"] > 10
+    assert first[0]["cosine"] < 1.0 and first[0]["max_abs_diff"] > 0
+    # with a tolerance INT8 meets at its outputs, the files match; the table names the output
+    p = run("compare", digits_files["fp32"], digits_files["int8"], "--inputs", held / "3", "--random", 8,
+            "--atol", 5, "--rtol", 1)
+    assert "logits" in p.stdout and "yes" in p.stdout
+    same = json.loads(run("compare", digits_files["fp32"], digits_files["fp32"], "--per-layer", "--json").stdout)
+    assert same["match"] and same["per_layer"]["first_diverging"] == [] and same["outputs"][0]["cosine"] == 1.0
+
+
+def test_labelled_folder_sorted_index(tmp_path):
+    from PIL import Image
+
+    for c in ("cat", "ant"):
+        (tmp_path / c).mkdir()
+        Image.new("RGB", (4, 4)).save(tmp_path / c / "a.png")
+    f = labelled_folder(tmp_path)
+    assert f.classes == ("ant", "cat") and [label for _, label in f.files] == [0, 1]
