@@ -200,8 +200,17 @@ def test_precision_is_read_from_sidecar_or_graph(convnet, tmp_path):
     q = tmp_path / "q.onnx"
     onnx.save(twin_qdq_convs(), q)
     assert model_precision(convnet, "ort") == "fp32" and model_precision(q, "ort") == "int8"
-    (tmp_path / "q.onnx.json").write_text(json.dumps({"precision": "int8-tensorrt"}))
+    from edgevis.core.files import sha256_file
+
+    (tmp_path / "q.onnx.json").write_text(json.dumps({"precision": "int8-tensorrt", "sha256": sha256_file(q)}))
     assert model_precision(q, "ort") == "int8-tensorrt"
+    # a sidecar that does not describe this very file (another hash, or none) is not trusted: the graph decides
+    (tmp_path / "q.onnx.json").write_text(json.dumps({"precision": "fp32", "sha256": "0" * 64}))
+    assert model_precision(q, "ort") == "int8"
+    (tmp_path / "q.onnx.json").write_text(json.dumps({"precision": "fp32"}))
+    assert model_precision(q, "ort") == "int8"
+    (tmp_path / "q.onnx.json").write_text("[1, 2]")  # valid JSON, not an object
+    assert model_precision(q, "ort") == "int8"
 
 
 def test_a_single_timed_run_has_no_spread_and_says_so():
