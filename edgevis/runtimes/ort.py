@@ -73,6 +73,7 @@ def session_from_onnx(
     profile_prefix: str | None = None,
     options: Any = None,
     source: str | None = None,
+    normalize: bool = True,
 ):
     """An ``onnxruntime.InferenceSession`` (CPU unless ``providers`` says otherwise) for a file, serialized bytes
     or a ModelProto; every session edgevis makes is made here.
@@ -82,9 +83,10 @@ def session_from_onnx(
       crash ORT natively reaches it in its spec-equivalent, harmless spelling;
     * a model saved optimized by ``edgevis build --runtime ort`` is refused, in one line, where its sidecar
       says it cannot work (another ONNX Runtime version or provider), and loads without optimizing it again
-      (that is what makes its start fast); one whose sidecar is missing or unreadable is refused too: the
-      guard does not switch itself off;
-    * ``options`` (a ``SessionOptions``) replaces the one built from ``threads``/``profile_prefix``.
+      (that is what makes its start fast); a graph ONNX Runtime saved whose sidecar is unreadable is refused
+      too: the guard does not switch itself off;
+    * ``options`` (a ``SessionOptions``) replaces the one built from ``threads``/``profile_prefix``;
+      ``normalize=False`` hands ORT the graph as written (to reproduce what another tool would see).
     """
     import onnxruntime as ort
 
@@ -103,7 +105,7 @@ def session_from_onnx(
     else:
         # load (and validate) first so a bad file is named as such, not as an ORT internal error
         proto = load_onnx(model, check=False)
-    fixed, changed = normalize_model(proto)
+    fixed, changed = normalize_model(proto) if normalize else (proto, 0)
     wanted = list(providers) if providers else ["CPUExecutionProvider"]
     check_providers(wanted)
     opts = options
