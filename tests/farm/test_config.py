@@ -74,6 +74,8 @@ def test_worker_resources_and_versions():
     cmd = ray_start_command(WorkerConfig(address="10.0.0.1:6379", resources={"board:nano": 1.0}, num_gpus=1))
     assert cmd[1:3] == ["start", "--block"] and "--address=10.0.0.1:6379" in cmd and "--num-gpus=1" in cmd
     assert '--resources={"board:nano": 1.0}' in cmd and not any(c.startswith("--include-dashboard") for c in cmd)
+    head_cmd = ray_start_command(WorkerConfig(head=True, resources={"host": 1.0}))
+    assert {"--head", "--port=6379", "--include-dashboard=false", '--resources={"host": 1.0}'} <= set(head_cmd)
     head = {"edgevis": "0.1.0", "onnxruntime": "1.20.1", "tensorrt": "10.3"}
     assert version_mismatch(head, {**head, "tensorrt": "8.6"}) is None  # engines are built per board
     why = version_mismatch(head, {**head, "onnxruntime": "1.19.0"})
