@@ -188,3 +188,11 @@ def test_readme_commands_build_the_example_and_print_predicts_top5(enet_files, p
     rows = [line.split() for line in out.splitlines()[2:]]
     assert [int(r[1]) for r in rows] == [t["index"] for t in want]
     np.testing.assert_allclose([float(r[-1]) for r in rows], [t["probability"] for t in want], atol=1e-4)
+
+
+def test_a_fixed_batch_of_two_runs_one_image_as_predict_does(cpp_build, photos, tmp_path):
+    """A file exported with a fixed batch of 2: the image fills the batch (OrtRunner.infer_batched pads)."""
+    from edgevis.exporters.onnx import ExportConfig, export_onnx
+
+    path = export_onnx("test_lsnet", tmp_path, config=ExportConfig(batch=2)).artifact.path
+    assert_same_as_predict(cpp_build, path, [photos["rocket.jpg"]])

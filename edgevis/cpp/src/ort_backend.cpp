@@ -81,22 +81,29 @@ class OrtBackend final : public BackendImpl {
   std::vector<float> run(const std::vector<float>& input) override {
     std::vector<int64_t> shape = input_shape_;
     if (shape[0] <= 0) shape[0] = 1;
-    if (shape[0] != 1) throw Error("the model's batch is fixed to " + std::to_string(shape[0]) + "; edgevis runs one image");
+    const int64_t batch = shape[0];  // a fixed batch > 1 is filled with copies, as OrtRunner.infer_batched pads
     shape[1] = 3;
     const int64_t hw = static_cast<int64_t>(input.size()) / 3;
     if (shape[2] <= 0 && shape[3] <= 0) throw Error("the model's input height and width are not fixed");
     if (shape[2] <= 0) shape[2] = hw / shape[3];
     if (shape[3] <= 0) shape[3] = hw / shape[2];
+    std::vector<float> batched;
+    if (batch > 1) {
+      batched.reserve(input.size() * static_cast<size_t>(batch));
+      for (int64_t b = 0; b < batch; ++b) batched.insert(batched.end(), input.begin(), input.end());
+    }
+    const std::vector<float>& x = batch > 1 ? batched : input;
     Ort::MemoryInfo mem = Ort::MemoryInfo::CreateCpu(OrtArenaAllocator, OrtMemTypeDefault);
     // ORT does not write to inputs; the C API takes a non-const pointer
-    Ort::Value in = Ort::Value::CreateTensor<float>(mem, const_cast<float*>(input.data()), input.size(),
-                                                    shape.data(), shape.size());
+    Ort::Value in = Ort::Value::CreateTensor<float>(mem, const_cast<float*>(x.data()), x.size(), shape.data(),
+                                                    shape.size());
     const char* in_names[] = {input_name_.c_str()};
     const char* out_names[] = {output_name_.c_str()};
     try {
       std::vector<Ort::Value> outs = session_.Run(Ort::RunOptions{nullptr}, in_names, &in, 1, out_names, 1);
       const float* p = outs[0].GetTensorData<float>();
-      return std::vector<float>(p, p + outs[0].GetTensorTypeAndShapeInfo().GetElementCount());
+      const size_t n = outs[0].GetTensorTypeAndShapeInfo().GetElementCount() / static_cast<size_t>(batch);
+      return std::vector<float>(p, p + n);  // the first image's row
     } catch (const Ort::Exception& e) {
       throw Error("ONNX Runtime failed to run: " + first_line(e.what()));
     }
