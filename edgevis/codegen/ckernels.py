@@ -45,7 +45,9 @@ static inline uint64_t ev_shl_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 :
 
 CONV = r"""
 /* ONNX ConvInteger (zero points 0): y[n][o] = sum over c, i, j of w[o][c][i][j] * x[n][g*cg + c][..],
-   int32 accumulation wrapping like ONNX Runtime's (uint32 arithmetic: no signed overflow). */
+   int32 accumulation wrapping like ONNX Runtime's (uint32 arithmetic: no signed overflow). Each product of an
+   int8 and an (u)int8 is exact in 16 bits (|w x| <= 127 * 255), written as int16 x int16 so compilers use
+   widening 16-bit multiplies. */
 static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C, int H, int W, int O, int G,
                         int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO) {
     int cg = C / G, og = O / G;
@@ -58,7 +60,7 @@ static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C
                 const {XT} *xc = x + ((long)n * C + (long)g * cg + c) * H * W;
                 for (int i = 0; i < KH; i++) {
                     for (int j = 0; j < KW; j++) {
-                        uint32_t wv = (uint32_t)(int32_t)w[(((long)o * cg + c) * KH + i) * KW + j];
+                        int16_t wv = (int16_t)w[(((long)o * cg + c) * KH + i) * KW + j];
                         int lo = 0, hi = WO;  /* ox with 0 <= ox*SW + j - PL < W */
                         if (wv == 0) continue;
                         while (lo < WO && lo * SW + j - PL < 0) lo++;
@@ -68,11 +70,13 @@ static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C
                             const {XT} *row;
                             uint32_t *dst = acc + (long)oy * WO;
                             if (iy < 0 || iy >= H) continue;
-                            row = xc + (long)iy * W + j - PL;
+                            row = xc + (long)iy * W;  /* indices below stay in [0, W): no pointer outside x */
                             if (SW == 1) {
-                                for (int ox = lo; ox < hi; ox++) dst[ox] += wv * (uint32_t)(int32_t)row[ox];
+                                for (int ox = lo; ox < hi; ox++)
+                                    dst[ox] += (uint32_t)(int32_t)(wv * (int16_t)row[ox + j - PL]);
                             } else {
-                                for (int ox = lo; ox < hi; ox++) dst[ox] += wv * (uint32_t)(int32_t)row[(long)ox * SW];
+                                for (int ox = lo; ox < hi; ox++)
+                                    dst[ox] += (uint32_t)(int32_t)(wv * (int16_t)row[(long)ox * SW + j - PL]);
                             }
                         }
                     }
@@ -90,10 +94,10 @@ static void ev_matmul_{A}_{B}(const {AT} *a, const {BT} *b, int32_t *y, int M, i
         uint32_t *row = (uint32_t *)(y + (long)m * N);
         memset(row, 0, sizeof(uint32_t) * (size_t)N);
         for (int k = 0; k < K; k++) {
-            uint32_t av = (uint32_t)(int32_t)a[(long)m * K + k];
+            int16_t av = (int16_t)a[(long)m * K + k];
             const {BT} *bk = b + (long)k * N;
             if (av == 0) continue;
-            for (int n = 0; n < N; n++) row[n] += av * (uint32_t)(int32_t)bk[n];
+            for (int n = 0; n < N; n++) row[n] += (uint32_t)(int32_t)(av * (int16_t)bk[n]);
         }
     }
 }

@@ -72,7 +72,6 @@ class CWriter:
         self.kernels: dict[str, str] = {}
         self.body: list[str] = []
         self._nstep = 0
-        self.functions: list[str] = []
 
     # ------------------------------------------------------------ storage
     def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None) -> str:

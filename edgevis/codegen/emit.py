@@ -187,7 +187,7 @@ def _model_source(name: str, w: CWriter, decls: str, plan: Plan) -> str:
              "#include <stdint.h>", "#include <string.h>", f'#include "{name}.h"', "", decls, PRELUDE,
              *w.kernels.values(), "",
              f"#ifndef {name.upper()}_STEP_HOOK  /* profilers define it: called after each step */",
-             f"#define {name.upper()}_STEP_HOOK(step, kind)", "#endif", "", *w.functions, "",
+             f"#define {name.upper()}_STEP_HOOK(step, kind)", "#endif", "",
              f"int {name}_run(const int8_t *input, int32_t *logits, void *arena) {{",
              "    uint8_t *A = (uint8_t *)arena;",
              f"    if ((uintptr_t)arena % {ALIGN} != 0) return -1;",

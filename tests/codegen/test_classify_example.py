@@ -31,7 +31,7 @@ def test_classify_prints_the_top5_of_predict(int_model, tmp_path):
     lib = emit_c(int_model.path, tmp_path / "c")
     exe = make_classify(lib, tmp_path / "classify")
     spec, _ = recorded_preprocess(int_model.path)
-    for png in sorted(int_model.held.rglob("*.png"))[:4]:
+    for png in sorted(int_model.held.rglob("*.png"))[::7][:2]:
         dump = tmp_path / "in.bin"
         p = subprocess.run([str(exe), str(png), "--dump-input", str(dump)], capture_output=True, text=True)
         assert p.returncode == 0, p.stderr
@@ -46,13 +46,8 @@ def test_classify_prints_the_top5_of_predict(int_model, tmp_path):
         want = [(t["index"], t["name"], f"{t['probability']:.4f}") for t in json.loads(pred.stdout)["top"]]
         got = [(int(ln.split()[1]), " ".join(ln.split()[2:-1]), ln.split()[-1]) for ln in p.stdout.splitlines()]
         assert got == want
-
-
-@pytest.mark.parametrize("int_model", ["test_lsnet"], indirect=True)
-def test_classify_refuses_a_file_that_is_not_png(tmp_path, int_model):
-    lib = emit_c(int_model.path, tmp_path / "c")
-    exe = make_classify(lib, tmp_path / "classify")
+    # not a PNG: one error line, non-zero exit
     bad = tmp_path / "x.png"
     bad.write_text("not a png")
     p = subprocess.run([str(exe), str(bad)], capture_output=True, text=True)
-    assert p.returncode != 0 and p.stderr.startswith("error:")
+    assert p.returncode != 0 and p.stderr.startswith("error:") and len(p.stderr.strip().splitlines()) == 1
