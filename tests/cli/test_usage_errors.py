@@ -6,6 +6,8 @@ import signal
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edgevis.cli.app import main
 
@@ -75,3 +77,36 @@ def test_sigterm_removes_temporary_files(tmp_path):
     assert p.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(top=st.integers(-10**12, 10**12), threads=st.integers(-5, 10**6))
+def test_any_top_and_threads_are_a_result_or_one_error_line(tmp_path_factory, top, threads):
+    """Whatever numbers are given, predict answers with one error line (here: the model is missing)."""
+    import contextlib
+    import io
+
+    d = tmp_path_factory.mktemp("p")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as e:
+        main(["predict", str(d / "missing.onnx"), "--image", str(d / "i.png"), "--top", str(top),
+              "--threads", str(threads)])
+    lines = [ln for ln in err.getvalue().splitlines() if ln.strip()]
+    assert e.value.code == 2 and len(lines) == 1 and lines[0].startswith("error:"), err.getvalue()
+    assert ("'--top'" in lines[0]) == (top < 1) or ("'--threads'" in lines[0] and threads < 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.tuples(st.integers(-5, 10**6), st.integers(-5, 10**6)), classes=st.integers(-5, 10**9),
+       batch=st.integers(-5, 10**4))
+def test_export_bounds_are_checked_before_any_work(size, classes, batch):
+    from edgevis.core.errors import EdgevisError
+    from edgevis.exporters.onnx import MAX_CLASSES, MAX_EXPORT_SIDE, ExportConfig
+
+    ok = 32 <= min(size) and max(size) <= MAX_EXPORT_SIDE and 1 <= classes <= MAX_CLASSES and batch >= 1
+    try:
+        ExportConfig(input_size=size, num_classes=classes, batch=batch)
+    except EdgevisError as e:
+        assert not ok and "\n" not in str(e)
+    else:
+        assert ok
