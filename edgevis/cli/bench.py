@@ -46,10 +46,13 @@ def bench(
     from ..pipeline.benching import BenchConfig, bench as run_bench, parse_precisions
     from ..profile.profiler import ProfileConfig, parse_batches
 
+    from ..core.names import as_runtime
+
+    runtime = as_runtime(runtime)
     if runtime not in ("ort", "trt"):
         from ..core.errors import EdgevisError
 
-        raise EdgevisError(f"unknown runtime {runtime!r}; use ort or trt")
+        raise EdgevisError(f"unknown runtime {runtime!r}; use ort or trt (tensorrt)")
     prof = ProfileConfig(runtime=runtime, device=device, warmup=warmup, iters=iters, duration_s=duration,
                          batches=parse_batches(batch), threads=threads, energy=energy, per_layer=per_layer,
                          tolerance=tolerance / 100)

@@ -42,8 +42,11 @@ def build(
     trt_only = {"--precision": precision != "auto", "--min-shape": min_shape, "--opt-shape": opt_shape,
                 "--max-shape": max_shape, "--workspace": workspace, "--timing-cache": timing_cache,
                 "--dla": dla is not None}
+    from ..core.names import as_runtime
+
+    runtime = as_runtime(runtime)
     if runtime not in ("ort", "trt"):
-        raise EdgevisError(f"unknown --runtime {runtime!r}; use ort or trt")
+        raise EdgevisError(f"unknown --runtime {runtime!r}; use ort or trt (tensorrt)")
     wrong = [k for k, v in (trt_only if runtime == "ort" else ort_only).items() if v]
     if wrong:
         raise EdgevisError(f"{', '.join(wrong)} do(es) not apply to --runtime {runtime}")

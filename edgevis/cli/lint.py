@@ -13,7 +13,7 @@ from .common import out, print_json, user_errors
 @user_errors
 def lint(
     model_file: Path = typer.Argument(..., help="An ONNX file."),
-    target: str = typer.Option("trt", "--target", help="trt (TensorRT's parser and builder) or ort-cpu (x86 kernels)."),
+    target: str = typer.Option("trt", "--target", help="trt or tensorrt (TensorRT's parser and builder), or ort-cpu (x86 kernels)."),
     trt_version: str = typer.Option("10", "--trt-version", help="TensorRT major version on the device: 10 or 11."),
     precision: str = typer.Option(
         "auto", "--precision", help="Precision the engine will be built in: auto (int8 for Q/DQ files, else fp16), "
@@ -26,6 +26,9 @@ def lint(
     from ..graph.inspect import load_onnx
     from ..graph.lint import lint_model
 
+    from ..core.names import as_lint_target
+
+    target = as_lint_target(target)
     report = lint_model(load_onnx(model_file), target, trt_version=trt_version, precision=precision)
     if as_json:
         print_json({"file": str(model_file), **report.to_dict()})

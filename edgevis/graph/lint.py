@@ -372,8 +372,11 @@ def lint_model(model: onnx.ModelProto, target: str = "trt", *, trt_version: str 
     """Findings for ``target`` (``trt`` or ``ort-cpu``), errors first; same-rule, same-message hits grouped."""
     from ..core.errors import EdgevisError
 
+    from ..core.names import as_lint_target
+
+    target = as_lint_target(target)
     if target not in TARGETS:
-        raise EdgevisError(f"unknown lint target {target!r}; use {' or '.join(TARGETS)}")
+        raise EdgevisError(f"unknown lint target {target!r}; use {' or '.join(TARGETS)} (tensorrt is trt)")
     if str(trt_version) not in ("10", "11"):
         raise EdgevisError(f"--trt-version must be 10 or 11 (got {trt_version})")
     if precision not in ("auto", "fp32", "fp16", "int8"):

@@ -17,7 +17,9 @@ def build(model_file: str | os.PathLike[str], runtime: str = "ort", config: Any 
         from ..runtimes.ort_build import OrtBuildConfig, build_ort
 
         return build_ort(model_file, output, config or OrtBuildConfig())
-    if runtime in ("trt", "tensorrt"):
+    from ..core.names import as_runtime
+
+    if as_runtime(runtime) == "trt":
         from ..runtimes.trt import TrtBuildConfig, engine_from_onnx
 
         return engine_from_onnx(model_file, output, config or TrtBuildConfig())

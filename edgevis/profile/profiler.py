@@ -52,6 +52,9 @@ class ProfileConfig:
     def __post_init__(self) -> None:
         from ..runtimes.ort import DEVICES
 
+        from ..core.names import as_runtime
+
+        object.__setattr__(self, "runtime", as_runtime(self.runtime))
         if self.runtime not in ("auto", "ort", "trt"):
             raise EdgevisError(f"unknown runtime {self.runtime!r}; use ort or trt")
         if self.device not in DEVICES:

@@ -70,7 +70,9 @@ TARGETS: dict[str, QuantTarget] = {
 
 
 def get_target(name: str) -> QuantTarget:
+    from ..core.names import as_quant_target
+
     try:
-        return TARGETS[name]
+        return TARGETS[as_quant_target(name)]
     except KeyError:
-        raise EdgevisError(f"unknown --target {name!r}; choose one of: {', '.join(TARGETS)}") from None
+        raise EdgevisError(f"unknown --target {name!r}; choose one of: {', '.join(TARGETS)} (trt is tensorrt)") from None

@@ -1,0 +1,33 @@
+"""One vocabulary: trt and tensorrt name the same thing in every command that takes either."""
+
+import json
+
+import pytest
+from clihelpers import assert_one_line_error, run
+
+from edgevis.core.names import as_lint_target, as_quant_target, as_runtime
+from edgevis.profile.profiler import ProfileConfig
+from edgevis.quant.targets import get_target
+
+
+@pytest.mark.parametrize("spelling", ["trt", "tensorrt", "TensorRT", "TRT"])
+def test_every_option_takes_both_spellings(spelling):
+    assert as_runtime(spelling) == "trt" and as_lint_target(spelling) == "trt" and as_quant_target(spelling) == "tensorrt"
+    assert get_target(spelling).name == "tensorrt"
+    assert ProfileConfig(runtime=spelling).runtime == "trt"
+
+
+def test_lint_and_build_accept_the_other_spelling(tmp_path, lsnet_t_export):
+    src = lsnet_t_export.artifact.path
+    a = json.loads(run("lint", src, "--target", "tensorrt", "--json").stdout)
+    b = json.loads(run("lint", src, "--target", "trt", "--json").stdout)
+    assert a["target"] == b["target"] == "trt" and a["findings"] == b["findings"]
+    human = run("lint", src, "--target", "tensorrt").stdout
+    assert "TensorRT" in human and "ONNX Runtime" not in human
+    assert_one_line_error(run("lint", src, "--target", "openvino", check_ok=False), "unknown lint target")
+    p = run("build", src, "--runtime", "tensorrt", "--min-shape", "1x3x224x224", "--opt-shape", "1x3x224x224",
+            "--max-shape", "1x3x224x224", check_ok=False)
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:  # no GPU stack here: the same refusal as --runtime trt, not "unknown runtime"
+        assert_one_line_error(p, r"tensorrt is not installed")
