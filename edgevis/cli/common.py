@@ -31,6 +31,8 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except EdgevisError as e:
             print_error(str(e))
+            if kwargs.get("as_json"):  # a script reading stdout gets the error, not a parse failure
+                print_json({"error": str(e), "kind": type(e).__name__, "exit_code": e.exit_code})
             raise typer.Exit(code=e.exit_code) from None
         except KeyboardInterrupt as e:
             # outputs are written atomically: whatever was completed stays whole, nothing half-written remains;
@@ -62,6 +64,8 @@ def usage_error(e: BaseException) -> int:
     if isinstance(e, cx.UsageError):
         where = f" (see `{e.ctx.command_path} --help`)" if e.ctx is not None else ""
         print_error(" ".join(e.format_message().split()) + where)
+        if "--json" in sys.argv[1:]:
+            print_json({"error": " ".join(e.format_message().split()), "kind": "UsageError", "exit_code": 2})
         return 2
     if isinstance(e, cx.ClickException):
         print_error(" ".join(e.format_message().split()))

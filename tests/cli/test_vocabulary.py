@@ -31,3 +31,15 @@ def test_lint_and_build_accept_the_other_spelling(tmp_path, lsnet_t_export):
         import tensorrt  # noqa: F401
     except ImportError:  # no GPU stack here: the same refusal as --runtime trt, not "unknown runtime"
         assert_one_line_error(p, r"tensorrt is not installed")
+
+
+def test_json_errors_are_json_on_stdout_beside_the_line(tmp_path):
+    p = run("predict", tmp_path / "missing.onnx", "--image", tmp_path / "x.png", "--json", check_ok=False)
+    assert_one_line_error(p, "ONNX file not found")
+    d = json.loads(p.stdout)
+    assert d == {"error": f"ONNX file not found: {tmp_path / 'missing.onnx'}", "kind": "OnnxFileError",
+                 "exit_code": p.returncode}
+    p = run("predict", tmp_path / "missing.onnx", "--image", tmp_path / "x.png", "--top", 0, "--json", check_ok=False)
+    assert p.returncode == 2 and json.loads(p.stdout)["kind"] == "UsageError"
+    p = run("predict", tmp_path / "missing.onnx", "--image", tmp_path / "x.png", check_ok=False)
+    assert p.stdout == ""  # without --json, stdout stays empty
