@@ -2,7 +2,7 @@
 
 A sweep is given on the command line (``--models lsnet_t,deit_tiny_patch16_224
 --precisions fp32,int8 --devices orin-nano,x86``) or, for larger matrices, in a TOML
-file read with the standard library's ``tomllib``::
+file read with the standard library's ``tomllib`` (``tomli`` on Python 3.10)::
 
     precisions = ["fp32", "int8"]
     devices = ["orin-nano", "x86"]
@@ -170,7 +170,15 @@ _TOP_KEYS = {"models", "precisions", "devices", "cluster", "report", "output_dir
 def load_sweep_file(path: str | os.PathLike[str], **overrides: Any) -> SweepConfig:
     """A :class:`SweepConfig` from a TOML sweep file (see the module docstring); relative paths in the
     file are relative to the file; ``overrides`` (SweepConfig field names) win over the file."""
-    import tomllib
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10 (JetPack 6): the same parser as the tomli package
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            from ..core.errors import missing_dependency
+
+            raise missing_dependency("tomli", "farm", "sweep files on Python 3.10") from None
 
     p = Path(path)
     try:
