@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Callable
 
 import numpy as np
@@ -32,6 +33,7 @@ from ...core.errors import EdgevisError
 from .arith import RangeError, check_bound, dyadic
 from .kernels import (NORM_G, SIGMOID_P, Clip, ConvInteger, Elementwise, Gelu, Kernel, MatMulInteger, Norm, Passthrough,
                       ReduceSum, Requant, Shiftmax, Sigmoid)
+from .dilated import DilatedConvInteger
 from .pool import average_pool_kernels
 from .program import Program, Step
 
@@ -222,8 +224,9 @@ class Converter:
         w = self.const(node.input[1])
         if w is None or w.ndim != 4:
             raise self.fail(node, "the weight must be a constant 4-D tensor")
-        if any(d != 1 for d in a.get("dilations", [1, 1])) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise self.fail(node, "dilation and auto_pad are not supported")
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise self.fail(node, "auto_pad is not supported")
+        dilations = tuple(int(d) for d in a.get("dilations", [1, 1]))
         x = self.lin_input(node.input[0], node.name, node.name in self.wide)
         wq, ws = self.weight_int8(w, 0)
         scale = (x.scale * ws.reshape(-1)).reshape(-1, 1, 1)
@@ -233,8 +236,9 @@ class Converter:
         bound += int(np.abs(bq).max()) if bq is not None else 0
         check_bound(bound, "conv accumulator")
         pads = a.get("pads", [0, 0, 0, 0])
-        k = ConvInteger(wq, bq, tuple(a.get("strides", [1, 1])), (pads[0], pads[1], pads[2], pads[3]), int(a.get("group", 1)),
-                        split=self._is_wide(x), x_unsigned=x.unsigned and not self._is_wide(x))
+        conv = ConvInteger if dilations == (1, 1) else partial(DilatedConvInteger, dilations=dilations)
+        k = conv(wq, bq, tuple(a.get("strides", [1, 1])), (pads[0], pads[1], pads[2], pads[3]), int(a.get("group", 1)),
+                 split=self._is_wide(x), x_unsigned=x.unsigned and not self._is_wide(x))
         (out,) = self.emit(k, [x.name], node.name)
         self.qt[node.output[0]] = QT(out, scale, bound, acc=True)
 
