@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 # what other libraries leave in the temp dir by design: onnxruntime writes a session marker there on import
 FOREIGN_TMP = {".ses"}
 COMMANDS = ("inspect", "lint", "simplify", "build", "predict", "quantize")
+EXTRA_COMMANDS = ("profile", "inspect-int")  # also runnable: benchmarks/fuzz.py --commands profile,...
 PREPROCESS = {"input_size": [16, 16], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25],
               "interpolation": "bilinear", "crop_pct": 0.875}
 
@@ -323,6 +324,8 @@ def argv_for(cmd: str, model: Path, out: Path, inputs: dict[str, Path]) -> list[
         "simplify": ["simplify", m, "-o", str(out / "m.sim.onnx"), "--quiet"],
         "build": ["build", m, "--runtime", "ort", "-o", str(out / "m.ort.onnx"), "--quiet"],
         "predict": ["predict", m, "--image", str(inputs["image"]), "--json"],
+        "profile": ["profile", m, "--iters", "2", "--warmup", "0", "--energy", "none", "--idle", "0", "--json"],
+        "inspect-int": ["inspect", m, "--integer-only", "--json"],
         "quantize": ["quantize", m, "--int8", "--calib", str(inputs["calib"]), "-o", str(out), "--calib-count", "4",
                      "--quiet", "--no-latency-search"],
     }[cmd]
@@ -409,7 +412,7 @@ def verdict(cmd: str, answer: dict, leftovers: list[str], tmp_left: list[str]) -
         return "ok", None
     if leftovers:
         return "LEFTOVER", f"a failed run left files in the output folder: {leftovers[:3]}"
-    if cmd == "lint" and rc == 1 and not err_lines:
+    if cmd in ("lint", "inspect-int") and rc == 1 and not err_lines:  # findings / not integer-only
         return "findings", None
     if len(err_lines) != 1:
         return "NO-ERROR-LINE", f"exit {rc} with {len(err_lines)} error: lines: {answer['stderr'][-300:]!r}"
@@ -442,7 +445,8 @@ def campaign(mutants: int, *, seed: int = 0, commands: tuple[str, ...] = COMMAND
             for cmd in commands:
                 out = mdir / f"out-{cmd}"
                 out.mkdir()
-                answer = worker.run(i * 100 + COMMANDS.index(cmd), argv_for(cmd, model, out, inputs), timeout)
+                answer = worker.run(i * 100 + (COMMANDS + EXTRA_COMMANDS).index(cmd), argv_for(cmd, model, out, inputs),
+                                    timeout)
                 leftovers = sorted(p.name for p in out.iterdir())
                 tmp_left = sorted(p.name for p in tmp.iterdir() if p.name not in FOREIGN_TMP)
                 v, problem = verdict(cmd, answer, leftovers, tmp_left)
