@@ -69,9 +69,12 @@ class _ForkServer:
 
         for attempt in (0, 1):
             if self.proc is None or self.proc.poll() is not None:
+                import atexit
+
                 self.proc = subprocess.Popen([sys.executable, "-m", "edgevis.runtimes.isolate", "--serve"],
                                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                              stderr=subprocess.DEVNULL)
+                atexit.register(self.close)
             assert self.proc.stdin is not None and self.proc.stdout is not None
             try:
                 self.proc.stdin.write((json.dumps({"args": args, "limit": limit}) + "\n").encode())
