@@ -38,6 +38,9 @@ def bench(
     tolerance: float = typer.Option(2.0, "--tolerance", help="Warn when a mean latency is known less precisely than "
                                                               "this, in percent (95 percent confidence)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.json, report.md and report.html here."),
+    wide: bool = typer.Option(False, "--wide", help="Every column of the table (default: the main ones, within 100 "
+                                                    "columns)."),
+    csv: bool = typer.Option(False, "--csv", help="The full table as CSV on stdout (for machines)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
 ) -> None:
@@ -81,27 +84,54 @@ def bench(
         written = write_report(result, report)
     if as_json:
         print_json({**result, "report_files": {k: str(v) for k, v in written.items()} if written else None})
+    elif csv:
+        print_csv(result)
     elif not quiet:
-        print_bench(result)
+        print_bench(result, wide=wide)
         if written:
             out.print(f"report: {escape(str(written['html']))}")
 
 
-def print_bench(result: dict[str, Any]) -> None:
+# the terminal's headers (the report's are longer): "x fp32" is the ratio against the baseline
+_SHORT = {"p50 latency": "p50", "p99 latency": "p99", "Speedup": "Speedup (p50)", "Throughput": "Throughput",
+          "File size": "Size", "Peak RSS (added)": "Peak RSS (added)", "Top-1 agreement": "Top-1 agr.",
+          "Energy / inference (net of idle)": "Energy"}
+
+
+def print_bench(result: dict[str, Any], wide: bool = False) -> None:
     from ..report import format_rows, summary_rows, table_notes
+    from ..report.table import TERMINAL_COLUMNS
 
     batches = [r["batch"] for r in result["entries"][0]["profile"]["runs"]]
+    cols = None if wide else TERMINAL_COLUMNS
     for b in batches:
         rows = summary_rows(result, batch=b)
-        headers, cells = format_rows(rows)
+        headers, cells = format_rows(rows, cols, hide_empty=not wide)
         table = Table(title=f"{escape(result['title'])}, batch {b} (ratios against {result['baseline']})")
         for i, h in enumerate(headers):
-            table.add_column(escape(h), justify="left" if i == 0 else "right")
+            # numbers are never cut: a cell that does not fit folds onto a second line
+            table.add_column(escape(h if wide else _SHORT.get(h.split(" vs ")[0], h)),
+                             justify="left" if i == 0 else "right", overflow="fold", no_wrap=i == 0)
         for row in cells:
             table.add_row(*(escape(c) for c in row))
         out.print(table)
-        for note in table_notes(rows):
+        for note in table_notes(rows, cols, hide_empty=not wide):
             out.print(escape(note), highlight=False)
     reused = [e["label"] for e in result["entries"] if e.get("reused")]
     if reused:
         out.print(f"reused from the output folder: {', '.join(reused)} (sidecars match)")
+
+
+def print_csv(result: dict[str, Any]) -> None:
+    import csv
+    import sys
+
+    from ..report import format_rows, summary_rows
+
+    w = csv.writer(sys.stdout)
+    for i, b in enumerate(r["batch"] for r in result["entries"][0]["profile"]["runs"]):
+        headers, cells = format_rows(summary_rows(result, batch=b))
+        if i == 0:
+            w.writerow(["batch", *headers])
+        for row in cells:
+            w.writerow([b, *row])

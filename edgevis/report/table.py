@@ -12,7 +12,7 @@ this / baseline (above 1: faster); ``size_ratio`` and ``energy_ratio`` = this / 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from .schema import baseline_entry, energy_of, entry_run
 
@@ -162,7 +162,8 @@ def _ratio_cell(row: dict[str, Any], key: str, notes: _Notes, reason: str | None
 
 def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
     """Each column's cell, made on demand so that only the columns shown number footnotes."""
-    label = row["label"] if row["label"] == row["precision"] else f"{row['label']} ({row['precision']})"
+    same = row["label"].replace("_", "-") == row["precision"].replace("_", "-")
+    label = row["label"] if same else f"{row['label']} ({row['precision']})"
     ratio_reason, energy_reason, fid_reason = row["ratio_reason"], row["energy_reason"], row["fidelity_reason"]
     if energy_reason:
         energy_ratio_reason = energy_reason
@@ -211,25 +212,45 @@ def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
     }
 
 
-def _format(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]], list[str]]:
+# what a terminal shows by default: the columns a reviewer reads first, within 100 columns
+TERMINAL_COLUMNS = ("variant", "p50", "speedup", "thr", "size", "rss", "energy", "top1")
+# columns that exist only to carry an energy figure: hidden, with one note, where no row has one
+_ENERGY_COLUMNS = ("energy", "energy_ratio", "power")
+
+
+def _format(rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
+            hide_empty: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
     base = rows[0]["baseline"] if rows else None
     cols = _headers(base, any(r["fidelity_reference"] is not None or r["top1_agreement"] is not None for r in rows))
+    if columns is not None:
+        cols = [c for c in cols if c[0] in columns]
+    lead: list[str] = []
+    if hide_empty and rows and all(r["energy_j_per_inference"] is None for r in rows):
+        shown = [h for k, h in cols if k in _ENERGY_COLUMNS]
+        cols = [c for c in cols if c[0] not in _ENERGY_COLUMNS]
+        reasons = sorted({r["energy_reason"] for r in rows if r["energy_reason"]})
+        if shown:
+            lead.append(f"{', '.join(shown)}: not shown, no measurement"
+                        + (f" ({'; '.join(reasons)})" if reasons else ""))
     notes = _Notes()
     body = []
     for row in rows:
         cells = _cells(row, notes)
         body.append([cells[k]() for k, _ in cols])
-    return [h for _, h in cols], body, [f"[{n}] {text}" for text, n in notes.items.items()]
+    return [h for _, h in cols], body, lead + [f"[{n}] {text}" for text, n in notes.items.items()]
 
 
-def format_rows(rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def format_rows(rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
+                hide_empty: bool = False) -> tuple[list[str], list[list[str]]]:
     """(headers, cells) of the summary table, every number with its unit; missing values are "—"
     followed by a footnote mark whose text :func:`table_notes` gives. p90 and CV stay in the rows and
-    the per-entry details: the table is kept to what fits a review slide."""
-    headers, body, _ = _format(rows)
+    the per-entry details: the table is kept to what fits a review slide. ``columns`` keeps only those
+    keys (see :data:`TERMINAL_COLUMNS`); ``hide_empty`` drops the energy columns where no row has energy,
+    leaving one note instead of a footnote per cell."""
+    headers, body, _ = _format(rows, columns, hide_empty)
     return headers, body
 
 
-def table_notes(rows: list[dict[str, Any]]) -> list[str]:
+def table_notes(rows: list[dict[str, Any]], columns: Sequence[str] | None = None, hide_empty: bool = False) -> list[str]:
     """The footnotes the marks in :func:`format_rows` refer to, e.g. ``"[1] no RAPL zones ..."``."""
-    return _format(rows)[2]
+    return _format(rows, columns, hide_empty)[2]

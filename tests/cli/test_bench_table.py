@@ -1,0 +1,47 @@
+"""The bench table on a terminal: within 100 columns by default, numbers never cut; --wide and --csv for the rest."""
+
+import csv
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "report"))
+from reportdata import make_report  # noqa: E402
+
+import edgevis.cli.bench as bench_cli  # noqa: E402
+
+
+def render(report, width, **kw):
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, soft_wrap=False, color_system=None)
+    old = bench_cli.out
+    bench_cli.out = console
+    try:
+        bench_cli.print_bench(report, **kw)
+    finally:
+        bench_cli.out = old
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("energy", [False, True])
+def test_default_table_fits_100_columns_and_cuts_no_number(energy):
+    report = make_report(energy=energy)
+    text = render(report, 100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert "…" not in text  # rich's ellipsis: a cut cell
+    assert "integer_only" in text and "2.27×" in text  # the label and the ratio whole
+    if not energy:  # empty energy columns leave one note, not a column of dashes with a footnote per cell
+        assert "Energy / inference (net of idle): not shown, no measurement (no INA3221" in text
+        assert text.count("no RAPL zones") == 1
+
+
+def test_wide_and_csv_have_every_column(capsys):
+    report = make_report(energy=False)
+    wide = render(report, 400, wide=True)
+    assert "Avg power" in wide and "Throughput vs fp32" in wide
+    bench_cli.print_csv(report)
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0][:2] == ["batch", "Variant"] and "Avg power" in rows[0] and len(rows) == 4
