@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import err, out, print_json, progress_bar, user_errors, warn
+from .common import command_line, err, out, print_json, progress_bar, user_errors, warn
 
 
 @user_errors
@@ -74,7 +74,7 @@ def bench(
             err.print(escape(msg), highlight=False)
 
     with progress_bar(show) as progress:
-        result = run_bench(config, progress=progress, log=log).to_dict()
+        result = run_bench(config, progress=progress, log=log, invocation=command_line()).to_dict()
     for w in result["warnings"]:
         warn(w)
     written = None

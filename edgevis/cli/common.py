@@ -88,6 +88,13 @@ def handle_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def command_line() -> str:
+    """The command as the user typed it (for reports: what was run)."""
+    import shlex
+
+    return "edgevis " + shlex.join(sys.argv[1:])
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2) + "\n")
     sys.stdout.flush()

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import out, print_json, progress_bar, user_errors, warn
+from .common import command_line, out, print_json, progress_bar, user_errors, warn
 
 
 @user_errors
@@ -49,7 +49,7 @@ def profile(
                            per_layer_runs=per_layer_runs, tolerance=tolerance / 100)
     show = not quiet and not as_json
     with progress_bar(show) as progress:
-        run = profile_with_report(model_file, config, report_dir=report, progress=progress)
+        run = profile_with_report(model_file, config, report_dir=report, progress=progress, invocation=command_line())
     for w in run.warnings:
         warn(w)
     if as_json:

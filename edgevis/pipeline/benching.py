@@ -237,11 +237,31 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
                 files[p], _round_config(config, r),
                 progress=(lambda ph, d, t, p=p, r=r: progress(f"{p} round {r + 1}: {ph}", d, t)) if progress else None))
     entries = [{"label": p, "precision": p, "file": str(files[p]), "onnx": str(paths[p]), "reused": p in reused,
-                "fidelity": fidelity.get(p), "profile": merge_profiles(parts[p])} for p in files]
+                "fidelity": fidelity.get(p), "profile": merge_profiles(parts[p]), "provenance": file_provenance(paths[p])}
+               for p in files]
     runtime = "TensorRT" if config.profile.runtime == "trt" else f"ONNX Runtime ({config.profile.device})"
     return new_report("bench", f"{config.model} on {runtime}", entries[0]["profile"]["device"], entries,
                       model=config.model, baseline="fp32",
                       warnings=warnings + [f"{e['label']}: {w}" for e in entries for w in e["profile"]["warnings"]])
+
+
+def file_provenance(path: Path) -> dict[str, Any] | None:
+    """What the report says about how ``path`` was made: weights, input, and the quantization recipe
+    (from its sidecar, which bench has checked against the file)."""
+    from ..core.types import read_sidecar
+
+    side = read_sidecar(path)
+    if not side:
+        return None
+    q = side.get("quantization") or {}
+    keep = ("format", "target", "activations", "weights", "per_channel", "calibration_method", "calibration_images",
+            "calibration_source", "act_bits")
+    return {"weights": side.get("weights"), "input_shape": (side.get("input") or {}).get("shape"),
+            "layout": (side.get("preprocess") or {}).get("layout", "NCHW"), "precision": side.get("precision"),
+            "exporter": side.get("exporter"), "sha256": side.get("sha256"),
+            "quantization": ({k: q.get(k) for k in keep if k in q} |
+                             {"kept_float": [{"count": k.get("count"), "reason": k.get("reason")}
+                                             for k in q.get("kept_float") or []]}) if q else None}
 
 
 @dataclass(frozen=True)
@@ -282,7 +302,7 @@ class BenchResult:
 
 
 def bench(config: BenchConfig | None = None, *, progress: Progress | None = None,
-          log: Callable[[str], None] | None = None, **options: Any) -> BenchResult:
+          log: Callable[[str], None] | None = None, invocation: str | None = None, **options: Any) -> BenchResult:
     """Export (or reuse) every precision of a catalog model, measure its fidelity against FP32 and
     profile it in alternating rounds; ``options`` are :class:`BenchConfig` fields for a config built
     in place (``model="lsnet_t", precisions=("fp32", "int8")``)."""
@@ -293,4 +313,7 @@ def bench(config: BenchConfig | None = None, *, progress: Progress | None = None
     from .steps import locked_output
 
     with locked_output(ensure_writable_dir(config.output_dir)):
-        return BenchResult(run_bench(config, progress=progress, log=log))
+        report = run_bench(config, progress=progress, log=log)
+    if invocation:
+        report["invocation"] = invocation
+    return BenchResult(report)

@@ -31,7 +31,7 @@ def runtime_name(result: dict[str, Any]) -> str:
 
 def profile_with_report(model_file: str | os.PathLike[str], config: ProfileConfig, *,
                         report_dir: str | os.PathLike[str] | None = None,
-                        progress: Progress | None = None) -> ProfileRun:
+                        progress: Progress | None = None, invocation: str | None = None) -> ProfileRun:
     from ..core.files import ensure_writable_dir
     from ..core.sidecar import load_sidecar
     from ..profile.profiler import profile_file
@@ -53,8 +53,14 @@ def profile_with_report(model_file: str | os.PathLike[str], config: ProfileConfi
     if report_dir is not None:
         from ..report import new_report, write_report
 
+        from .benching import file_provenance
+
+        prov = file_provenance(path) if not side.missing and not side.verify(path) else None
         entry = {"label": result["model"]["precision"], "precision": result["model"]["precision"],
-                 "file": str(path), "fidelity": None, "profile": result}
-        written = write_report(new_report("profile", f"{path.name} on {runtime_name(result)}",
-                                          result["device"], [entry], warnings=result["warnings"]), report_dir)
+                 "file": str(path), "fidelity": None, "profile": result, "provenance": prov}
+        report = new_report("profile", f"{path.name} on {runtime_name(result)}", result["device"], [entry],
+                            model=(side.data or {}).get("model") if prov else path.name, warnings=result["warnings"])
+        if invocation:
+            report["invocation"] = invocation
+        written = write_report(report, report_dir)
     return ProfileRun(ProfileResult(result), written, warnings)

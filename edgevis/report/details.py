@@ -50,17 +50,57 @@ def device_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
     return facts
 
 
+RANDOM_WEIGHTS = "random-init (random weights: accuracy and fidelity figures mean nothing)"
+
+
+def weights_text(w: Any) -> str:
+    if w in (None, "random-init"):
+        return RANDOM_WEIGHTS if w else DASH
+    if isinstance(w, dict):
+        where = w.get("path") or w.get("source") or "?"
+        return f"{where} (sha256 {str(w.get('sha256', '?'))[:16]}…)"
+    return str(w)
+
+
 def report_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
-    return [("Command", f"edgevis {report['command']}"), ("Model", _opt(report.get("model"))),
-            ("Baseline", _opt(report.get("baseline"), lambda b: f"{b} (ratios and fidelity are against it)")),
-            ("Created", _opt(report.get("created")))]
+    facts = [("Command", f"edgevis {report['command']}")]
+    if report.get("invocation"):
+        facts.append(("Command line", str(report["invocation"])))
+    facts.append(("Model", _opt(report.get("model"))))
+    prov = next((e.get("provenance") for e in report["entries"] if e.get("provenance")), None)
+    if prov:
+        facts.append(("Weights", weights_text(prov.get("weights"))))
+        shape = prov.get("input_shape")
+        if shape:
+            facts.append(("Input", f"{' x '.join(str(d) for d in shape)} ({prov.get('layout') or 'NCHW'})"))
+    facts += [("Baseline", _opt(report.get("baseline"), lambda b: f"{b} (ratios and fidelity are against it)")),
+              ("Created", _opt(report.get("created")))]
+    return facts
+
+
+def recipe_text(prov: dict[str, Any]) -> str:
+    """How a file was made, in one line (the quantization recipe its sidecar records)."""
+    q = prov.get("quantization") or {}
+    if not q:
+        return f"{prov.get('precision') or 'fp32'}: exported ({prov.get('exporter') or 'exporter unknown'})"
+    if prov.get("precision") == "integer-only":
+        return (f"integer-only, {q.get('act_bits')}-bit activations into linear ops, calibrated on "
+                f"{q.get('calibration_images')} images ({q.get('calibration_source')})")
+    kept = sum(int(k.get("count", 0)) for k in q.get("kept_float") or [])
+    return (f"INT8 {q.get('format', 'QDQ')} for {q.get('target')}: {q.get('activations')} activations, "
+            f"{q.get('weights')} weights{' per channel' if q.get('per_channel') else ''}; {q.get('calibration_method')} "
+            f"calibration on {q.get('calibration_images')} images ({q.get('calibration_source')}); "
+            f"{kept} op(s) kept in float")
 
 
 def _model_block(entry: dict[str, Any]) -> Block:
     prof = entry["profile"]
     model, st = prof.get("model") or {}, prof.get("settings") or {}
     nbytes = model.get("file_bytes")
-    facts = [("File", _opt(entry.get("file") or model.get("path"))),
+    facts = [("File", _opt(entry.get("file") or model.get("path")))]
+    if entry.get("provenance"):
+        facts.append(("Recipe", recipe_text(entry["provenance"])))
+    facts += [
              ("File size", DASH if nbytes is None else f"{fmt_mb(nbytes / 1e6)} ({nbytes:,} bytes)"),
              ("Runtime", f"{_opt(model.get('runtime'))} ({', '.join(model.get('providers') or []) or 'no provider'})"),
              ("Timing", f"{_opt(st.get('warmup'))} warm-up iterations, then "

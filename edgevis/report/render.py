@@ -97,6 +97,7 @@ table.summary { font-size: 12px; }
 table.summary td, table.summary th { padding: 4px 5px; } table.summary td { vertical-align: top; }
 table.summary tr.baseline td { background: #f6f9ff; }
 .notes, .caption, .none, ul { font-size: 13px; color: #444; }
+.bad { color: #b00020; font-weight: 600; }
 ul { padding-left: 20px; margin: 4px 0; }
 figure { margin: 14px 0 22px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #e3e6e9; }
@@ -123,7 +124,10 @@ def _h_table(headers: list[str], rows: list[list[str]], cls: str = "", marks: li
 
 
 def _h_facts(facts: list[tuple[str, str]]) -> str:
-    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in facts) + "</dl>"
+    def value(v: str) -> str:  # random weights are said in red: every accuracy figure beside them is noise
+        return f'<span class="bad">{escape(v)}</span>' if v.startswith("random-init") else escape(v)
+
+    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{value(v)}</dd>" for k, v in facts) + "</dl>"
 
 
 def _h_block(b: Block) -> str:
