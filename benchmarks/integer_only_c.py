@@ -93,23 +93,28 @@ def bench_model(name: str, work: Path, rounds: int) -> dict[str, Any]:
 
     out = work / name
     t = time.perf_counter()
-    fp32 = export_onnx(name, out, weights=BUILTIN.get(name), config=ExportConfig()).artifact.path
-    io = quantize_integer_only_file(fp32, IntegerOnlyConfig(calib_count=16, threads=1))
-    i8 = quantize_int8_file(fp32, Int8Config(calib_count=16, threads=1))
-    lib = emit_c(io.path, out / "c")
+    fp32 = out / f"{name}.fp32.onnx"
+    if not fp32.is_file():  # a --work folder from an earlier run is reused (quantizing at 224 takes minutes)
+        fp32 = export_onnx(name, out, weights=BUILTIN.get(name), config=ExportConfig()).artifact.path
+    io_path, i8_path = out / f"{name}.integer_only.onnx", out / f"{name}.int8.onnx"
+    if not io_path.with_name(io_path.name + ".json").is_file():
+        io_path = quantize_integer_only_file(fp32, IntegerOnlyConfig(calib_count=16, threads=1)).path
+    if not i8_path.with_name(i8_path.name + ".json").is_file():
+        i8_path = quantize_int8_file(fp32, Int8Config(calib_count=16, threads=1)).path
+    lib = emit_c(io_path, out / "c")
     so = compile_so(lib, out / "c")
     prep_s = time.perf_counter() - t
     c = CModel(lib, so)
-    spec, _ = recorded_preprocess(io.path)
+    spec, _ = recorded_preprocess(io_path)
     xs = [preprocess(img, spec)[None] for _, img in builtin_photos()[:2]]
     xs.append(np.random.default_rng(0).standard_normal(xs[0].shape).astype(np.float32))
-    sess_io = cpu_session(str(io.path), 1)
+    sess_io = cpu_session(str(io_path), 1)
     # the bit-exact proof at 224: ORT's int32 logits (before DequantizeLinear) against the C logits
-    ort_int = _int_logits_session(io.path)
+    ort_int = _int_logits_session(io_path)
     exact = all(np.array_equal(c.run(None, {"x": x})[0], ort_int.run(None, {ort_int.get_inputs()[0].name: x})[1]
                                .reshape(-1)) for x in xs)
     sessions = {"c": c, "ort_integer_only": sess_io, "ort_fp32": cpu_session(str(fp32), 1),
-                "ort_int8": cpu_session(str(i8.path), 1)}
+                "ort_int8": cpu_session(str(i8_path), 1)}
     feed = {sess_io.get_inputs()[0].name: xs[0]}
     lat = interleaved_latency(sessions, feed, rounds=rounds, iters=3, warmup=2)
     res: dict[str, Any] = {"model": name, "prepare_seconds": prep_s, "bit_exact_vs_ort_integer_only": exact,

@@ -44,12 +44,13 @@ static inline uint64_t ev_shl_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 :
 """
 
 CONV = r"""
-/* ONNX ConvInteger (zero points 0): y[n][o] = sum over c, i, j of w[o][c][i][j] * x[n][g*cg + c][..],
+/* ONNX ConvInteger: y[n][o] = sum over c, i, j of (w[o][c][i][j] - ZW) * (x[n][g*cg + c][..] - ZX) (dilations DH, DW;
+   a padded position contributes 0, as x's zero point does),
    int32 accumulation wrapping like ONNX Runtime's (uint32 arithmetic: no signed overflow). Each product of an
-   int8 and an (u)int8 is exact in 16 bits (|w x| <= 127 * 255), written as int16 x int16 so compilers use
-   widening 16-bit multiplies. */
+   (u)int8 less its zero point fits in 16 bits (|.| <= 255), written as int16 x int16 so compilers use
+   widening multiplies. */
 static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C, int H, int W, int O, int G,
-                        int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO) {
+                        int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO, int DH, int DW, int ZX, int ZW) {
     int cg = C / G, og = O / G;
     for (int n = 0; n < N; n++) {
         for (int o = 0; o < O; o++) {
@@ -60,23 +61,23 @@ static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C
                 const {XT} *xc = x + ((long)n * C + (long)g * cg + c) * H * W;
                 for (int i = 0; i < KH; i++) {
                     for (int j = 0; j < KW; j++) {
-                        int16_t wv = (int16_t)w[(((long)o * cg + c) * KH + i) * KW + j];
-                        int lo = 0, hi = WO;  /* ox with 0 <= ox*SW + j - PL < W */
+                        int16_t wv = (int16_t)(w[(((long)o * cg + c) * KH + i) * KW + j] - ZW);
+                        int jj = j * DW - PL, lo = 0, hi = WO;  /* ox with 0 <= ox*SW + jj < W */
                         if (wv == 0) continue;
-                        while (lo < WO && lo * SW + j - PL < 0) lo++;
-                        while (hi > lo && (hi - 1) * SW + j - PL >= W) hi--;
+                        while (lo < WO && lo * SW + jj < 0) lo++;
+                        while (hi > lo && (hi - 1) * SW + jj >= W) hi--;
                         for (int oy = 0; oy < HO; oy++) {
-                            int iy = oy * SH + i - PT;
+                            int iy = oy * SH + i * DH - PT;
                             const {XT} *row;
                             uint32_t *dst = acc + (long)oy * WO;
                             if (iy < 0 || iy >= H) continue;
                             row = xc + (long)iy * W;  /* indices below stay in [0, W): no pointer outside x */
                             if (SW == 1) {
                                 for (int ox = lo; ox < hi; ox++)
-                                    dst[ox] += (uint32_t)(int32_t)(wv * (int16_t)row[ox + j - PL]);
+                                    dst[ox] += (uint32_t)(int32_t)(wv * (int16_t)(row[ox + jj] - ZX));
                             } else {
                                 for (int ox = lo; ox < hi; ox++)
-                                    dst[ox] += (uint32_t)(int32_t)(wv * (int16_t)row[(long)ox * SW + j - PL]);
+                                    dst[ox] += (uint32_t)(int32_t)(wv * (int16_t)(row[(long)ox * SW + jj] - ZX));
                             }
                         }
                     }
@@ -88,16 +89,17 @@ static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C
 """
 
 MATMUL = r"""
-/* ONNX MatMulInteger (zero points 0) of one M x K by K x N pair, int32 accumulation (uint32: no signed overflow) */
-static void ev_matmul_{A}_{B}(const {AT} *a, const {BT} *b, int32_t *y, int M, int K, int N) {
+/* ONNX MatMulInteger of one M x K by K x N pair: (a - ZA) @ (b - ZB), int32 accumulation (uint32: no signed
+   overflow); each operand less its zero point fits in int16 */
+static void ev_matmul_{A}_{B}(const {AT} *a, const {BT} *b, int32_t *y, int M, int K, int N, int ZA, int ZB) {
     for (int m = 0; m < M; m++) {
         uint32_t *row = (uint32_t *)(y + (long)m * N);
         memset(row, 0, sizeof(uint32_t) * (size_t)N);
         for (int k = 0; k < K; k++) {
-            int16_t av = (int16_t)a[(long)m * K + k];
+            int16_t av = (int16_t)(a[(long)m * K + k] - ZA);
             const {BT} *bk = b + (long)k * N;
             if (av == 0) continue;
-            for (int n = 0; n < N; n++) row[n] += (uint32_t)(int32_t)(av * (int16_t)bk[n]);
+            for (int n = 0; n < N; n++) row[n] += (uint32_t)(int32_t)(av * (int16_t)(bk[n] - ZB));
         }
     }
 }

@@ -269,22 +269,31 @@ class CWriter:
                          f"            po[{_offset(ks[1], 'i')}] = {fin};\n        }}\n    }}")
         assert out.size == int(np.prod(kd))
 
-    def _zero_points(self, n: Node, first: int) -> None:
-        for i in range(first, len(n.inputs)):
-            z = n.inputs[i]
-            if z and (self.g.tensors[z].value is None or np.any(np.asarray(self.g.tensors[z].value) != 0)):
-                raise CodegenError(f"no C kernel for {n.op} node '{n.name}' with a non-zero zero point")
+    def _zero_points(self, n: Node, first: int) -> tuple[int, int]:
+        """The two constant scalar zero points of a ConvInteger / MatMulInteger (0 where absent)."""
+        zs = []
+        for i in (first, first + 1):
+            z = n.inputs[i] if len(n.inputs) > i else ""
+            if not z:
+                zs.append(0)
+                continue
+            v = self.g.tensors[z].value
+            if v is None or np.asarray(v).size != 1:
+                raise CodegenError(f"no C kernel for {n.op} node '{n.name}' with a per-channel or computed zero point")
+            zs.append(int(np.asarray(v).reshape(-1)[0]))
+        return zs[0], zs[1]
 
     def _conv(self, s: Step, n: Node) -> None:
         g = self.g
-        self._zero_points(n, 2)
+        zx, zw = self._zero_points(n, 2)
         x, w, y = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]
         a = n.attrs
         if w.value is None or w.ctype != "int8_t" or x.ctype not in SHORT or len(x.shape) != 4:
             raise CodegenError(f"no C kernel for ConvInteger node '{n.name}' (want a 2-D int8/uint8 input and "
                                "constant int8 weights)")
-        if any(d != 1 for d in a.get("dilations", [1, 1])) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-            raise CodegenError(f"no C kernel for ConvInteger node '{n.name}' with dilation or auto_pad")
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise CodegenError(f"no C kernel for ConvInteger node '{n.name}' with auto_pad")
+        dil = list(a.get("dilations", [1, 1]))
         pads = list(a.get("pads", [0, 0, 0, 0]))
         st = list(a.get("strides", [1, 1]))
         N, C, H, W = x.shape
@@ -292,11 +301,12 @@ class CWriter:
         self.kernels[f"conv_{x.ctype}"] = conv_kernel(x.ctype)
         self.body.append(f"    ev_conv_{SHORT[x.ctype]}({self.ptr(n.inputs[0])}, {self.weight(w)}, "
                          f"{self.ptr(n.outputs[0], write=True)}, {N}, {C}, {H}, {W}, {O}, {int(a.get('group', 1))}, "
-                         f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}, {y.shape[2]}, {y.shape[3]});")
+                         f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}, {y.shape[2]}, {y.shape[3]}, "
+                         f"{dil[0]}, {dil[1]}, {zx}, {zw});")
 
     def _matmul(self, s: Step, n: Node) -> None:
         g = self.g
-        self._zero_points(n, 2)
+        za, zb = self._zero_points(n, 2)
         at, bt, yt = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]
         if at.ctype not in SHORT or bt.ctype not in SHORT or len(at.shape) < 2 or len(bt.shape) < 2:
             raise CodegenError(f"no C kernel for MatMulInteger node '{n.name}' (want int8/uint8 operands of rank >= 2)")
@@ -312,12 +322,12 @@ class CWriter:
         nb = int(np.prod(batch)) if batch else 1
         if all(v == 0 for v in sb) and (not batch or _merge(list(batch), [sa])[1][0] == [M * K]) \
                 and (not batch or len(_merge(list(batch), [sa])[0]) == 1):
-            self.body.append(f"    {fn}({pa}, {pb}, {py}, {M * nb}, {K}, {N});")
+            self.body.append(f"    {fn}({pa}, {pb}, {py}, {M * nb}, {K}, {N}, {za}, {zb});")
             return
         dims, strides = _merge(list(batch) or [1], [sa or [0], sb or [0], sy or [0]])
         head, _ = _loops(dims)
         self.body.append(f"    {head}{fn}({pa} + {_offset(strides[0])}, {pb} + {_offset(strides[1])}, "
-                         f"{py} + {_offset(strides[2])}, {M}, {K}, {N});")
+                         f"{py} + {_offset(strides[2])}, {M}, {K}, {N}, {za}, {zb});")
 
     def _move(self, s: Step, n: Node) -> None:
         g = self.g
