@@ -24,6 +24,8 @@ def bench(
     reuse: bool = typer.Option(True, "--reuse/--no-reuse", help="Reuse matching files from --output-dir."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="Calibration images (default: bundled photos)."),
     holdout: Optional[Path] = typer.Option(None, "--holdout", help="Images for the fidelity check."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): top-1/top-5 "
+                                                           "accuracy of every precision, beside agreement with FP32."),
     runtime: str = typer.Option("ort", "--runtime", help="ort or trt (TensorRT engines are built from the ONNX files)."),
     device: str = typer.Option("cpu", "--device", help="ONNX Runtime: cpu, cuda or tensorrt."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed iterations before the timed ones."),
@@ -61,7 +63,7 @@ def bench(
                          tolerance=tolerance / 100)
     config = BenchConfig(model=model, precisions=parse_precisions(precisions), output_dir=output_dir, weights=weights,
                          input_size=tuple(input_size) if input_size else None,  # type: ignore[arg-type]
-                         calib_dir=calib, holdout_dir=holdout, reuse=reuse, rounds=rounds, profile=prof)
+                         calib_dir=calib, holdout_dir=holdout, val_dir=val, reuse=reuse, rounds=rounds, profile=prof)
     from ..core.files import ensure_writable_dir
 
     ensure_writable_dir(output_dir)

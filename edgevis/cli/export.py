@@ -62,6 +62,8 @@ def export(
         help="Time op groups on this machine and keep in float what int8 makes slower (ort-cpu)."),
     num_classes: Optional[int] = typer.Option(
         None, "--num-classes", help="Classifier size (default: the checkpoint's, else the catalog's)."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): also report "
+                                                           "top-1/top-5 accuracy of every file written."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
 ) -> None:
@@ -86,7 +88,7 @@ def export(
     show = not quiet and not as_json
     with spinner(f"exporting {model}...", show) as status:
         run = run_export(model, weights=weights, output_dir=output_dir, config=config, int8=q8, integer_only=qio,
-                         emit_c=emit_c, preprocess=pre, log=_status_log(status),
+                         emit_c=emit_c, preprocess=pre, val=val, log=_status_log(status),
                          on_step=_printer(show, status))
     for w in run.warnings:
         warn(w)
@@ -111,11 +113,24 @@ def _printer(show: bool, status: Any = None) -> Callable[[str, Any], None]:
         if status is not None:
             status.stop()
         {"export": _print_export, "int8": _print_int8, "integer_only": _print_integer_only,
-         "c": _print_c, "adopt": _print_adopted}.get(step, lambda r: None)(result)
+         "c": _print_c, "adopt": _print_adopted, "accuracy": _print_accuracy}.get(step, lambda r: None)(result)
         if status is not None:
             status.start()
 
     return on_step
+
+
+def _print_accuracy(result: dict[str, Any]) -> None:
+    t = Table(title=f"accuracy on {result['val']} ({result['models'][0]['images']} images; class index: "
+                    f"{result['class_index']})")
+    for c in ("precision", "top-1", "95 % interval", "top-5", "top-1 agreement with fp32"):
+        t.add_column(c, justify="left" if c == "precision" else "right")
+    for m in result["models"]:
+        lo, hi = m["top1_ci95"]
+        agree = m.get("top1_agreement")
+        t.add_row(m["precision"], f"{m['top1']:.2%}", f"{lo:.1%} – {hi:.1%}", f"{m['top5']:.2%}",
+                  f"{agree['value']:.2%}" if agree else "reference")
+    out.print(t)
 
 
 def _print_adopted(path: Any) -> None:

@@ -40,6 +40,8 @@ def quantize(
     min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="As for export."),
     min_cosine: Optional[float] = typer.Option(None, "--min-cosine", help="As for export."),
     latency_search: bool = typer.Option(True, "--latency-search/--no-latency-search", help="As for export."),
+    val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): also report "
+                                                           "top-1/top-5 accuracy of every file written."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
 ) -> None:
@@ -58,7 +60,7 @@ def quantize(
                              channel_order=channel_order, layout=layout)
     show = not quiet and not as_json
     with spinner(f"quantizing {model_file.name}...", show) as status:
-        run = run_quantize(model_file, int8=q8, integer_only=qio, preprocess=pre, output_dir=output_dir, name=name,
+        run = run_quantize(model_file, int8=q8, integer_only=qio, preprocess=pre, output_dir=output_dir, name=name, val=val,
                            log=_status_log(status), on_step=_printer(show, status))
     for w in run.warnings:
         warn(w)

@@ -53,13 +53,14 @@ class BenchConfig:
     input_size: tuple[int, int] | None = None
     calib_dir: Path | None = None
     holdout_dir: Path | None = None
+    val_dir: Path | None = None  # labelled images: top-1/top-5 accuracy of every precision
     reuse: bool = True
     rounds: int = 3  # each precision is profiled in this many rounds, in alternating order
     profile: ProfileConfig = field(default_factory=ProfileConfig)
 
     def __post_init__(self) -> None:
         # paths and sizes as a Python caller may give them (str, list)
-        for name in ("output_dir", "calib_dir", "holdout_dir"):
+        for name in ("output_dir", "calib_dir", "holdout_dir", "val_dir"):
             v = getattr(self, name)
             if v is not None and not isinstance(v, Path):
                 object.__setattr__(self, name, Path(v))
@@ -213,6 +214,10 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
     from ..runtimes.predict import recorded_preprocess
     log = log or (lambda s: None)
     model_info(config.model)  # an unknown name fails here, with close names
+    if config.val_dir is not None:
+        from ..profile.accuracy import labelled_folder
+
+        labelled_folder(config.val_dir)  # a bad --val fails before minutes of work
     warnings: list[str] = []
     if config.weights is None:
         warnings.append(f"no --weights given: {config.model} has RANDOM weights; its latency and energy are real, "
@@ -228,6 +233,14 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
             fidelity[p] = {"reference": "fp32", "runtime": "onnxruntime-cpu",
                            **fidelity_report(paths["fp32"], path, held, spec)}
         files[p] = _engine(path, p, config.reuse, log) if config.profile.runtime == "trt" else path
+    accuracy: dict[str, Any] = {}
+    if config.val_dir is not None:
+        from ..profile.accuracy import evaluate_files
+
+        log(f"measuring accuracy on {config.val_dir}")
+        acc = evaluate_files([str(paths[p]) for p in paths], config.val_dir)
+        accuracy = {p: {**m, "class_index": acc["class_index"], "val": acc["val"], "runtime": "onnxruntime-cpu"}
+                    for p, m in zip(paths, acc["models"])}
     parts: dict[str, list[dict[str, Any]]] = {p: [] for p in files}
     for r in range(config.rounds):
         # alternate the order so drift of the machine does not always fall on the same precision
@@ -237,7 +250,8 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
                 files[p], _round_config(config, r),
                 progress=(lambda ph, d, t, p=p, r=r: progress(f"{p} round {r + 1}: {ph}", d, t)) if progress else None))
     entries = [{"label": p, "precision": p, "file": str(files[p]), "onnx": str(paths[p]), "reused": p in reused,
-                "fidelity": fidelity.get(p), "profile": merge_profiles(parts[p]), "provenance": file_provenance(paths[p])}
+                "fidelity": fidelity.get(p), "profile": merge_profiles(parts[p]), "provenance": file_provenance(paths[p]),
+                "accuracy": accuracy.get(p)}
                for p in files]
     runtime = "TensorRT" if config.profile.runtime == "trt" else f"ONNX Runtime ({config.profile.device})"
     return new_report("bench", f"{config.model} on {runtime}", entries[0]["profile"]["device"], entries,

@@ -28,6 +28,7 @@ class ExportRun:
     integer_only: "QuantizedFile | None" = None
     c_library: Any = None  # edgevis.codegen's result, with emit_c
     warnings: list[str] = field(default_factory=list)
+    accuracy: dict[str, Any] | None = None  # edgevis evaluate's result on --val, when given
 
     @property
     def artifacts(self) -> dict[str, Path]:
@@ -58,6 +59,8 @@ class ExportRun:
         elif quantized:
             d["fidelity"] = {k: q.fidelity for k, q in quantized.items()}
             d["quantization"] = {k: q.settings for k, q in quantized.items()}
+        if self.accuracy is not None:
+            d["accuracy"] = self.accuracy
         if self.c_library is not None:
             d["artifacts"]["c"] = str(getattr(self.c_library, "out_dir", "") or "")
             d["c"] = self.c_library.to_dict()
@@ -85,6 +88,7 @@ def export(
     emit_c: str | os.PathLike[str] | None = None,
     preprocess: PreprocessOptions | None = None,
     name: str | None = None,
+    val: str | os.PathLike[str] | None = None,
     log: Log | None = None,
     on_step: OnStep | None = None,
 ) -> ExportRun:
@@ -112,6 +116,10 @@ def export(
             check_calibration_folders(q.calib_dir, q.holdout_dir)
     if emit_c is not None:
         ensure_writable_dir(emit_c)
+    if val is not None:
+        from ..profile.accuracy import labelled_folder
+
+        labelled_folder(val)  # checked before the export
     custom = not isinstance(model, str) or _is_custom(model)
     source = resolve_source(model, name=name, weights=str(weights) if custom and weights is not None else None,
                             preprocess=_with_size(preprocess or PreprocessOptions(), config.input_size),
@@ -141,7 +149,21 @@ def export(
             _quantize_into(run, result.artifact.path, q8, qio, log, step, warnings)
             if emit_c is not None:
                 run.c_library = _emit_c(run, emit_c, log, step)
+            if val is not None:
+                run.accuracy = measure_accuracy(run, val, log, step)
     return run
+
+
+def measure_accuracy(run: Any, val: str | os.PathLike[str], log: Log, step: OnStep) -> dict[str, Any]:
+    """Top-1/top-5 of every file of ``run`` on the labelled folder ``val`` (FP32 first: agreement is against it)."""
+    from ..profile.accuracy import evaluate_files
+
+    log(f"measuring accuracy on {val}")
+    result = evaluate_files([str(p) for p in run.artifacts.values()], val)
+    for (precision, _), m in zip(run.artifacts.items(), result["models"]):
+        m["precision"] = precision
+    step("accuracy", result)
+    return result
 
 
 def _is_custom(model: str) -> bool:

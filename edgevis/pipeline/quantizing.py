@@ -39,6 +39,7 @@ class QuantizeRun:
     int8: "QuantizedFile | None" = None
     integer_only: "QuantizedFile | None" = None
     warnings: list[str] = field(default_factory=list)
+    accuracy: dict[str, Any] | None = None  # edgevis evaluate's result on --val, when given
 
     @property
     def artifacts(self) -> dict[str, Path]:
@@ -61,6 +62,8 @@ class QuantizeRun:
         else:
             d["fidelity"] = {k: q.fidelity for k, q in quantized.items()}
             d["quantization"] = {k: q.settings for k, q in quantized.items()}
+        if self.accuracy is not None:
+            d["accuracy"] = self.accuracy
         return d
 
 
@@ -74,6 +77,7 @@ def quantize(
     holdout: Iterable[Any] | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     name: str | None = None,
+    val: str | os.PathLike[str] | None = None,
     log: Log | None = None,
     on_step: OnStep | None = None,
 ) -> QuantizeRun:
@@ -99,6 +103,10 @@ def quantize(
             check_calibration_folders(q.calib_dir, q.holdout_dir)
             if calibration is not None and q.calib_dir is not None:
                 raise EdgevisError("give calibration images either as a folder (calib_dir) or as arrays, not both")
+    if val is not None:
+        from ..profile.accuracy import labelled_folder
+
+        labelled_folder(val)  # checked before any work
     src = Path(onnx_file)
     model = load_onnx(src)
     image_input, classes = check_classifier(model, src)
@@ -150,6 +158,10 @@ def quantize(
         pending = ", ".join(f"{label}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None)
         with say_what_was_written(files_of(run) if adopted else (lambda: []), pending):
             _quantize_into(run, fp32, q8, qio, log, step, warnings, sources=sources)
+            if val is not None:
+                from .exporting import measure_accuracy
+
+                run.accuracy = measure_accuracy(run, val, log, step)
     return run
 
 

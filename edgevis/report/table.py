@@ -61,6 +61,8 @@ def _measure(report: dict[str, Any], entry: dict[str, Any], run: dict[str, Any])
         "cosine_mean": None if is_base or not fid else fid.get("cosine_mean"),
         "fidelity_reference": None if is_base or not fid else fid.get("reference"),
         "fidelity_reason": fid_reason,
+        "top1_accuracy": (entry.get("accuracy") or {}).get("top1"),
+        "top1_accuracy_ci95": (entry.get("accuracy") or {}).get("top1_ci95"),
     }
 
 
@@ -134,7 +136,7 @@ class _Notes:
         return f"{DASH} {self.mark(reason)}" if reason else DASH
 
 
-def _headers(base: str | None, fidelity: bool) -> list[tuple[str, str]]:
+def _headers(base: str | None, fidelity: bool, accuracy: bool = False) -> list[tuple[str, str]]:
     """(key, header) for each column: ratio columns only when there is a baseline, fidelity columns
     when there is a baseline or a fidelity measurement (a lone ``profile`` has neither)."""
     vs = f" vs {base}" if base else ""
@@ -144,6 +146,8 @@ def _headers(base: str | None, fidelity: bool) -> list[tuple[str, str]]:
             ("rss", "Peak RSS (added)"), ("energy", "Energy / inference (net of idle)"),
             ("energy_ratio", f"Energy{vs}"), ("power", "Avg power"), ("top1", f"Top-1 agreement{vs}"),
             ("cos", f"Cosine{vs} (mean)")]
+    if accuracy:  # measured on labelled images (--val): beside agreement, not instead of it
+        cols.insert(1, ("acc", "Top-1 accuracy (95 % CI)"))
     drop = set() if base else {"speedup", "thr_ratio", "size_ratio", "energy_ratio"}
     if not base and not fidelity:
         drop |= {"top1", "cos"}
@@ -209,11 +213,14 @@ def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
         "power": value("avg_power_w", lambda v: f"{sig(v)} W", energy_reason),
         "top1": lambda: fidelity("top1_agreement", fmt_pct),
         "cos": lambda: fidelity("cosine_mean", lambda v: f"{v:.4f}"),
+        "acc": lambda: (notes.missing("no accuracy measurement") if row["top1_accuracy"] is None else
+                        f"{fmt_pct(row['top1_accuracy'])} ({fmt_pct(row['top1_accuracy_ci95'][0])}–"
+                        f"{fmt_pct(row['top1_accuracy_ci95'][1])})"),
     }
 
 
 # what a terminal shows by default: the columns a reviewer reads first, within 100 columns
-TERMINAL_COLUMNS = ("variant", "p50", "speedup", "thr", "size", "rss", "energy", "top1")
+TERMINAL_COLUMNS = ("variant", "acc", "p50", "speedup", "thr", "size", "rss", "energy", "top1")
 # columns that exist only to carry an energy figure: hidden, with one note, where no row has one
 _ENERGY_COLUMNS = ("energy", "energy_ratio", "power")
 
@@ -221,7 +228,8 @@ _ENERGY_COLUMNS = ("energy", "energy_ratio", "power")
 def _format(rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
             hide_empty: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
     base = rows[0]["baseline"] if rows else None
-    cols = _headers(base, any(r["fidelity_reference"] is not None or r["top1_agreement"] is not None for r in rows))
+    cols = _headers(base, any(r["fidelity_reference"] is not None or r["top1_agreement"] is not None for r in rows),
+                    any(r["top1_accuracy"] is not None for r in rows))
     if columns is not None:
         cols = [c for c in cols if c[0] in columns]
     lead: list[str] = []

@@ -74,7 +74,7 @@ def test_bench_trained_model_three_precisions_then_reuse(tmp_path, digits_lsnet,
     args = ("bench", "--model", "test_lsnet", "--weights", ckpt, "--input-size", *size,
             "--precisions", "fp32,int8,integer-only", "--calib", calib, "--holdout", held,
             "--warmup", 1, "--iters", 8, "--rounds", 2, "--energy", "none", "-o", tmp_path / "out", "--json")
-    first = json.loads(run(*args, "--report", tmp_path / "rep").stdout)
+    first = json.loads(run(*args, "--report", tmp_path / "rep", "--val", held).stdout)
     assert first["schema"] == "edgevis.report" and first["baseline"] == "fp32"
     assert [e["label"] for e in first["entries"]] == ["fp32", "int8", "integer-only"]
     assert not any(e["reused"] for e in first["entries"])
@@ -88,6 +88,12 @@ def test_bench_trained_model_three_precisions_then_reuse(tmp_path, digits_lsnet,
         assert prof["settings"]["rounds"] == 2 and prof["runs"][0]["iterations"] == 8  # 2 rounds of 4
         assert prof["model"]["precision"] == e["precision"]
     assert (tmp_path / "rep" / "report.html").is_file() and (tmp_path / "rep" / "report.md").is_file()
+    # --val: accuracy on the labelled digits beside agreement, in the JSON and in the report's header and table
+    assert fp32["accuracy"]["images"] == 359 and fp32["accuracy"]["top1"] >= 0.9
+    assert int8["accuracy"]["top1"] >= fp32["accuracy"]["top1"] - 0.05
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "Top-1 accuracy (95 % CI)" in md and "**Weights**: " in md and "**Input**: " in md
+    assert "**Command line**: edgevis bench --model test_lsnet" in md
     # the second run makes nothing again: every file's sidecar matches
     second = json.loads(run(*args).stdout)
     assert all(e["reused"] for e in second["entries"])
