@@ -113,37 +113,51 @@ def tensor_problem(t: onnx.TensorProto, *, external_data: bool = False) -> str |
     return None
 
 
+def _non_text(msg: Any, where: str = "") -> str | None:
+    """Where a string field of ``msg`` (a name, a dim_param, a doc string, ...) is not UTF-8 text: protobuf
+    hands such values over as bytes, and every f-string and JSON dump downstream trips on them."""
+    if isinstance(msg, onnx.TensorProto):  # ListFields would copy its data: look at its text fields only
+        for name, v in (("name", msg.name), ("doc_string", msg.doc_string),
+                        *(("external_data", x.value) for x in msg.external_data)):
+            if isinstance(v, bytes):
+                return f"{where}.{name} is not UTF-8 text ({v[:40]!r})"
+        return None
+    for fd, value in msg.ListFields():
+        repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == fd.LABEL_REPEATED
+        values = value if repeated else (value,)
+        if fd.type == fd.TYPE_MESSAGE:
+            for v in values:
+                why = _non_text(v, f"{where}.{fd.name}" if where else fd.name)
+                if why:
+                    return why
+        elif fd.type == fd.TYPE_STRING:
+            for v in values:
+                if isinstance(v, bytes):
+                    return f"{where}.{fd.name} is not UTF-8 text ({v[:40]!r})"
+    return None
+
+
 def malformed(model: onnx.ModelProto, *, external_data: bool = False) -> str | None:
     """What makes ``model`` unreadable beyond what protobuf checks: a name that is not UTF-8 text (protobuf
     hands those over as bytes), a tensor whose data disagrees with its shape or has an unknown type, a graph
     input or output of an unknown type. None when there is nothing of the kind."""
+    text = _non_text(model)
+    if text:
+        return text
     for g in _graphs(model.graph):
         for vi in (*g.input, *g.output, *g.value_info):
-            if not isinstance(vi.name, str):
-                return f"a value name is not UTF-8 text ({vi.name[:40]!r})"
             if vi.type.HasField("tensor_type") and data_type_name(vi.type.tensor_type.elem_type) is None:
                 return f"{vi.name!r} has an unknown element type ({vi.type.tensor_type.elem_type})"
         for n in g.node:
-            for v in (n.name, n.op_type, n.domain, *n.input, *n.output, *(a.name for a in n.attribute)):
-                if not isinstance(v, str):
-                    return f"node {n.name!r} has a name that is not UTF-8 text ({v[:40]!r})"
             for a in n.attribute:
                 for t in (*([a.t] if a.HasField("t") else []), *a.tensors):
                     why = tensor_problem(t, external_data=external_data)
                     if why:
                         return why
         for t in g.initializer:
-            if not isinstance(t.name, str):
-                return f"an initializer name is not UTF-8 text ({t.name[:40]!r})"
             why = tensor_problem(t, external_data=external_data)
             if why:
                 return why
-    for kv in model.metadata_props:
-        if not isinstance(kv.key, str) or not isinstance(kv.value, str):
-            return "a metadata entry is not UTF-8 text"
-    for o in model.opset_import:
-        if not isinstance(o.domain, str):
-            return "an opset domain is not UTF-8 text"
     return None
 
 
