@@ -26,8 +26,8 @@ def bench(
     holdout: Optional[Path] = typer.Option(None, "--holdout", help="Images for the fidelity check."),
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): top-1/top-5 "
                                                            "accuracy of every precision, beside agreement with FP32."),
-    runtime: str = typer.Option("ort", "--runtime", help="ort or trt (TensorRT engines are built from the ONNX files)."),
-    device: str = typer.Option("cpu", "--device", help="ONNX Runtime: cpu, cuda or tensorrt."),
+    runtime: str = typer.Option("ort", "--runtime", metavar="[ort|trt]", help="ort or trt/tensorrt (TensorRT engines are built from the ONNX files)."),
+    device: str = typer.Option("cpu", "--device", metavar="[cpu|cuda|tensorrt]", help="ONNX Runtime: cpu, cuda or tensorrt."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed iterations before the timed ones."),
     iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations per precision (default: --duration)."),
     duration: Optional[float] = typer.Option(None, "--duration", help="Seconds of timed iterations per precision (default 3)."),
@@ -35,7 +35,7 @@ def bench(
     rounds: int = typer.Option(3, "--rounds", help="Profile each precision in this many rounds, alternating the "
                                                    "order, each in a fresh process; iterations are split over them."),
     threads: Optional[int] = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads."),
-    energy: str = typer.Option("auto", "--energy", help="auto, nvml, jetson, rapl or none."),
+    energy: str = typer.Option("auto", "--energy", metavar="[auto|nvml|jetson|rapl|none]", help="auto, nvml, jetson, rapl or none."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer of each precision."),
     tolerance: float = typer.Option(2.0, "--tolerance", help="Warn when a mean latency is known less precisely than "
                                                               "this, in percent (95 percent confidence)."),

@@ -31,7 +31,7 @@ def export(
     crop_pct: Optional[float] = PreprocessFlags.crop_pct,
     channel_order: Optional[str] = PreprocessFlags.channel_order,
     output_dir: Path = typer.Option(Path("edgevis_out"), "--output-dir", "-o", help="Where files are written."),
-    exporter: str = typer.Option("auto", "--exporter", help="auto (dynamo, then torchscript), dynamo or torchscript."),
+    exporter: str = typer.Option("auto", "--exporter", metavar="[auto|dynamo|torchscript]", help="auto (dynamo, then torchscript), dynamo or torchscript."),
     simplify: bool = typer.Option(
         True, "--simplify/--no-simplify",
         help="Fold constants and drop dead nodes (onnxsim, onnxslim as fallback) before the parity check."),
@@ -49,8 +49,8 @@ def export(
     holdout: Optional[Path] = typer.Option(
         None, "--holdout", help="Folder of images for the fidelity report (default: every 5th --calib image)."),
     calib_count: int = typer.Option(64, "--calib-count", help="At most this many calibration images."),
-    calib_method: str = typer.Option("minmax", "--calib-method", help="minmax, percentile or entropy."),
-    target: str = typer.Option("ort-cpu", "--target", help="Where the INT8 model runs: ort-cpu or tensorrt."),
+    calib_method: str = typer.Option("minmax", "--calib-method", metavar="[minmax|percentile|entropy]", help="minmax, percentile or entropy."),
+    target: str = typer.Option("ort-cpu", "--target", metavar="[ort-cpu|tensorrt]", help="Where the INT8 model runs: ort-cpu or tensorrt (trt)."),
     min_agreement: Optional[float] = typer.Option(
         None, "--min-agreement", help="Keep ops in float until INT8 agrees with FP32 on this share of top-1 "
                                       "predictions (calibration images)."),

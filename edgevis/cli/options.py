@@ -14,11 +14,11 @@ class PreprocessFlags:
 
     mean = typer.Option(None, "--mean", help="Per-channel mean, in the model's channel order (e.g. 0.485 0.456 0.406).")
     std = typer.Option(None, "--std", help="Per-channel std, in the model's channel order (e.g. 0.229 0.224 0.225).")
-    interpolation = typer.Option(None, "--interpolation",
+    interpolation = typer.Option(None, "--interpolation", metavar="[bicubic|bilinear|nearest|lanczos|box|hamming]",
                                  help="Resize filter: bicubic, bilinear, nearest, lanczos, box or hamming (default bicubic).")
     crop_pct = typer.Option(None, "--crop-pct", help="Center crop as a share of the resized image (default 0.875).")
-    channel_order = typer.Option(None, "--channel-order", help="RGB or BGR (default RGB).")
-    layout = typer.Option(None, "--layout", help="NCHW or NHWC (default: read from the graph's input).")
+    channel_order = typer.Option(None, "--channel-order", metavar="[RGB|BGR]", help="RGB or BGR (default RGB).")
+    layout = typer.Option(None, "--layout", metavar="[NCHW|NHWC]", help="NCHW or NHWC (default: read from the graph's input).")
 
 
 def preprocess_options(*, input_size: Optional[tuple[int, int]] = None, mean: Any = None, std: Any = None,
