@@ -144,6 +144,8 @@ def malformed(model: onnx.ModelProto, *, external_data: bool = False) -> str | N
     text = _non_text(model)
     if text:
         return text
+    if not model.graph.output:
+        return "the graph has no outputs (nothing could be computed)"
     for g in _graphs(model.graph):
         for vi in (*g.input, *g.output, *g.value_info):
             if vi.type.HasField("tensor_type") and data_type_name(vi.type.tensor_type.elem_type) is None:
