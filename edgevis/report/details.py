@@ -186,6 +186,75 @@ def _per_layer_block(runs: list[dict[str, Any]]) -> Block:
     return Block("Time per op type", headers=["Op type", "Nodes", "Time per run", "Share"], rows=rows, lines=lines)
 
 
+# quantized kernels and the float op they stand for, so FP32 and INT8 time compare op for op
+_FLOAT_OF = {"QLinearConv": "Conv", "ConvInteger": "Conv", "QLinearMatMul": "MatMul", "MatMulInteger": "MatMul",
+             "MatMulIntegerToFloat": "MatMul", "DynamicQuantizeMatMul": "MatMul", "QGemm": "Gemm",
+             "QLinearAdd": "Add", "QLinearMul": "Mul", "QLinearSigmoid": "Sigmoid", "QLinearLeakyRelu": "LeakyRelu",
+             "QLinearGlobalAveragePool": "GlobalAveragePool", "QLinearAveragePool": "AveragePool",
+             "QLinearConcat": "Concat", "QLinearSoftmax": "Softmax", "FusedConv": "Conv", "FusedMatMul": "MatMul",
+             "QuantizeLinear": "Q/DQ (added by quantization)", "DequantizeLinear": "Q/DQ (added by quantization)",
+             "DynamicQuantizeLinear": "Q/DQ (added by quantization)"}
+
+
+def _by_float_op(run: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for o in (run.get("per_layer") or {}).get("by_op") or []:
+        k = _FLOAT_OF.get(str(o["op"]), str(o["op"]))
+        out[k] = out.get(k, 0.0) + float(o["ms"])
+    return out
+
+
+def op_comparison_block(report: dict[str, Any]) -> Block | None:
+    """Baseline vs each other precision, per op type, on one scale (ms per run of the per-layer pass):
+    where INT8 gained and where it lost. None where fewer than two entries have a per-layer profile."""
+    with_layers = [(e, next((r for r in e["profile"]["runs"] if r.get("per_layer")), None)) for e in report["entries"]]
+    with_layers = [(e, r) for e, r in with_layers if r is not None]
+    base = next(((e, r) for e, r in with_layers if e["label"] == report.get("baseline")), None)
+    others = [(e, r) for e, r in with_layers if base is None or e is not base[0]]
+    if base is None or not others:
+        return None
+    b_ops = _by_float_op(base[1])
+    cols = [(e["label"], _by_float_op(r)) for e, r in others]
+    keys = sorted(set(b_ops) | {k for _, ops in cols for k in ops}, key=lambda k: -max([b_ops.get(k, 0.0)] +
+                                                                                     [ops.get(k, 0.0) for _, ops in cols]))
+    headers = ["Op type", base[0]["label"]] + [h for label, _ in cols for h in (label, f"{label} vs {base[0]['label']}")]
+    rows, slower = [], []
+    for k in keys[:15]:
+        row = [k, fmt_ms(b_ops[k]) if k in b_ops else DASH]
+        for label, ops in cols:
+            v = ops.get(k)
+            row.append(fmt_ms(v) if v is not None else DASH)
+            if v is not None and k in b_ops and v > 0:
+                ratio = b_ops[k] / v
+                row.append(f"{ratio:.2f}×" + (" slower" if ratio < 1 else ""))
+                if ratio < 0.95:
+                    slower.append(f"{k} in {label}")
+            else:
+                row.append("only here" if v is not None else DASH)
+        rows.append(row)
+    lines = [f"ms per run in the per-layer pass, quantized kernels under the float op they replace "
+             f"(QLinearConv, ConvInteger under Conv; Q/DQ nodes on their own row); ratio = {base[0]['label']} / other"]
+    if slower:
+        lines.append("slower than " + base[0]["label"] + ": " + ", ".join(slower))
+    b_total = sum(b_ops.values())
+    for label, ops in cols:
+        total = sum(ops.values())
+        e_other = next(e for e, _ in others if e["label"] == label)
+        timed = _p50_ratio(base[0], e_other)
+        if total > b_total and timed is not None and timed > 1.0:
+            lines.append(f"{label}'s per-layer pass took longer than {base[0]['label']}'s ({fmt_ms(total)} vs "
+                         f"{fmt_ms(b_total)}) while its timed p50 is {timed:.2f}× faster: the profiler's per-node "
+                         "overhead weighs more on a graph with more nodes; the timed runs are the speed figure")
+    return Block(f"Per op type: {base[0]['label']} against the others", headers=headers, rows=rows, lines=lines)
+
+
+def _p50_ratio(base: dict[str, Any], other: dict[str, Any]) -> float | None:
+    try:
+        return float(base["profile"]["runs"][0]["latency_ms"]["p50"]) / float(other["profile"]["runs"][0]["latency_ms"]["p50"])
+    except (KeyError, IndexError, TypeError, ZeroDivisionError):
+        return None
+
+
 def entry_blocks(report: dict[str, Any], entry: dict[str, Any]) -> list[Block]:
     runs = entry["profile"]["runs"]
     warnings = [str(w) for w in entry["profile"].get("warnings", [])]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.files import ensure_writable_dir, write_bytes_atomic, write_json_atomic
-from .details import Block, device_facts, entry_blocks, report_facts
+from .details import Block, device_facts, entry_blocks, op_comparison_block, report_facts
 from .plots import Plot, all_plots
 from .schema import validate_report
 from .table import format_rows, summary_rows, table_notes
@@ -70,6 +70,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += ["## Summary", ""] + _md_table(headers, cells) + [""]
     out += [_md(n) + "  " for n in table_notes(rows)]
     out += ["", PLOTS_NOTE, ""]
+    cmp_block = op_comparison_block(report)
+    if cmp_block is not None:
+        out += _md_block(cmp_block, "##")
     if report["warnings"]:
         out += _md_block(Block("Warnings", lines=[str(w) for w in report["warnings"]]), "##")
     for entry in report["entries"]:
@@ -160,6 +163,9 @@ def render_html(report: dict[str, Any], plots: list[Plot] | None = None) -> str:
     notes = table_notes(rows)
     if notes:
         parts.append('<div class="notes">' + "<br>".join(escape(n) for n in notes) + "</div>")
+    cmp_block = op_comparison_block(report)
+    if cmp_block is not None:
+        parts.append(_h_block(cmp_block).replace("<h3>", "<h2>", 1).replace("</h3>", "</h2>", 1))
     if report["warnings"]:
         parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{escape(str(w))}</li>" for w in report["warnings"])
                      + "</ul>")

@@ -33,3 +33,22 @@ def test_header_names_weights_input_command_and_recipe():
 def test_random_weights_are_said_in_red():
     html = render_html(with_provenance("random-init"), plots=[])
     assert '<span class="bad">random-init (random weights: accuracy and fidelity figures mean nothing)</span>' in html
+
+
+def test_per_op_comparison_puts_int8_kernels_under_their_float_op_and_flags_slower_ones():
+    from edgevis.report.details import op_comparison_block
+
+    r = make_report(energy=False)
+    int8 = next(e for e in r["entries"] if e["label"] == "int8")
+    by_op = int8["profile"]["runs"][0]["per_layer"]["by_op"]
+    by_op.append({"op": "Transpose", "nodes": 12, "ms": 1.0, "share": 0.1})  # fp32 spends 0.5 ms here: slower
+    b = op_comparison_block(r)
+    rows = {row[0]: row for row in b.rows}
+    fp32_conv = next(o["ms"] for o in r["entries"][0]["profile"]["runs"][0]["per_layer"]["by_op"] if o["op"] == "Conv")
+    int8_conv = next(o["ms"] for o in by_op if o["op"] == "QLinearConv")
+    assert rows["Conv"][3] == f"{fp32_conv / int8_conv:.2f}×"
+    assert rows["Q/DQ (added by quantization)"][3] == "only here"
+    assert rows["Transpose"][3] == "0.50× slower" and any("Transpose in int8" in ln for ln in b.lines)
+    assert "Per op type: fp32 against the others" in render_markdown(r)
+    one = make_report(energy=False, labels=("fp32",))
+    assert op_comparison_block(one) is None
