@@ -186,6 +186,18 @@ def _per_layer_block(runs: list[dict[str, Any]]) -> Block:
     return Block("Time per op type", headers=["Op type", "Nodes", "Time per run", "Share"], rows=rows, lines=lines)
 
 
+def _slowest_nodes_block(runs: list[dict[str, Any]], top: int = 15) -> Block | None:
+    run = next((r for r in runs if r.get("per_layer")), None)
+    nodes = sorted((run or {}).get("per_layer", {}).get("by_node") or [], key=lambda n: -float(n["ms"]))
+    if not nodes:
+        return None
+    rows = [[str(n["node"]), str(n.get("op", "?")), fmt_ms(float(n["ms"])), _opt(n.get("share"), fmt_pct),
+             str(n.get("provider") or DASH)] for n in nodes[:top]]
+    total = (run or {}).get("per_layer", {}).get("nodes_total")
+    return Block("Slowest nodes", headers=["Node", "Op type", "Time per run", "Share", "Provider"], rows=rows,
+                 lines=[f"the {min(top, len(nodes))} slowest of {_opt(total)} nodes, batch {run['batch']}"])  # type: ignore[index]
+
+
 # quantized kernels and the float op they stand for, so FP32 and INT8 time compare op for op
 _FLOAT_OF = {"QLinearConv": "Conv", "ConvInteger": "Conv", "QLinearMatMul": "MatMul", "MatMulInteger": "MatMul",
              "MatMulIntegerToFloat": "MatMul", "DynamicQuantizeMatMul": "MatMul", "QGemm": "Gemm",
@@ -265,6 +277,9 @@ def entry_blocks(report: dict[str, Any], entry: dict[str, Any]) -> list[Block]:
                 warnings.append(f"batch {r['batch']}: {w}")
     blocks = [_model_block(entry), _latency_block(runs), _memory_block(runs), _energy_block(runs),
               _fidelity_block(report, entry), _per_layer_block(runs)]
+    slowest = _slowest_nodes_block(runs)
+    if slowest is not None:
+        blocks.append(slowest)
     if warnings:
         blocks.append(Block("Warnings", lines=[str(w) for w in warnings]))
     return blocks

@@ -52,3 +52,12 @@ def test_per_op_comparison_puts_int8_kernels_under_their_float_op_and_flags_slow
     assert "Per op type: fp32 against the others" in render_markdown(r)
     one = make_report(energy=False, labels=("fp32",))
     assert op_comparison_block(one) is None
+
+
+def test_slowest_nodes_table_in_the_html():
+    from edgevis.report.render import render_html
+
+    r = make_report(energy=False)
+    node = r["entries"][0]["profile"]["runs"][0]["per_layer"]["by_node"][0]
+    html = render_html(r, plots=[])
+    assert "<h3>Slowest nodes</h3>" in html and node["node"] in html
