@@ -83,7 +83,7 @@ def print_profile(result: dict[str, Any]) -> None:
     table = Table(title="latency (ms, warm-up excluded)")
     for c in ("batch", "iters", "p50", "p90", "p95", "p99", "min", "max", "mean ± std", "CV", "throughput",
               "peak RSS (+model)", "GPU mem"):
-        table.add_column(c, justify="right")
+        table.add_column(c, justify="right", overflow="fold")  # numbers are never cut
     for r in result["runs"]:
         s, mem = r["latency_ms"], r["memory"]
         table.add_row(str(r["batch"]), str(r["iterations"]), *(f"{s[k]:.3f}" for k in ("p50", "p90", "p95", "p99", "min", "max")),
@@ -109,13 +109,13 @@ def print_profile(result: dict[str, Any]) -> None:
                         f"layers {pl['total_ms']:.3f} ms" + (f" of {pl['run_ms']:.3f} ms per run" if "run_ms" in pl else "")
                         + ")")
         for c in ("op type", "nodes", "ms", "share"):
-            t.add_column(c, justify="right" if c != "op type" else "left")
+            t.add_column(c, justify="right" if c != "op type" else "left", overflow="fold")
         for row in pl["by_op"][:12]:
             t.add_row(escape(row["op"]), str(row["nodes"]), f"{row['ms']:.3f}", f"{row['share']:.1%}")
         out.print(t)
         t = Table(title=f"slowest nodes, batch {r['batch']}")
         for c in ("node", "op", "ms", "share"):
-            t.add_column(c, justify="right" if c in ("ms", "share") else "left")
+            t.add_column(c, justify="right" if c in ("ms", "share") else "left", overflow="fold")
         for row in pl["by_node"][:10]:
             t.add_row(escape(row["node"]), escape(row["op"]), f"{row['ms']:.3f}", f"{row['share']:.1%}")
         out.print(t)
