@@ -63,12 +63,12 @@ def _md_block(b: Block, level: str = "###") -> list[str]:
 
 def render_markdown(report: dict[str, Any]) -> str:
     rows = summary_rows(report)
-    headers, cells = format_rows(rows)
+    headers, cells = format_rows(rows, hide_empty=True)
     out = [f"# {_md(report['title'])}", ""]
     out += [f"- **{k}**: {_md(v)}" for k, v in report_facts(report)] + [""]
     out += ["## Device", ""] + [f"- **{k}**: {_md(v)}" for k, v in device_facts(report)] + [""]
     out += ["## Summary", ""] + _md_table(headers, cells) + [""]
-    out += [_md(n) + "  " for n in table_notes(rows)]
+    out += [_md(n) + "  " for n in table_notes(rows, hide_empty=True)]
     out += ["", PLOTS_NOTE, ""]
     cmp_block = op_comparison_block(report)
     if cmp_block is not None:
@@ -155,12 +155,12 @@ def _h_plot(p: Plot) -> str:
 def render_html(report: dict[str, Any], plots: list[Plot] | None = None) -> str:
     """The page; ``plots`` defaults to :func:`all_plots` (pass ``[]`` for none)."""
     rows = summary_rows(report)
-    headers, cells = format_rows(rows)
+    headers, cells = format_rows(rows, hide_empty=True)
     plots = all_plots(report) if plots is None else plots
     parts = [f"<h1>{escape(report['title'])}</h1>", _h_facts(report_facts(report)),
              "<h2>Device</h2>", _h_facts(device_facts(report)),
              "<h2>Summary</h2>", _h_table(headers, cells, "summary", [r["is_baseline"] for r in rows])]
-    notes = table_notes(rows)
+    notes = table_notes(rows, hide_empty=True)
     if notes:
         parts.append('<div class="notes">' + "<br>".join(escape(n) for n in notes) + "</div>")
     cmp_block = op_comparison_block(report)
