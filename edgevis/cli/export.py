@@ -144,7 +144,7 @@ def _print_c(lib: Any) -> None:
 def _print_export(result) -> None:  # type: ignore[no-untyped-def]
     p = result.parity
     prov = result.artifact.provenance
-    out.print(f"[bold green]wrote[/] {result.artifact.path}  ({result.artifact.path.stat().st_size / 1e6:.1f} MB, "
+    out.print(f"[bold green]wrote[/] {result.artifact.path}  ({result.artifact.path.stat().st_size / 2**20:.1f} MiB, "
               f"{sum(result.nodes.values())} nodes, opset {prov['opset']}, {result.exporter} exporter)")
     if result.simplify:
         s = result.simplify
@@ -165,7 +165,7 @@ def _print_fidelity(what: str, f: dict[str, Any]) -> None:
 
 def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
     f, st = q.fidelity, q.settings
-    out.print(f"[bold green]wrote[/] {q.path}  ({q.path.stat().st_size / 1e6:.1f} MB, target {st['target']}, "
+    out.print(f"[bold green]wrote[/] {q.path}  ({q.path.stat().st_size / 2**20:.1f} MiB, target {st['target']}, "
               f"{st['activations']} activations, {st['calibration_method']} calibration on "
               f"{st['calibration_images']} images)")
     lat = st.get("latency")
@@ -185,7 +185,7 @@ def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
 def _print_integer_only(r) -> None:  # type: ignore[no-untyped-def]
     f, st = r.fidelity, r.settings
     chk, ex = st["check"], st["bit_exact"]
-    out.print(f"[bold green]wrote[/] {r.path}  ({r.path.stat().st_size / 1e6:.1f} MB, {st['onnx_nodes']} nodes, "
+    out.print(f"[bold green]wrote[/] {r.path}  ({r.path.stat().st_size / 2**20:.1f} MiB, {st['onnx_nodes']} nodes, "
               f"{st['act_bits']}-bit activations into linear ops, calibrated on {st['calibration_images']} images)")
     out.print(f"  integer-only: {'[bold green]proven[/]' if chk['integer_only'] else '[bold red]NO[/]'} - "
               f"{chk['integer_tensors']} integer tensors, no float between QuantizeLinear and DequantizeLinear")

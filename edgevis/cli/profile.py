@@ -67,14 +67,14 @@ def _runtime_name(result: dict[str, Any]) -> str:
 
 
 def _mb(v: float | None) -> str:
-    return "—" if v is None else f"{v:.1f} MB"
+    return "—" if v is None else f"{v:.1f} MiB"
 
 
 def print_profile(result: dict[str, Any]) -> None:
     m, d = result["model"], result["device"]
     cpu = d["cpu"]
     gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in d.get("gpu") or [])
-    out.print(f"[bold]{escape(m['path'])}[/] ({m['precision']}, {m['file_bytes'] / 2**20:.1f} MB) on "
+    out.print(f"[bold]{escape(m['path'])}[/] ({m['precision']}, {m['file_bytes'] / 2**20:.1f} MiB) on "
               f"{escape(_runtime_name(result))}")
     out.print(f"device: {escape(str(cpu['model']))}, {cpu['logical_cores']} logical cores"
               + (f"; {escape(gpus)}" if gpus else "") + (f"; {escape(d['board'])}" if d.get("board") else "")

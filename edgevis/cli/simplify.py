@@ -65,5 +65,5 @@ def simplify(
 
 
 def _mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB"
+    return f"{n / 2**20:.2f} MiB"
 

@@ -39,7 +39,7 @@ def device_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
     facts = [("CPU", f"{cpu.get('model') or 'unknown'}" + (f" ({', '.join(cores)} cores)" if cores else ""))]
     gpus = dev.get("gpu") or []
     facts.append(("GPU", "; ".join(
-        f"{g.get('name', 'unknown')} (driver {g.get('driver') or '?'}, {_opt(g.get('memory_total_mb'))} MB)"
+        f"{g.get('name', 'unknown')} (driver {g.get('driver') or '?'}, {_opt(g.get('memory_total_mb'))} MiB)"
         for g in gpus) or "none"))
     if dev.get("board"):
         facts.append(("Board", str(dev["board"])))
@@ -101,7 +101,7 @@ def _model_block(entry: dict[str, Any]) -> Block:
     if entry.get("provenance"):
         facts.append(("Recipe", recipe_text(entry["provenance"])))
     facts += [
-             ("File size", DASH if nbytes is None else f"{fmt_mb(nbytes / 1e6)} ({nbytes:,} bytes)"),
+             ("File size", DASH if nbytes is None else f"{fmt_mb(nbytes / 2**20)} ({nbytes:,} bytes)"),
              ("Runtime", f"{_opt(model.get('runtime'))} ({', '.join(model.get('providers') or []) or 'no provider'})"),
              ("Timing", f"{_opt(st.get('warmup'))} warm-up iterations, then "
                         + (f"{st['duration_s']} s" if st.get("duration_s") else f"{_opt(st.get('iters'))} iterations")

@@ -111,7 +111,7 @@ figcaption { font-size: 13px; color: #444; margin-top: 4px; }
 
 def _h_cell(cell: str, right: bool, wrap: bool) -> str:
     text = escape(cell)
-    if wrap:  # "310.2 MB (+60.2 MB)" on two lines keeps the summary within a laptop screen's width
+    if wrap:  # "310.2 MiB (+60.2 MiB)" on two lines keeps the summary within a laptop screen's width
         text = text.replace(" (", "<br>(")
     return f'<td class="{"num" if right else "text"}">{text}</td>'
 

@@ -20,10 +20,10 @@ DASH = "—"
 
 
 def file_mb(entry: dict[str, Any], run: dict[str, Any]) -> float | None:
-    """Size of the model file in MB (10^6 bytes)."""
+    """Size of the model file in MiB (2^20 bytes: the unit of every size edgevis prints, memory included)."""
     nbytes = (entry["profile"].get("model") or {}).get("file_bytes")
     if nbytes is not None:
-        return float(nbytes) / 1e6
+        return float(nbytes) / 2**20
     mb = (run.get("memory") or {}).get("file_mb")
     return None if mb is None else float(mb)
 
@@ -107,7 +107,8 @@ def fmt_ms(v: float) -> str:
 
 
 def fmt_mb(v: float) -> str:
-    return f"{v:.1f} MB" if abs(v) >= 10 else f"{sig(v)} MB"
+    """A size in MiB (2^20 bytes), the one byte unit of edgevis's output (the profiler's memory is in MiB too)."""
+    return f"{v:.1f} MiB" if abs(v) >= 10 else f"{sig(v)} MiB"
 
 
 def fmt_ips(v: float) -> str:

@@ -51,7 +51,8 @@ def test_formatted_table_units_baseline_and_reference():
     speed = base["latency_ms"]["p50"] / _run(report, "int8")["latency_ms"]["p50"]
     assert _col(headers, cells, 1, "Speedup") == f"{speed:.2f}×"
     assert _col(headers, cells, 1, "Top-1") == "90.5 %"
-    assert _col(headers, cells, 1, "File size") == "12.1 MB"
+    # one byte unit everywhere: MiB, as the profiler's memory figures (12,100,000 bytes = 11.54 MiB)
+    assert _col(headers, cells, 1, "File size") == f"{12_100_000 / 2**20:.1f} MiB"
     assert _col(headers, cells, 1, "Energy /").endswith(" J")
     assert _col(headers, cells, 1, "Avg power") == "24.0 W"
     assert table_notes(rows) == []  # everything was measured: nothing to explain
@@ -127,5 +128,5 @@ def test_memory_cell_keeps_the_sign_of_added_memory():
     mem = report["entries"][0]["profile"]["runs"][0]["memory"]
     mem.update(peak_rss_mb=609.6, added_mb=-0.113)
     headers, cells = format_rows(summary_rows(report))
-    assert _col(headers, cells, 0, "Peak RSS") == "609.6 MB (-0.113 MB)"
-    assert _col(headers, cells, 1, "Peak RSS").startswith("265.7 MB (+15.7 MB")
+    assert _col(headers, cells, 0, "Peak RSS") == "609.6 MiB (-0.113 MiB)"
+    assert _col(headers, cells, 1, "Peak RSS").startswith("265.7 MiB (+15.7 MiB")
