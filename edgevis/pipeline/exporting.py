@@ -52,19 +52,21 @@ class ExportRun:
                        "nodes": sum(r.nodes.values()), "seconds": prov["export_seconds"], "simplify": r.simplify},
             "warnings": list(self.warnings),
         }
-        quantized = {k: q for k, q in (("int8", self.int8), ("integer_only", self.integer_only)) if q is not None}
-        if len(quantized) == 1:
-            (q,) = quantized.values()
-            d["fidelity"], d["quantization"] = q.fidelity, q.settings
-        elif quantized:
-            d["fidelity"] = {k: q.fidelity for k, q in quantized.items()}
-            d["quantization"] = {k: q.settings for k, q in quantized.items()}
-        if self.accuracy is not None:
-            d["accuracy"] = self.accuracy
+        d.update(quantized_dict(self))
+        d["c"] = None
         if self.c_library is not None:
             d["artifacts"]["c"] = str(getattr(self.c_library, "out_dir", "") or "")
             d["c"] = self.c_library.to_dict()
         return d
+
+
+def quantized_dict(run: Any) -> dict[str, Any]:
+    """``fidelity`` and ``quantization`` keyed by precision (``int8``, ``integer_only``; empty when nothing was
+    quantized) and ``accuracy`` (null without --val): the same shape whatever the flags (issue 17)."""
+    quantized = {k: q for k, q in (("int8", run.int8), ("integer_only", run.integer_only)) if q is not None}
+    return {"fidelity": {k: q.fidelity for k, q in quantized.items()},
+            "quantization": {k: q.settings for k, q in quantized.items()},
+            "accuracy": run.accuracy}
 
 
 def export_fp32(model_name: str, output_dir: str | os.PathLike[str], *, weights: str | None = None,

@@ -55,15 +55,9 @@ class QuantizeRun:
         d: dict[str, Any] = {"model": self.model, "source": {"adopted": self.adopted},
                              "artifacts": {k: str(v) for k, v in self.artifacts.items()},
                              "preprocess": self.preprocess.to_dict(), "warnings": list(self.warnings)}
-        quantized = {k: q for k, q in (("int8", self.int8), ("integer_only", self.integer_only)) if q is not None}
-        if len(quantized) == 1:
-            (q,) = quantized.values()
-            d["fidelity"], d["quantization"] = q.fidelity, q.settings
-        else:
-            d["fidelity"] = {k: q.fidelity for k, q in quantized.items()}
-            d["quantization"] = {k: q.settings for k, q in quantized.items()}
-        if self.accuracy is not None:
-            d["accuracy"] = self.accuracy
+        from .exporting import quantized_dict
+
+        d.update(quantized_dict(self))
         return d
 
 

@@ -128,11 +128,12 @@ def test_export_int8_json_on_trained_fixture(tmp_path, digits_lsnet, digits_fold
     report = json.loads(p.stdout)  # stdout holds exactly one JSON object: no calibrator chatter
     assert report["artifacts"]["int8"].endswith("test_lsnet.int8.onnx")
     assert os.path.isfile(report["artifacts"]["int8"])
-    fid = report["fidelity"]
+    assert set(report["fidelity"]) == {"int8"} and report["accuracy"] is None and report["c"] is None
+    fid = report["fidelity"]["int8"]
     for key in ("top1_agreement", "top5_overlap", "cosine_mean", "cosine_min", "sqnr_db", "images", "most_sensitive"):
         assert key in fid
     assert fid["top1_agreement"] >= 0.95
-    q = report["quantization"]
+    q = report["quantization"]["int8"]
     assert q["calibration_method"] == "percentile" and q["target"] == "ort-cpu" and q["calibration_images"] == 32
     assert "speedup" in q["latency"]
 
@@ -167,8 +168,9 @@ def test_export_integer_only_then_inspect_proves_it(tmp_path, digits_lsnet, digi
     report = json.loads(p.stdout)
     path = report["artifacts"]["integer_only"]
     assert path.endswith("test_lsnet.integer_only.onnx") and os.path.isfile(path)
-    assert report["fidelity"]["images"] == 359 and report["fidelity"]["top1_agreement"] >= 0.97
-    q = report["quantization"]
+    f = report["fidelity"]["integer_only"]
+    assert f["images"] == 359 and f["top1_agreement"] >= 0.97
+    q = report["quantization"]["integer_only"]
     assert q["check"]["integer_only"] and q["bit_exact"]["bit_exact"] and q["calibration_images"] == 32
     ok = run("inspect", path, "--integer-only", "--json")
     assert json.loads(ok.stdout)["integer_only"]["integer_only"] is True

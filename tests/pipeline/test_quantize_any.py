@@ -33,9 +33,9 @@ def test_cli_quantizes_a_plain_torch_export_with_real_fidelity(digits_plain_onnx
     fp32, int8 = tmp_path / "o/digits_lsnet.fp32.onnx", tmp_path / "o/digits_lsnet.int8.onnx"
     assert d["artifacts"] == {"fp32": str(fp32), "int8": str(int8)} and d["source"]["adopted"]
     # the same fidelity report as export --int8: 359 held-out digits, a trained model keeps its answers
-    f = d["fidelity"]
+    f = d["fidelity"]["int8"]
     assert f["images"] == 359 and f["top1_agreement"] >= 0.9 and f["cosine_mean"] > 0.95
-    assert d["quantization"]["latency"]["speedup"] > 0  # the latency line's figures
+    assert d["quantization"]["int8"]["latency"]["speedup"] > 0  # the latency line's figures
     # the adopted copy records what it came from and the preprocessing given; predict reads it back
     side = json.loads((tmp_path / "o/digits_lsnet.fp32.onnx.json").read_text())
     assert side["adopted_from"]["sha256"] == before and side["preprocess"]["mean"] == list(info.mean)

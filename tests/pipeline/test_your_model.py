@@ -108,7 +108,7 @@ def test_python_module_export_and_int8(tmp_path, digits_folders):
     run_ = edgevis.export(net, name="seq", output_dir=tmp_path, preprocess=edgevis.PreprocessOptions(input_size=(64, 64)),
                           int8=edgevis.Int8Config(calib_dir=calib, holdout_dir=held, calib_count=16, latency_search=False))
     d = run_.to_dict()
-    assert set(d["artifacts"]) == {"fp32", "int8"} and d["fidelity"]["images"] == 359
+    assert set(d["artifacts"]) == {"fp32", "int8"} and d["fidelity"]["int8"]["images"] == 359
     assert d["weights"]["source"] == "module:Sequential"
     # the defaults are said, and recorded
     assert any("no --mean/--std given" in w for w in run_.warnings)
