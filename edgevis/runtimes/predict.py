@@ -15,6 +15,9 @@ from ..core.types import Preprocess
 from .ort import OrtRunner
 
 
+MAX_FIXED_BATCH = 1024  # a fixed batch dimension predict pads one image to
+
+
 def recorded_preprocess(model_file: str | os.PathLike[str], model: Any = None) -> tuple[Preprocess, dict[str, Any]]:
     """The preprocessing and provenance recorded at export (ONNX metadata, else the sidecar).
     Pass ``model`` (the loaded ModelProto of ``model_file``) to avoid parsing the file again.
@@ -73,6 +76,9 @@ def check_classifier(model: Any, spec: Preprocess, model_file: str | os.PathLike
         if len(dims) != 4:
             raise OnnxFileError(f"{name}: input {vi.name!r} has {len(dims)} dimensions; predict feeds one image "
                                 "as a 4-D (batch, channels, height, width) tensor")
+        if dims[0] is not None and dims[0] > MAX_FIXED_BATCH:
+            raise OnnxFileError(f"{name}: input {vi.name!r} has a fixed batch of {dims[0]}; predict pads one image "
+                                f"to the batch and takes at most {MAX_FIXED_BATCH}")
         want = (None, *spec.image_shape())
         for k, (have, need) in enumerate(zip(dims, want)):
             if k and have is not None and have != need:
@@ -108,8 +114,11 @@ def predict_image(model_file: str | os.PathLike[str], image: str | os.PathLike[s
     check_classifier(model, spec, model_file)
     unverified = load_sidecar(model_file).verify(model_file)
     x = preprocess_file(image, spec)[None]
-    with OrtRunner(model_file, threads=threads) as runner:
-        out = runner.infer_batched(x)
+    try:
+        with OrtRunner(model_file, threads=threads) as runner:
+            out = runner.infer_batched(x)
+    except MemoryError:
+        raise OnnxFileError(f"{Path(model_file).name}: running it needs more memory than this machine has") from None
     if out.ndim != 2 or out.shape[0] != 1 or out.shape[1] < 1:
         raise OnnxFileError(f"{Path(model_file).name} returned scores of shape {list(out.shape)} for one image; "
                             "predict needs (batch, classes)")

@@ -79,6 +79,7 @@ def test_a_run_ort_refuses_is_one_line(tmp_path):
     ({"extra_input": True}, "takes 2 inputs"),
     ({"in_shape": ("n", 3, 16, 16)}, "the record and the graph disagree"),
     ({"out_shape": ("n", 3, 1)}, "has 3 dimensions"),
+    ({"in_shape": (2**31, 3, 8, 8)}, "fixed batch of 2147483648"),
     ({"pre": {**PRE, "interpolation": "magic"}}, "'interpolation'"),
     ({"pre": {**PRE, "input_size": [8]}}, "'input_size' must be a list of 2"),
 ])
