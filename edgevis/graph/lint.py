@@ -346,8 +346,8 @@ def ort_cpu_integer_ops(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
 
 def empty_optional_io(g: Graph, s: dict[str, Any]) -> Iterator[Hit]:
     """Trailing inputs/outputs named "" (an explicitly absent optional): ONNX Runtime's optimizer segfaults on
-    ``LayerNormalization(x, scale, "")`` at the EXTENDED and ALL levels (see :mod:`edgevis.graph.normalize`)."""
-    from .normalize import empty_trailing_io
+    ``LayerNormalization(x, scale, "")`` at the EXTENDED and ALL levels (see :mod:`edgevis.core.normalize`)."""
+    from ..core.normalize import empty_trailing_io
 
     severity = "error" if s.get("target") == "ort-cpu" else "warning"
     for n in empty_trailing_io(g.model):

@@ -35,7 +35,7 @@ from onnx import numpy_helper
 from ..core.errors import EdgevisError, first_line
 from ..core.onnxfile import (META_PROVENANCE, PROTOBUF_LIMIT, QDQ_OPS, get_metadata, load_onnx, op_histogram, random_feed, read_json_metadata,
                       set_metadata)
-from .normalize import normalize_model
+from ..core.normalize import normalize_model
 
 TOOLS = ("onnxsim", "onnxslim")
 META_SIMPLIFY = "edgevis.simplify"
@@ -313,7 +313,7 @@ def simplify_file(src: str | os.PathLike[str], out: str | os.PathLike[str] | Non
     out_path = Path(out) if out is not None else derived_path(src, "sim")
     if out_path.resolve() == src.resolve():
         raise EdgevisError(f"the output {out_path} is the input file; choose another --output")
-    model, _ = normalize_model(load_onnx(src))  # known ORT crashers respelled (see graph.normalize)
+    model, _ = normalize_model(load_onnx(src))  # known ORT crashers respelled (see core.normalize)
     gate = OrtGate(model, [random_feed(model, seed=k, source=src) for k in range(2)], source=str(src))
     gate.reference_outputs()  # the input must run before any tool is tried
     log("simplifying")

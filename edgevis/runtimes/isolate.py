@@ -165,7 +165,7 @@ def _serve() -> int:
 def check_loads(path: str | os.PathLike[str], *, optimization: str | None = None,
                 providers: Sequence[str] | None = None) -> None:
     """Raise :class:`NativeCrashError` when ONNX Runtime crashes or hangs on ``path`` as edgevis would give
-    it to ORT (normalised, see :mod:`edgevis.graph.normalize`); probed once per file content and settings in
+    it to ORT (normalised, see :mod:`edgevis.core.normalize`); probed once per file content and settings in
     this process; nothing when ``path`` is not a readable ONNX file (its loader says why) or probing is off."""
     p = Path(path)
     if not enabled() or not p.is_file():
@@ -202,7 +202,7 @@ def _probe_as_edgevis_loads(p: Path, optimization: str | None, providers: Sequen
 
     from ..core.onnxfile import load_onnx
     from ..core.sidecar import load_sidecar
-    from ..graph.normalize import normalize_model
+    from ..core.normalize import normalize_model
     from .guard import KIND_ORT
 
     model = load_onnx(p, check=False)  # raises the loader's own one-line error for a broken file

@@ -79,7 +79,7 @@ def session_from_onnx(
     or a ModelProto; every session edgevis makes is made here.
 
     * ORT's errors become one :class:`OrtError` line naming the file (``source`` names bytes);
-    * the graph goes through :func:`edgevis.graph.normalize.normalize_model` first, so a pattern known to
+    * the graph goes through :func:`edgevis.core.normalize.normalize_model` first, so a pattern known to
       crash ORT natively reaches it in its spec-equivalent, harmless spelling;
     * a model saved optimized by ``edgevis build --runtime ort`` is refused, in one line, where its sidecar
       says it cannot work (another ONNX Runtime version or provider), and loads without optimizing it again
@@ -90,7 +90,7 @@ def session_from_onnx(
     """
     import onnxruntime as ort
 
-    from ..graph.normalize import normalize_model
+    from ..core.normalize import normalize_model
 
     path = None if isinstance(model, (bytes, onnx.ModelProto)) else Path(model)
     name = source or (str(path) if path is not None else "the model")

@@ -7,7 +7,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 from edgevis.graph.lint import lint_model
-from edgevis.graph.normalize import empty_trailing_io, normalize_model
+from edgevis.core.normalize import empty_trailing_io, normalize_model
 from edgevis.runtimes.ort import run_session, session_from_onnx
 
 
