@@ -105,6 +105,12 @@ def quantize(
     model = load_onnx(src)
     image_input, classes = check_classifier(model, src)
     recorded = _recorded(src, model)
+    if recorded is None:  # a file edgevis did not write: respell what crashes ORT, then a first load in a child
+        from ..core.normalize import normalize_model
+        from ..runtimes.isolate import check_loads
+
+        model, _ = normalize_model(model)
+        check_loads(src)
     opts = preprocess if isinstance(preprocess, PreprocessOptions) else (
         PreprocessOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in preprocess.to_dict().items()})
         if isinstance(preprocess, Preprocess) else PreprocessOptions())

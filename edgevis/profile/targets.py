@@ -90,6 +90,10 @@ class OrtTarget(_Staged):
             for o in self.session.get_outputs():
                 b.bind_output(o.name, "cuda", 0)
             self._binding = b
+        from ..runtimes.ort import ort_errors
+
+        with ort_errors(self.path, "run"):  # a graph ORT loads but cannot run fails here, in one line, untimed
+            self.run()
         return shapes
 
     def run(self) -> None:
@@ -100,7 +104,9 @@ class OrtTarget(_Staged):
             self.session.run(None, self.feed)
 
     def run_io(self) -> None:
-        self.session.run(None, self._new_feed())
+        from ..runtimes.ort import run_session
+
+        run_session(self.session, self._new_feed(), source=self.path)
 
     def gpu_memory(self) -> tuple[float | None, str]:
         return None, "not reported by ONNX Runtime"
@@ -112,8 +118,10 @@ class OrtTarget(_Staged):
         with tempfile.TemporaryDirectory(prefix="edgevis-profile-") as work:
             sess = session_from_onnx(self.path, providers=self.providers, threads=self.threads,
                                      profile_prefix=os.path.join(work, "ort"))
+            from ..runtimes.ort import run_session
+
             for _ in range(warmup + runs):
-                sess.run(None, self.feed)
+                run_session(sess, self.feed, source=self.path)
             with open(sess.end_profiling()) as f:
                 events = json.load(f)
             del sess

@@ -42,25 +42,30 @@ class QuantizedFile:
 
 
 def write_checked(model, out_path: Path, src: Path, held: ImageSource, spec: Preprocess,  # type: ignore[no-untyped-def]
-                  log: Callable[[str], None]) -> dict[str, Any]:
-    """Save a quantized ``model`` atomically at ``out_path``, measuring its fidelity against ``src``
-    on the held-out images before the file lands; return the fidelity report."""
+                  log: Callable[[str], None], prov: dict[str, Any] | None = None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Save a quantized ``model`` at ``out_path``, measuring its fidelity against ``src`` on the held-out
+    images before the file lands; return the fidelity report (with ``extra`` added). With ``prov`` its
+    sidecar is written too, and the two land together (both to temporary names, then renamed)."""
+    import json
+
     import onnx
 
-    from ..core.files import atomic_output
-
-    with atomic_output(out_path) as tmp:
-        onnx.save_model(model, str(tmp))
-        log("measuring fidelity on held-out images")
-        return fidelity_report(src, tmp, held, spec)
-
-
-def write_sidecar(out_path: Path, spec: Preprocess, prov: dict[str, Any], fid: dict[str, Any]) -> None:
-    from ..core.files import sha256_file, write_json_atomic
+    from ..core.files import atomic_output, atomic_outputs, sha256_file
     from ..core.types import sidecar_path
 
-    write_json_atomic(sidecar_path(out_path), {"preprocess": spec.to_dict(), **prov, "sha256": sha256_file(out_path),
-                                               "fidelity": fid})
+    if prov is None:
+        with atomic_output(out_path) as tmp:
+            onnx.save_model(model, str(tmp))
+            log("measuring fidelity on held-out images")
+            return {**fidelity_report(src, tmp, held, spec), **(extra or {})}
+    with atomic_outputs(out_path, sidecar_path(out_path)) as (tmp, tmp_side):
+        onnx.save_model(model, str(tmp))
+        log("measuring fidelity on held-out images")
+        fid = {**fidelity_report(src, tmp, held, spec), **(extra or {})}
+        record = {"preprocess": spec.to_dict(), **prov, "sha256": sha256_file(tmp), "fidelity": fid}
+        tmp_side.write_text(json.dumps(record, indent=2) + "\n")
+    return fid
 
 
 def fidelity_report(fp32_path: str | os.PathLike[str], q_path: str | os.PathLike[str], held: ImageSource,

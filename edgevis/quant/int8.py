@@ -27,7 +27,7 @@ from ..core.types import precision_path
 from ..core.onnxfile import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CALIB_METHODS, CalibrationStream, ImageSource, calibrate_ranges, calibration_sources, ort_method
-from .fidelity import QuantizedFile, write_checked, write_sidecar
+from .fidelity import QuantizedFile, write_checked
 from .placement import AccuracyTarget, Placement, Searcher
 from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
 from .sensitivity import rank_by_sqnr, tensor_sqnr
@@ -70,6 +70,21 @@ class Int8Config:
         if self.min_agreement is None and self.min_cosine is None:
             return AccuracyTarget(None, DEFAULT_MIN_COSINE)
         return AccuracyTarget(self.min_agreement, self.min_cosine)
+
+
+@contextlib.contextmanager
+def quantizer_errors(src: Path):  # type: ignore[no-untyped-def]
+    """ONNX Runtime's quantizer raises plain exceptions on graphs it cannot handle (e.g. "Quantization
+    parameter shared mode is not supported for weight yet"): one line naming the file, never a traceback."""
+    from ..core.errors import first_line
+
+    try:
+        yield
+    except EdgevisError:
+        raise
+    except Exception as e:  # noqa: BLE001 - the quantizer's failures have no type of their own
+        raise EdgevisError(f"ONNX Runtime's quantizer cannot quantize {src}: {type(e).__name__}: "
+                           f"{first_line(e, 300)}") from None
 
 
 @contextlib.contextmanager
@@ -136,7 +151,9 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
 
     with tempfile.TemporaryDirectory(prefix="edgevis-int8-") as tmpd:
         prepped = Path(tmpd) / "prepped.onnx"
-        with _quiet_ort():
+        from ..runtimes.ort import ort_errors
+
+        with _quiet_ort(), ort_errors(src, "prepare for quantization"):
             quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
         float_model = onnx.load(str(prepped))
 
@@ -144,10 +161,14 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         stream = CalibrationStream(calib, spec, batch, config.calib_count, EVAL_IMAGES)
         cache = Path(tmpd) / "ranges.json"
         log(f"calibrating ({config.method}) on up to {config.calib_count} images from {calib.label}")
+        from ..runtimes.ort import ort_errors
+
         try:
-            with _quiet_ort():
+            with _quiet_ort(), ort_errors(src, "calibrate"):
                 seen = calibrate_ranges(prepped, iter(stream), input_name, config.method, cache, tmpd)
-        except EdgevisError:
+        except EdgevisError as e:
+            if str(e) != "no calibration data":  # a bad array, or ORT refusing the graph: say that
+                raise
             raise stream.no_image_error() from None
         if skipped := stream.skipped_warning():
             warnings.append(skipped)
@@ -158,7 +179,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         exclude = attention + nd_const
         base_path = Path(tmpd) / "base.onnx"
         log("inserting Q/DQ (onnxruntime.quantization)")
-        with _quiet_ort():
+        with _quiet_ort(), quantizer_errors(src):
             quantize_static(
                 str(prepped), str(base_path), None,
                 quant_format=QuantFormat.QDQ,
@@ -240,7 +261,5 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         qprov = dict(read_json_metadata(qmodel, META_PROVENANCE) or prov)
         qprov.update({"precision": "int8", "source_sha256": sha256_file(src), "quantization": settings})
         set_metadata(qmodel, {META_PROVENANCE: qprov})
-        fid = write_checked(qmodel, out_path, src, held, spec, log)
-        fid["most_sensitive"] = sensitive
-    write_sidecar(out_path, spec, qprov, fid)
+        fid = write_checked(qmodel, out_path, src, held, spec, log, prov=qprov, extra={"most_sensitive": sensitive})
     return QuantizedFile(out_path, fid, settings, warnings)

@@ -32,7 +32,7 @@ from ..core.types import precision_path
 from ..core.onnxfile import META_PROVENANCE, load_onnx, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CalibrationStream, ImageSource, calibration_sources
-from .fidelity import QuantizedFile, write_checked, write_sidecar
+from .fidelity import QuantizedFile, write_checked
 
 EVAL_IMAGES = 32  # calibration images on which the bit-width choice is checked
 EXACT_IMAGES = 2  # held-out images (plus one random input) in the bit-exact check
@@ -114,7 +114,10 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
     stream = CalibrationStream(calib, spec, batch, config.calib_count, EVAL_IMAGES)
     log(f"calibrating every tensor's range on up to {config.calib_count} images from {calib.label}")
     t0 = time.perf_counter()
-    absmax, seen = activation_absmax(model, stream, config.threads)
+    from ..runtimes.ort import ort_errors
+
+    with ort_errors(src, "calibrate"):
+        absmax, seen = activation_absmax(model, stream, config.threads)
     if not seen:
         raise stream.no_image_error()
     if skipped := stream.skipped_warning():
@@ -177,8 +180,7 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
     qprov = dict(prov)
     qprov.update({"precision": "integer-only", "source_sha256": sha256_file(src), "quantization": settings})
     set_metadata(qmodel, {META_PROVENANCE: qprov})
-    fid = write_checked(qmodel, out_path, src, held, spec, log)
-    write_sidecar(out_path, spec, qprov, fid)
+    fid = write_checked(qmodel, out_path, src, held, spec, log, prov=qprov)
     return QuantizedFile(out_path, fid, settings, warnings)
 
 

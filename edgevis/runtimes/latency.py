@@ -26,7 +26,7 @@ class Latency:
         return {"p50_ms": self.p50_ms, "p90_ms": self.p90_ms, "mean_ms": self.mean_ms, "samples": self.samples}
 
 
-def cpu_session(model: bytes | str, threads: int | None = None):  # type: ignore[no-untyped-def]
+def cpu_session(model: bytes | str, threads: int | None = None, source: str = "the model"):  # type: ignore[no-untyped-def]
     """A CPU ``InferenceSession`` from a path or serialized bytes, with ``threads`` intra-op threads."""
     import onnxruntime as ort
 
@@ -38,7 +38,12 @@ def cpu_session(model: bytes | str, threads: int | None = None):  # type: ignore
     # which penalised whichever model ran in the middle of a round by 15-35 %.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.log_severity_level = 3
-    return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
+    from .ort import ort_errors
+
+    # edgevis's own derived graphs, made from a file that passed session_from_onnx: the boundary for ORT's
+    # errors, without parsing and normalizing the bytes again on every one of the placement search's sessions
+    with ort_errors(model if isinstance(model, str) else source):
+        return ort.InferenceSession(model, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
 def interleaved_latency(
