@@ -49,7 +49,7 @@ CONV = r"""
    int32 accumulation wrapping like ONNX Runtime's (uint32 arithmetic: no signed overflow). Each product of an
    (u)int8 less its zero point fits in 16 bits (|.| <= 255), written as int16 x int16 so compilers use
    widening multiplies. */
-static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C, int H, int W, int O, int G,
+static void ev_conv_{X}(const {XT} *restrict x, const int8_t *restrict w, int32_t *restrict y, int N, int C, int H, int W, int O, int G,
                         int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO, int DH, int DW, int ZX, int ZW) {
     int cg = C / G, og = O / G;
     for (int n = 0; n < N; n++) {
@@ -69,7 +69,7 @@ static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C
                         for (int oy = 0; oy < HO; oy++) {
                             int iy = oy * SH + i * DH - PT;
                             const {XT} *row;
-                            uint32_t *dst = acc + (long)oy * WO;
+                            uint32_t *restrict dst = acc + (long)oy * WO;
                             if (iy < 0 || iy >= H) continue;
                             row = xc + (long)iy * W;  /* indices below stay in [0, W): no pointer outside x */
                             if (SW == 1) {
@@ -91,9 +91,9 @@ static void ev_conv_{X}(const {XT} *x, const int8_t *w, int32_t *y, int N, int C
 MATMUL = r"""
 /* ONNX MatMulInteger of one M x K by K x N pair: (a - ZA) @ (b - ZB), int32 accumulation (uint32: no signed
    overflow); each operand less its zero point fits in int16 */
-static void ev_matmul_{A}_{B}(const {AT} *a, const {BT} *b, int32_t *y, int M, int K, int N, int ZA, int ZB) {
+static void ev_matmul_{A}_{B}(const {AT} *restrict a, const {BT} *restrict b, int32_t *restrict y, int M, int K, int N, int ZA, int ZB) {
     for (int m = 0; m < M; m++) {
-        uint32_t *row = (uint32_t *)(y + (long)m * N);
+        uint32_t *restrict row = (uint32_t *)(y + (long)m * N);
         memset(row, 0, sizeof(uint32_t) * (size_t)N);
         for (int k = 0; k < K; k++) {
             int16_t av = (int16_t)(a[(long)m * K + k] - ZA);
