@@ -13,16 +13,16 @@ from .common import out, print_json, spinner, user_errors, warn
 @user_errors
 def build(
     model_file: Path = typer.Argument(..., help="An ONNX file (from `edgevis export`)."),
-    runtime: str = typer.Option(..., "--runtime", "-r", help="ort (ONNX Runtime) or trt (TensorRT engine)."),
+    runtime: str = typer.Option(..., "--runtime", "-r", metavar="[ort|trt]", help="ort (ONNX Runtime) or trt/tensorrt (TensorRT engine)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (default: beside the model)."),
-    device: str = typer.Option("cpu", "--device", help="ort: cpu, cuda or tensorrt (TensorRT execution provider)."),
+    device: str = typer.Option("cpu", "--device", metavar="[cpu|cuda|tensorrt]", help="ort: cpu, cuda or tensorrt (TensorRT execution provider)."),
     providers: Optional[str] = typer.Option(
         None, "--providers", help="ort: comma-separated execution providers, in order (overrides --device)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="ort: intra-op threads."),
-    optimization: str = typer.Option("all", "--optimization", help="ort: disable, basic, extended or all."),
+    optimization: str = typer.Option("all", "--optimization", metavar="[disable|basic|extended|all]", help="ort: disable, basic, extended or all."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="ort with TensorRT EP: engine cache directory."),
     fp16: bool = typer.Option(False, "--fp16", help="ort with TensorRT EP: allow FP16 kernels."),
-    precision: str = typer.Option("auto", "--precision", help="trt: auto (int8 for a Q/DQ model, else fp32), fp32, "
+    precision: str = typer.Option("auto", "--precision", metavar="[auto|fp32|fp16|int8]", help="trt: auto (int8 for a Q/DQ model, else fp32), fp32, "
                                                               "fp16 or int8."),
     min_shape: Optional[str] = typer.Option(None, "--min-shape", help="trt: NAME:1x3x224x224[,NAME2:...]."),
     opt_shape: Optional[str] = typer.Option(None, "--opt-shape", help="trt: shapes the engine is tuned for."),

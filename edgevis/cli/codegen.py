@@ -13,7 +13,7 @@ from .common import out, print_json, spinner, user_errors
 @user_errors
 def codegen(
     model_file: Path = typer.Argument(..., help="An integer-only ONNX file (NAME.integer_only.onnx) with its sidecar."),
-    output: Path = typer.Option(..., "--output", "-o", help="The folder to write the C library into."),
+    output: Path = typer.Option(..., "--output-dir", "--output", "-o", help="The folder to write the C library into."),
     name: Optional[str] = typer.Option(None, "--name", help="C identifier prefix (default: the model's name)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),

@@ -13,10 +13,10 @@ from .common import out, print_json, user_errors
 @user_errors
 def lint(
     model_file: Path = typer.Argument(..., help="An ONNX file."),
-    target: str = typer.Option("trt", "--target", help="trt or tensorrt (TensorRT's parser and builder), or ort-cpu (x86 kernels)."),
-    trt_version: str = typer.Option("10", "--trt-version", help="TensorRT major version on the device: 10 or 11."),
+    target: str = typer.Option("trt", "--target", metavar="[trt|tensorrt|ort-cpu]", help="trt or tensorrt (TensorRT's parser and builder), or ort-cpu (x86 kernels)."),
+    trt_version: str = typer.Option("10", "--trt-version", metavar="[10|11]", help="TensorRT major version on the device: 10 or 11."),
     precision: str = typer.Option(
-        "auto", "--precision", help="Precision the engine will be built in: auto (int8 for Q/DQ files, else fp16), "
+        "auto", "--precision", metavar="[auto|fp32|fp16|int8]", help="Precision the engine will be built in: auto (int8 for Q/DQ files, else fp16), "
                                     "fp32, fp16 or int8."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 on warnings too, not only on errors."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),

@@ -15,8 +15,8 @@ from .common import command_line, out, print_json, progress_bar, user_errors, wa
 @user_errors
 def profile(
     model_file: Path = typer.Argument(..., help="An ONNX file (ONNX Runtime) or a TensorRT engine (.engine/.plan)."),
-    runtime: str = typer.Option("auto", "--runtime", help="ort or trt (default: from the file: .engine/.plan -> trt)."),
-    device: str = typer.Option("cpu", "--device", help="ONNX Runtime: cpu, cuda or tensorrt (execution providers)."),
+    runtime: str = typer.Option("auto", "--runtime", metavar="[auto|ort|trt]", help="ort or trt (default: from the file: .engine/.plan -> trt)."),
+    device: str = typer.Option("cpu", "--device", metavar="[cpu|cuda|tensorrt]", help="ONNX Runtime: cpu, cuda or tensorrt (execution providers)."),
     providers: Optional[str] = typer.Option(None, "--providers", help="ONNX Runtime providers in order, e.g. "
                                                                       "CUDAExecutionProvider,CPUExecutionProvider."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed iterations before the timed ones."),
@@ -27,7 +27,7 @@ def profile(
     threads: Optional[int] = typer.Option(None, "--threads", help="ONNX Runtime intra-op threads (default: ORT's)."),
     include_io: bool = typer.Option(
         False, "--include-io", help="Time input generation and host/device copies too (default: inference only)."),
-    energy: str = typer.Option("auto", "--energy", help="auto, nvml, jetson, rapl or none."),
+    energy: str = typer.Option("auto", "--energy", metavar="[auto|nvml|jetson|rapl|none]", help="auto, nvml, jetson, rapl or none."),
     idle: float = typer.Option(1.0, "--idle", help="Seconds of idle power measured before each timed run."),
     per_layer: bool = typer.Option(False, "--per-layer", help="Also time every layer (a separate, profiled pass)."),
     per_layer_runs: int = typer.Option(20, "--per-layer-runs", help="Runs averaged by --per-layer."),

@@ -15,7 +15,7 @@ from .common import out, print_json, spinner, user_errors, warn
 def simplify(
     model_file: Path = typer.Argument(..., help="An ONNX file."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (default: NAME.sim.onnx beside it)."),
-    tool: str = typer.Option("auto", "--tool", help="auto (onnxsim, then onnxslim), onnxsim or onnxslim."),
+    tool: str = typer.Option("auto", "--tool", metavar="[auto|onnxsim|onnxslim]", help="auto (onnxsim, then onnxslim), onnxsim or onnxslim."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
 ) -> None:
