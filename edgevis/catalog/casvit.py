@@ -36,6 +36,7 @@ from torch import nn
 from .layers.bn_fold import bn_affine, fold_bn_into_next, fold_sequential
 from .layers.conv_bn import fuse_conv_bn
 from .registry import ModelInfo, register_model
+from .layers.init import trunc_normal_init
 
 __all__ = ["CASViT", "remap_state_dict"]
 
@@ -181,10 +182,7 @@ class CASViT(nn.Module):
         self.dist = distillation
         if distillation:
             self.dist_head: nn.Module = nn.Linear(embed_dims[-1], num_classes) if num_classes > 0 else nn.Identity()
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        trunc_normal_init(self, (nn.Linear,))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)

@@ -34,6 +34,7 @@ from torch import nn
 
 from .layers.norm import LayerNorm2d
 from .registry import ModelInfo, register_model
+from .layers.init import trunc_normal_init
 
 # --------------------------------------------------------------------------- blocks
 
@@ -87,10 +88,7 @@ class ConvNeXt(nn.Module):
         self.head = nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()
         self.num_classes = num_classes
         self.num_features = dims[-1]
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        trunc_normal_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for down, stage in zip(self.downsample_layers, self.stages):

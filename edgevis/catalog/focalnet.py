@@ -33,6 +33,7 @@ from torch import nn
 
 from .layers.mlp import Mlp
 from .registry import ModelInfo, register_model
+from .layers.init import trunc_normal_init
 
 __all__ = ["FocalNet", "remap_timm_state_dict"]
 
@@ -130,10 +131,7 @@ class FocalNet(nn.Module):
         ])
         self.norm = nn.LayerNorm(dims[-1])
         self.head: nn.Module = nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        trunc_normal_init(self, (nn.Linear,))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)

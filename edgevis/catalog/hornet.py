@@ -41,6 +41,7 @@ from torch import nn
 
 from .layers.norm import LayerNorm2d
 from .registry import ModelInfo, register_model
+from .layers.init import trunc_normal_init
 
 __all__ = ["HorNet"]
 
@@ -252,11 +253,7 @@ class HorNet(nn.Module):
         )
         self.norm = nn.LayerNorm(dims[-1], eps=1e-6)
         self.head: nn.Module = nn.Linear(dims[-1], num_classes) if num_classes > 0 else nn.Identity()
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        trunc_normal_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for down, stage in zip(self.downsample_layers, self.stages):

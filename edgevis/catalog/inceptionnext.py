@@ -29,6 +29,7 @@ from torch import nn
 
 from .layers.conv_bn import fuse_conv_bn
 from .registry import ModelInfo, register_model
+from .layers.init import trunc_normal_init
 
 # --------------------------------------------------------------------------- folding
 
@@ -163,11 +164,7 @@ class InceptionNeXt(nn.Module):
         self.head = MlpHead(dims[-1], num_classes)
         self.num_classes = num_classes
         self.num_features = dims[-1]
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        trunc_normal_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))

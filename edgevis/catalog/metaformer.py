@@ -39,6 +39,7 @@ from torch import nn
 
 from .layers.norm import LayerNormLast
 from .registry import ModelInfo, register_model
+from .layers.init import trunc_normal_init
 
 # --------------------------------------------------------------------------- layers
 
@@ -240,11 +241,7 @@ class MetaFormer(nn.Module):
         self.head: nn.Module = MlpHead(dims[-1], num_classes) if mlp_head else nn.Linear(dims[-1], num_classes)
         self.num_classes = num_classes
         self.num_features = dims[-1]
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        trunc_normal_init(self)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         for down, stage in zip(self.downsample_layers, self.stages):
@@ -311,10 +308,7 @@ class PoolFormer(nn.Module):
         self.head = nn.Linear(dims[-1], num_classes)
         self.num_classes = num_classes
         self.num_features = dims[-1]
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
+        trunc_normal_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x)
