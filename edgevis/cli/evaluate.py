@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.markup import escape
@@ -33,15 +33,23 @@ def evaluate(
     if as_json:
         print_json(result)
         return
-    if quiet:
-        return
+    if not quiet:
+        print_accuracy(result)
+
+
+def print_accuracy(result: dict[str, Any]) -> None:
+    """The accuracy table of ``evaluate``, and of export/quantize with --val (rows named by precision there)."""
+    by_precision = all("precision" in m for m in result["models"])
+    first = result["models"][0].get("precision", "the first") if by_precision else "the first"
     t = Table(title=f"accuracy on {escape(result['val'])} ({result['models'][0]['images']} images; class index: "
                     f"{escape(result['class_index'])})")
-    for c in ("model", "top-1", "95 % interval", "top-5", "top-1 agreement with the first"):
-        t.add_column(c, justify="left" if c == "model" else "right")
+    for c in ("precision" if by_precision else "model", "top-1", "95 % interval", "top-5",
+              f"top-1 agreement with {first}"):
+        t.add_column(c, justify="left" if c in ("model", "precision") else "right")
     for m in result["models"]:
         lo, hi = m["top1_ci95"]
         agree = m.get("top1_agreement")
-        t.add_row(escape(Path(m["model"]).name), f"{m['top1']:.2%}", f"{lo:.1%} – {hi:.1%}", f"{m['top5']:.2%}",
+        t.add_row(escape(m["precision"] if by_precision else Path(m["model"]).name), f"{m['top1']:.2%}",
+                  f"{lo:.1%} – {hi:.1%}", f"{m['top5']:.2%}",
                   f"{agree['value']:.2%}" if agree else "reference" if len(result["models"]) > 1 else "—")
     out.print(t)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from .common import out, print_json, spinner, user_errors, warn
+from .evaluate import print_accuracy
 from .options import PreprocessFlags, int8_config, integer_only_config, preprocess_options
 
 
@@ -113,24 +114,11 @@ def _printer(show: bool, status: Any = None) -> Callable[[str, Any], None]:
         if status is not None:
             status.stop()
         {"export": _print_export, "int8": _print_int8, "integer_only": _print_integer_only,
-         "c": _print_c, "adopt": _print_adopted, "accuracy": _print_accuracy}.get(step, lambda r: None)(result)
+         "c": _print_c, "adopt": _print_adopted, "accuracy": print_accuracy}.get(step, lambda r: None)(result)
         if status is not None:
             status.start()
 
     return on_step
-
-
-def _print_accuracy(result: dict[str, Any]) -> None:
-    t = Table(title=f"accuracy on {result['val']} ({result['models'][0]['images']} images; class index: "
-                    f"{result['class_index']})")
-    for c in ("precision", "top-1", "95 % interval", "top-5", "top-1 agreement with fp32"):
-        t.add_column(c, justify="left" if c == "precision" else "right")
-    for m in result["models"]:
-        lo, hi = m["top1_ci95"]
-        agree = m.get("top1_agreement")
-        t.add_row(m["precision"], f"{m['top1']:.2%}", f"{lo:.1%} – {hi:.1%}", f"{m['top5']:.2%}",
-                  f"{agree['value']:.2%}" if agree else "reference")
-    out.print(t)
 
 
 def _print_adopted(path: Any) -> None:

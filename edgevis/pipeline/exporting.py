@@ -200,10 +200,8 @@ def _quantize_into(run: Any, fp32: Path, q8: Any, qio: Any, log: Log, step: OnSt
 
 
 def _emit_c(run: ExportRun, out: str | os.PathLike[str], log: Log, step: OnStep) -> Any:
-    try:
-        from ..codegen import emit_c
-    except ImportError:
-        raise EdgevisError("this edgevis has no C code generator (edgevis.codegen)") from None
+    from ..codegen import emit_c
+
     assert run.integer_only is not None
     log("writing the integer-only model as C")
     lib = emit_c(run.integer_only.path, out)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -122,12 +122,8 @@ def quantize(
     else:
         graph_size = _graph_hw(image_input)
         if opts.input_size is None and graph_size is not None:
-            from dataclasses import replace
-
             opts = replace(opts, input_size=graph_size)
         if opts.layout is None:
-            from dataclasses import replace
-
             opts = replace(opts, layout=_layout(image_input, src))
         spec = opts.resolve(require_norm=True, what=str(src))
         if graph_size is not None and graph_size != spec.input_size:
