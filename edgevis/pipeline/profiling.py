@@ -47,15 +47,16 @@ def profile_with_report(model_file: str | os.PathLike[str], config: ProfileConfi
     result = profile_file(path, config, progress=progress)
     warnings = list(result["warnings"])
     side = load_sidecar(path)
-    if not side.missing and side.verify(path):  # a sidecar that cannot vouch for the file is said so
-        warnings.append(side.verify(path) or "")
+    doubt = None if side.missing else side.verify(path)  # hashes the file: once
+    if doubt:  # a sidecar that cannot vouch for the file is said so
+        warnings.append(doubt)
     written = None
     if report_dir is not None:
         from ..report import new_report, write_report
 
         from .benching import file_provenance
 
-        prov = file_provenance(path) if not side.missing and not side.verify(path) else None
+        prov = file_provenance(path) if not side.missing and not doubt else None
         entry = {"label": result["model"]["precision"], "precision": result["model"]["precision"],
                  "file": str(path), "fidelity": None, "profile": result, "provenance": prov}
         report = new_report("profile", f"{path.name} on {runtime_name(result)}", result["device"], [entry],
