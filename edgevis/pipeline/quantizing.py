@@ -218,14 +218,17 @@ def _graph_hw(x: Any) -> tuple[int, int] | None:
 
 
 def _recorded(src: Path, model: Any) -> tuple[Preprocess, dict[str, Any]] | None:
+    """The file's preprocessing record (a malformed one is an error), or None when it has none: no metadata
+    key and no readable sidecar holding one."""
+    from ..core.onnxfile import META_PREPROCESS, get_metadata
+    from ..core.sidecar import load_sidecar
     from ..runtimes.predict import recorded_preprocess
 
-    try:
-        return recorded_preprocess(src, model)
-    except EdgevisError as e:
-        if "no preprocessing record" in str(e) or "carries no preprocessing" in str(e):
+    if get_metadata(model).get(META_PREPROCESS) is None:
+        side = load_sidecar(src)
+        if not (side.ok and "preprocess" in side.data):
             return None
-        raise
+    return recorded_preprocess(src, model)
 
 
 def adopt(model: Any, src: Path, target: Path, spec: Preprocess, label: str, classes: int | None, image_input: Any,
