@@ -88,11 +88,10 @@ def export(
                              crop_pct=crop_pct, channel_order=channel_order)
     show = not quiet and not as_json
     with spinner(f"exporting {model}...", show) as status:
+        printer = _printer(show, status)
         run = run_export(model, weights=weights, output_dir=output_dir, config=config, int8=q8, integer_only=qio,
-                         emit_c=emit_c, preprocess=pre, val=val, log=_status_log(status),
-                         on_step=_printer(show, status))
-    for w in run.warnings:
-        warn(w)
+                         emit_c=emit_c, preprocess=pre, val=val, log=_status_log(status), on_step=printer)
+    printer.rest(run.warnings)
     if as_json:
         print_json(run.to_dict())
 
@@ -105,20 +104,35 @@ def _status_log(status: Any) -> Callable[[str], None]:
     return log
 
 
-def _printer(show: bool, status: Any = None) -> Callable[[str, Any], None]:
-    """Print each step's result as soon as it is done (export, int8, integer_only, c)."""
+class _printer:
+    """Print each step's result as soon as it is done (export, int8, integer_only, c, accuracy), and
+    each warning as it arises (also with --quiet/--json: they go to stderr); ``rest`` prints the
+    warnings of ``run`` that did not come through ``on_step``."""
 
-    def on_step(step: str, result: Any) -> None:
-        if not show:
+    def __init__(self, show: bool, status: Any = None) -> None:
+        self.show, self.status, self.said = show, status, set()  # type: ignore[var-annotated]
+
+    def __call__(self, step: str, result: Any) -> None:
+        if step == "warning":
+            self._pause(lambda: warn(result))
+            self.said.add(result)
             return
-        if status is not None:
-            status.stop()
-        {"export": _print_export, "int8": _print_int8, "integer_only": _print_integer_only,
-         "c": _print_c, "adopt": _print_adopted, "accuracy": print_accuracy}.get(step, lambda r: None)(result)
-        if status is not None:
-            status.start()
+        if self.show:
+            self._pause(lambda: {"export": _print_export, "int8": _print_int8, "integer_only": _print_integer_only,
+                                 "c": _print_c, "adopt": _print_adopted,
+                                 "accuracy": print_accuracy}.get(step, lambda r: None)(result))
 
-    return on_step
+    def _pause(self, show: Callable[[], None]) -> None:
+        if self.status is not None:
+            self.status.stop()
+        show()
+        if self.status is not None:
+            self.status.start()
+
+    def rest(self, warnings: list[str]) -> None:
+        for w in warnings:
+            if w not in self.said:
+                warn(w)
 
 
 def _print_adopted(path: Any) -> None:

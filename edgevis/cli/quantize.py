@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from .common import print_json, spinner, user_errors, warn
+from .common import print_json, spinner, user_errors
 from .export import _printer, _status_log
 from .options import PreprocessFlags, int8_config, integer_only_config, preprocess_options
 
@@ -60,9 +60,9 @@ def quantize(
                              channel_order=channel_order, layout=layout)
     show = not quiet and not as_json
     with spinner(f"quantizing {model_file.name}...", show) as status:
+        printer = _printer(show, status)
         run = run_quantize(model_file, int8=q8, integer_only=qio, preprocess=pre, output_dir=output_dir, name=name, val=val,
-                           log=_status_log(status), on_step=_printer(show, status))
-    for w in run.warnings:
-        warn(w)
+                           log=_status_log(status), on_step=printer)
+    printer.rest(run.warnings)
     if as_json:
         print_json(run.to_dict())

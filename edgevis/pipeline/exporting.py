@@ -103,7 +103,8 @@ def export(
     Models that are not in the catalog need ``preprocess=PreprocessOptions(input_size=...)``
     (mean/std default to ImageNet's). Everything is checked before the export starts; files are
     written atomically under a lock on ``output_dir``; ``on_step(step, result)`` is called as each
-    step finishes ("export", "int8", "integer_only", "c").
+    step finishes ("export", "int8", "integer_only", "c", "accuracy"), and with ``("warning", message)``
+    for each warning as it arises (all of them are also in the result's ``warnings``).
     """
     from ..core.files import ensure_writable_dir
     from ..exporters.onnx import ExportConfig
@@ -127,22 +128,24 @@ def export(
                             preprocess=_with_size(preprocess or PreprocessOptions(), config.input_size),
                             num_classes=config.num_classes)
     warnings: list[str] = []
+    up_front: list[str] = []
     given = preprocess or PreprocessOptions()
     if source.kind in ("factory", "module") and (given.mean is None or given.std is None):
         spec = source.module.edgevis_preprocess
-        warnings.append(f"no --mean/--std given for {source.name}: ImageNet's mean {list(spec.mean)} and std "
+        up_front.append(f"no --mean/--std given for {source.name}: ImageNet's mean {list(spec.mean)} and std "
                         f"{list(spec.std)} are recorded as its preprocessing; give the ones it was trained with")
     if source.is_catalog and weights is None:
-        warnings.append(f"no --weights given: {source.name} has RANDOM weights. The file is fine for testing the "
+        up_front.append(f"no --weights given: {source.name} has RANDOM weights. The file is fine for testing the "
                         "pipeline, but any accuracy or fidelity figure from it is meaningless.")
     out_dir = ensure_writable_dir(output_dir)
+    say_warnings(step, warnings, up_front)
     with locked_output(out_dir):
         log(f"exporting {source.name} to ONNX and checking it on ONNX Runtime")
         if source.is_catalog:
             result = export_fp32(source.name, out_dir, weights=None if weights is None else str(weights), config=config)
         else:
             result = export_fp32(source.name, out_dir, config=config, model=source.module, deploy=False)
-        warnings += result.warnings
+        say_warnings(step, warnings, result.warnings)
         run = ExportRun(source.name, result, warnings=warnings)
         step("export", result)
         pending = [f"{source.name}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None]
@@ -168,6 +171,14 @@ def measure_accuracy(run: Any, val: str | os.PathLike[str], log: Log, step: OnSt
     return result
 
 
+def say_warnings(step: OnStep, warnings: list[str], new: list[str]) -> None:
+    """Add ``new`` to ``warnings`` and hand each to ``on_step("warning", msg)`` now, so that a warning
+    (random weights, a float fallback) is shown before the results it qualifies, not after them."""
+    for w in new:
+        warnings.append(w)
+        step("warning", w)
+
+
 def _is_custom(model: str) -> bool:
     from .sources import is_factory_spec
 
@@ -188,14 +199,14 @@ def _quantize_into(run: Any, fp32: Path, q8: Any, qio: Any, log: Log, step: OnSt
 
         log("calibrating and quantizing to INT8")
         run.int8 = quantize_int8_file(fp32, q8, log=log, sources=sources() if sources else None)
-        warnings += run.int8.warnings
+        say_warnings(step, warnings, run.int8.warnings)
         step("int8", run.int8)
     if qio is not None:
         from ..quant.integer_only import quantize_integer_only_file
 
         log("converting to integer-only")
         run.integer_only = quantize_integer_only_file(fp32, qio, log=log, sources=sources() if sources else None)
-        warnings += run.integer_only.warnings
+        say_warnings(step, warnings, run.integer_only.warnings)
         step("integer_only", run.integer_only)
 
 

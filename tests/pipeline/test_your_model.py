@@ -105,8 +105,14 @@ def test_python_module_export_and_int8(tmp_path, digits_folders):
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3, 2, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, 2, 1),
                               torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 10))
     calib, held = digits_folders
+    steps = []
     run_ = edgevis.export(net, name="seq", output_dir=tmp_path, preprocess=edgevis.PreprocessOptions(input_size=(64, 64)),
-                          int8=edgevis.Int8Config(calib_dir=calib, holdout_dir=held, calib_count=16, latency_search=False))
+                          int8=edgevis.Int8Config(calib_dir=calib, holdout_dir=held, calib_count=16, latency_search=False),
+                          on_step=lambda step, result: steps.append((step, result)))
+    # each step is announced as it finishes, and the warning about the defaults comes before the results
+    assert [s for s, _ in steps if s != "warning"] == ["export", "int8"]
+    said = [r for s, r in steps if s == "warning"]
+    assert said == run_.warnings and [s for s, _ in steps].index("warning") == 0
     d = run_.to_dict()
     assert set(d["artifacts"]) == {"fp32", "int8"} and d["fidelity"]["int8"]["images"] == 359
     assert d["weights"]["source"] == "module:Sequential"
