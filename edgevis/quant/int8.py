@@ -28,7 +28,7 @@ from ..core.onnxfile import META_PROVENANCE, load_onnx, read_json_metadata, set_
 from ..runtimes.predict import recorded_preprocess
 from .calibration import CALIB_METHODS, CalibrationStream, ImageSource, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import QuantizedFile, write_checked
-from .placement import AccuracyTarget, Placement, Searcher
+from .placement import AccuracyTarget, Searcher
 from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
 from .sensitivity import rank_by_sqnr, tensor_sqnr
 from .targets import get_target
@@ -92,14 +92,23 @@ def _quiet_ort():
     # ORT's quantizer logs a root-logger warning per 1-D weight it cannot quantize per
     # channel (BatchNorm scales) and prints progress; both would bury the report and
     # stdout must stay clean for --json.
+    # Its pre-processing also logs a traceback at ERROR level when ORT's optimizer rejects the graph (and then
+    # carries on without it): ORT's errors reach the user as one line through ort_errors, so only CRITICAL passes.
+    # The sessions the quantizer creates itself (calibration) log a failing kernel in colour on stderr through
+    # ORT's default logger before the exception we report: fatal messages only while it runs (2, ORT's default,
+    # after).
+    import onnxruntime
+
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(logging.CRITICAL)
+    onnxruntime.set_default_logger_severity(4)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
         root.setLevel(level)
+        onnxruntime.set_default_logger_severity(2)
 
 
 def _constant_ranks(model) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -204,7 +213,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
                             threads=config.threads, log=log)
         kept0 = {n: "accuracy (activation x activation MatMul in attention)" for n in attention}
         kept0.update({n: "MatMul with a constant N-D operand (not a per-channel weight)" for n in nd_const})
-        placement = Placement(kept0, base)
+        placement = searcher.placement(kept0)  # with the data movement only they read (qdq_graph.float_feeders)
         if target.timed_here and config.latency_search:
             log("timing which op groups are faster in float on this machine")
             placement = searcher.latency_search(placement)

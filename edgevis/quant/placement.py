@@ -19,7 +19,7 @@ import onnx
 
 from ..core.compare import Closeness, compare_outputs
 from ..runtimes.latency import Latency, cpu_session, interleaved_latency
-from .qdq_graph import GROUPS, keep_float, node_group, quantized_nodes
+from .qdq_graph import FEEDER_REASON, GROUPS, float_feeders, keep_float, node_group, quantized_nodes
 from .sensitivity import Sensitivity
 
 # a placement change must win by this much to count: below it, the machine's noise decides
@@ -75,7 +75,11 @@ class Searcher:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
     def placement(self, kept: dict[str, str]) -> Placement:
-        return Placement(dict(kept), keep_float(self.base, self.float_model, kept) if kept else self.base)
+        """The model with ``kept`` in float, and with it the data movement that only they read
+        (``float_feeders``): a kept op reads float values, not an 8-bit round trip."""
+        kept = dict(kept)
+        kept.update(dict.fromkeys(float_feeders(self.base, kept), FEEDER_REASON))
+        return Placement(kept, keep_float(self.base, self.float_model, kept) if kept else self.base)
 
     def time(self, models: dict[str, bytes], rounds: int = 5, iters: int = 4) -> dict[str, Latency]:
         sessions = {k: cpu_session(b, self.threads) for k, b in models.items()}

@@ -64,6 +64,71 @@ def group_counts(nodes: Iterable[onnx.NodeProto]) -> dict[str, int]:
     return {g: c[g] for g in GROUPS if c[g]}
 
 
+# ops that only move or rescale a tensor: when everything that reads their output runs in float,
+# they go back to float too, so the float op really reads float values (no 8-bit round trip on the way)
+_CHAIN_ELEMENTWISE = ("Add", "Mul", "Sub", "Div")
+FEEDER_REASON = "float feed (data movement whose output only ops kept in float read)"
+
+
+def _is_constant(name: str, idx: TensorIndex) -> bool:
+    if name in idx.initializers:
+        return True
+    p = idx.producer.get(name)
+    return p is not None and (p.op_type == "Constant" or (p.op_type == "DequantizeLinear"
+                                                           and _is_constant(p.input[0], idx)))
+
+
+def _readers(name: str, idx: TensorIndex, outputs: set[str]) -> list[onnx.NodeProto] | None:
+    """The compute ops that read tensor ``name``, looking through the Q->DQ pairs ORT put on it
+    (``None`` when a graph output reads it, directly or through Q/DQ)."""
+    if name in outputs:
+        return None
+    found: list[onnx.NodeProto] = []
+    for c in idx.consumers.get(name, []):
+        if c.op_type in QDQ_OPS:
+            for o in c.output:
+                sub = _readers(o, idx, outputs)
+                if sub is None:
+                    return None
+                found.extend(sub)
+        else:
+            found.append(c)
+    return found
+
+
+def float_feeders(model: onnx.ModelProto, kept: Iterable[str]) -> list[str]:
+    """Data-movement ops (and elementwise ops with a constant operand: bias, scale) of ``model`` whose
+    outputs are read only by ops in ``kept`` or by other such ops, found to a fixed point.
+
+    ORT's quantizer puts Q/DQ on every tensor between ops it quantizes, so an op excluded from
+    quantization (attention's activation x activation MatMuls) still reads the Transpose/Reshape
+    chain's 8-bit-rounded output: it runs in float on int8 values. Keeping this chain in float too
+    (``keep_float``) makes "kept in float" what the graph does.
+    """
+    idx = TensorIndex.of(model)
+    outputs = {o.name for o in model.graph.output}
+    floating = set(kept)
+    found: list[str] = []
+    changed = True
+    while changed:
+        changed = False
+        for n in reversed(model.graph.node):  # consumers first: a chain is found in one sweep
+            if n.name in floating or n.op_type in QDQ_OPS:
+                continue
+            if node_group(n) != "data movement":
+                if n.op_type not in _CHAIN_ELEMENTWISE or sum(1 for i in n.input if i and not _is_constant(i, idx)) != 1:
+                    continue
+            per_output = [_readers(o, idx, outputs) for o in n.output if o]
+            if any(r is None for r in per_output):
+                continue
+            readers = [r for rs in per_output for r in rs or []]
+            if readers and all(r.name in floating for r in readers):
+                floating.add(n.name)
+                found.append(n.name)
+                changed = True
+    return found
+
+
 def keep_float(qmodel: onnx.ModelProto, float_model: onnx.ModelProto, names: Iterable[str]) -> onnx.ModelProto:
     """A copy of ``qmodel`` in which the nodes named ``names`` read float tensors again.
 
