@@ -26,7 +26,7 @@ def bench(
     holdout: Optional[Path] = typer.Option(None, "--holdout", help="Images for the fidelity check."),
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): top-1/top-5 "
                                                            "accuracy of every precision, beside agreement with FP32."),
-    runtime: str = typer.Option("ort", "--runtime", metavar="[ort|trt]", help="ort or trt/tensorrt (TensorRT engines are built from the ONNX files)."),
+    runtime: str = typer.Option("ort", "--runtime", metavar="[ort|trt|openvino]", help="ort, trt/tensorrt (TensorRT engines are built from the ONNX files) or openvino (INT8 made with --target openvino; the precision that ran is printed)."),
     device: str = typer.Option("cpu", "--device", metavar="[cpu|cuda|tensorrt]", help="ONNX Runtime: cpu, cuda or tensorrt."),
     warmup: int = typer.Option(10, "--warmup", help="Untimed iterations before the timed ones."),
     iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations per precision (default: --duration)."),
@@ -54,10 +54,10 @@ def bench(
     from ..core.names import as_runtime
 
     runtime = as_runtime(runtime)
-    if runtime not in ("ort", "trt"):
+    if runtime not in ("ort", "trt", "openvino"):
         from ..core.errors import EdgevisError
 
-        raise EdgevisError(f"unknown runtime {runtime!r}; use ort or trt (tensorrt)")
+        raise EdgevisError(f"unknown runtime {runtime!r}; use ort, trt (tensorrt) or openvino")
     prof = ProfileConfig(runtime=runtime, device=device, warmup=warmup, iters=iters, duration_s=duration,
                          batches=parse_batches(batch), threads=threads, energy=energy, per_layer=per_layer,
                          tolerance=tolerance / 100)
@@ -119,6 +119,10 @@ def print_bench(result: dict[str, Any], wide: bool = False) -> None:
         out.print(table)
         for note in table_notes(rows, cols, hide_empty=not wide):
             out.print(escape(note), highlight=False)
+    ran = [(e["label"], e["profile"]["model"]["inference_precision"]["label"]) for e in result["entries"]
+           if e["profile"]["model"].get("inference_precision")]
+    if ran:  # OpenVINO picks its own float precision (bf16 where the CPU has it): what ran is said, read back
+        out.print("precision that ran on OpenVINO: " + "; ".join(f"{k} -> {escape(v)}" for k, v in ran), highlight=False)
     reused = [e["label"] for e in result["entries"] if e.get("reused")]
     if reused:
         out.print(f"reused from the output folder: {', '.join(reused)} (sidecars match)")

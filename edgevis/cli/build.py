@@ -13,12 +13,13 @@ from .common import out, print_json, spinner, user_errors, warn
 @user_errors
 def build(
     model_file: Path = typer.Argument(..., help="An ONNX file (from `edgevis export`)."),
-    runtime: str = typer.Option(..., "--runtime", "-r", metavar="[ort|trt]", help="ort (ONNX Runtime) or trt/tensorrt (TensorRT engine)."),
+    runtime: str = typer.Option(..., "--runtime", "-r", metavar="[ort|trt|openvino]", help="ort (ONNX Runtime), trt/tensorrt (TensorRT engine) or openvino (compiled OpenVINO CPU model)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write (default: beside the model)."),
     device: str = typer.Option("cpu", "--device", metavar="[cpu|cuda|tensorrt]", help="ort: cpu, cuda or tensorrt (TensorRT execution provider)."),
     providers: Optional[str] = typer.Option(
         None, "--providers", help="ort: comma-separated execution providers, in order (overrides --device)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="ort: intra-op threads."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="ort, openvino: intra-op threads."),
+    precision_hint: str = typer.Option("auto", "--precision-hint", metavar="[auto|f32|bf16]", help="openvino: the inference precision asked for (auto: OpenVINO's default, bf16 on CPUs that have it); the one that ran is recorded and printed."),
     optimization: str = typer.Option("all", "--optimization", metavar="[disable|basic|extended|all]", help="ort: disable, basic, extended or all."),
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="ort with TensorRT EP: engine cache directory."),
     fp16: bool = typer.Option(False, "--fp16", help="ort with TensorRT EP: allow FP16 kernels."),
@@ -45,9 +46,14 @@ def build(
     from ..core.names import as_runtime
 
     runtime = as_runtime(runtime)
-    if runtime not in ("ort", "trt"):
-        raise EdgevisError(f"unknown --runtime {runtime!r}; use ort or trt (tensorrt)")
-    wrong = [k for k, v in (trt_only if runtime == "ort" else ort_only).items() if v]
+    if runtime not in ("ort", "trt", "openvino"):
+        raise EdgevisError(f"unknown --runtime {runtime!r}; use ort, trt (tensorrt) or openvino")
+    if precision_hint != "auto" and runtime != "openvino":
+        raise EdgevisError(f"--precision-hint does not apply to --runtime {runtime}")
+    if runtime == "openvino":
+        wrong = [k for k, v in {**ort_only, **trt_only}.items() if v and k != "--threads"]
+    else:
+        wrong = [k for k, v in (trt_only if runtime == "ort" else ort_only).items() if v]
     if wrong:
         raise EdgevisError(f"{', '.join(wrong)} do(es) not apply to --runtime {runtime}")
     show = not quiet and not as_json
@@ -62,6 +68,16 @@ def build(
         check_loads(model_file, optimization=cfg.optimization, providers=cfg.provider_list())
         _report(spinner("building the ONNX Runtime session...", show), lambda: build_ort(model_file, output, cfg),
                 as_json, show, _print_ort)
+        return
+    if runtime == "openvino":
+        from ..runtimes.openvino import OvConfig, build_openvino
+
+        cfg_o = OvConfig(precision=precision_hint, threads=threads)
+        from ..runtimes.isolate import check_loads
+
+        check_loads(model_file)  # the build checks its result against ORT on the source: a native crash is one line
+        _report(spinner("compiling with OpenVINO...", show), lambda: build_openvino(model_file, output, cfg_o),
+                as_json, show, _print_openvino)
         return
     from ..runtimes.trt import TrtBuildConfig, engine_from_onnx, parse_shapes
 
@@ -90,6 +106,15 @@ def _print_trt(t) -> None:  # type: ignore[no-untyped-def]
                   f"TensorRT {s['tensorrt']}, {s['gpu']['name']} compute {s['gpu']['compute_capability']}, "
                   f"built in {s['build_seconds']} s)")
     out.print(f"  {s['typing']}; sidecar {t.path}.json")
+
+
+def _print_openvino(b) -> None:  # type: ignore[no-untyped-def]
+    s, c = b.sidecar, b.check
+    out.print(f"[bold green]wrote[/] {b.path}  ({b.path.stat().st_size / 1e6:.1f} MB, OpenVINO {s['openvino']}, "
+              f"{s['cpu']['name']}, compiled in {s['compile_seconds']} s)")
+    out.print(f"  precision that runs: {b.precision['label']} (hint asked: {s['precision_hint']}); outputs against "
+              f"ONNX Runtime on the source: max|diff| {c['max_abs_diff']:.2g}, cosine {c['cosine_min']:.6f}; "
+              f"sidecar {b.path}.json")
 
 
 def _print_ort(r) -> None:  # type: ignore[no-untyped-def]

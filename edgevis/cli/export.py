@@ -51,7 +51,7 @@ def export(
         None, "--holdout", help="Folder of images for the fidelity report (default: every 5th --calib image)."),
     calib_count: int = typer.Option(64, "--calib-count", help="At most this many calibration images."),
     calib_method: str = typer.Option("minmax", "--calib-method", metavar="[minmax|percentile|entropy]", help="minmax, percentile or entropy."),
-    target: str = typer.Option("ort-cpu", "--target", metavar="[ort-cpu|tensorrt]", help="Where the INT8 model runs: ort-cpu or tensorrt (trt)."),
+    target: str = typer.Option("ort-cpu", "--target", metavar="[ort-cpu|tensorrt|openvino]", help="Where the INT8 model runs: ort-cpu, tensorrt (trt) or openvino."),
     min_agreement: Optional[float] = typer.Option(
         None, "--min-agreement", help="Keep ops in float until INT8 agrees with FP32 on this share of top-1 "
                                       "predictions (calibration images)."),

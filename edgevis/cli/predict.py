@@ -16,7 +16,9 @@ def predict(
     model_file: Path = typer.Argument(..., help="ONNX file written by `edgevis export`."),
     image: Path = typer.Option(..., "--image", "-i", help="Image to classify (jpg, png, bmp, webp, ...)."),
     top: int = typer.Option(5, "--top", min=1, help="How many classes to show."),
-    threads: int = typer.Option(0, "--threads", min=0, help="ONNX Runtime intra-op threads (0: its default)."),
+    threads: int = typer.Option(0, "--threads", min=0, help="Intra-op threads (0: the runtime's default)."),
+    runtime: str = typer.Option("ort", "--runtime", metavar="[ort|openvino]", help="ort (ONNX Runtime) or openvino (the ONNX file compiled by OpenVINO on the CPU)."),
+    precision_hint: str = typer.Option("auto", "--precision-hint", metavar="[auto|f32|bf16]", help="openvino: the inference precision asked for; the one that ran is printed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Top classes for one image, with the preprocessing recorded at export."""
@@ -24,13 +26,19 @@ def predict(
     from ..runtimes.predict import predict_image
 
     check_loads(model_file)  # a native crash in ONNX Runtime becomes one error line
-    result = predict_image(model_file, image, top=top, threads=threads or None)
+    from ..core.errors import EdgevisError
+
+    if precision_hint != "auto" and runtime != "openvino":
+        raise EdgevisError("--precision-hint applies to --runtime openvino")
+    result = predict_image(model_file, image, top=top, threads=threads or None, runtime=runtime,
+                           precision_hint=precision_hint)
     if result.get("unverified"):
         warn(result["unverified"])
     if as_json:
         print_json(result)
         return
-    table = Table(title=escape(f"{result['model'] or model_file.name} on {image.name}"))
+    where = f" (OpenVINO CPU, {result['precision']['label']})" if result["precision"] else ""
+    table = Table(title=escape(f"{result['model'] or model_file.name} on {image.name}{where}"))
     table.add_column("rank", justify="right")
     table.add_column("class", justify="right")
     table.add_column("name")

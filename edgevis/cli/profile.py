@@ -15,7 +15,8 @@ from .common import command_line, out, print_json, progress_bar, user_errors, wa
 @user_errors
 def profile(
     model_file: Path = typer.Argument(..., help="An ONNX file (ONNX Runtime) or a TensorRT engine (.engine/.plan)."),
-    runtime: str = typer.Option("auto", "--runtime", metavar="[auto|ort|trt]", help="ort or trt (default: from the file: .engine/.plan -> trt)."),
+    runtime: str = typer.Option("auto", "--runtime", metavar="[auto|ort|trt|openvino]", help="ort, trt or openvino (default: from the file: .engine/.plan -> trt, .blob -> openvino)."),
+    precision_hint: str = typer.Option("auto", "--precision-hint", metavar="[auto|f32|bf16]", help="openvino: the inference precision asked for (auto: OpenVINO's default, bf16 on CPUs that have it); the one that ran is printed."),
     device: str = typer.Option("cpu", "--device", metavar="[cpu|cuda|tensorrt]", help="ONNX Runtime: cpu, cuda or tensorrt (execution providers)."),
     providers: Optional[str] = typer.Option(None, "--providers", help="ONNX Runtime providers in order, e.g. "
                                                                       "CUDAExecutionProvider,CPUExecutionProvider."),
@@ -46,7 +47,7 @@ def profile(
     config = ProfileConfig(runtime=runtime, device=device, providers=parse_providers(providers) or None,
                            warmup=warmup, iters=iters, duration_s=duration, batches=parse_batches(batch),
                            threads=threads, include_io=include_io, energy=energy, idle_s=idle, per_layer=per_layer,
-                           per_layer_runs=per_layer_runs, tolerance=tolerance / 100)
+                           per_layer_runs=per_layer_runs, tolerance=tolerance / 100, precision_hint=precision_hint)
     show = not quiet and not as_json
     with progress_bar(show) as progress:
         run = profile_with_report(model_file, config, report_dir=report, progress=progress, invocation=command_line())
@@ -78,7 +79,7 @@ def print_profile(result: dict[str, Any]) -> None:
               f"{escape(_runtime_name(result))}")
     out.print(f"device: {escape(str(cpu['model']))}, {cpu['logical_cores']} logical cores"
               + (f"; {escape(gpus)}" if gpus else "") + (f"; {escape(d['board'])}" if d.get("board") else "")
-              + f"; threads {result['settings']['threads'] or 'ORT default'}"
+              + f"; threads {result['settings']['threads'] or ('ORT' if m['runtime'] == 'ort' else 'runtime') + ' default'}"
               + ("; input generation and copies timed" if result["settings"]["include_io"] else ""))
     table = Table(title="latency (ms, warm-up excluded)")
     for c in ("batch", "iters", "p50", "p90", "p95", "p99", "min", "max", "mean ± std", "CV", "throughput",

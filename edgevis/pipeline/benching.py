@@ -77,12 +77,14 @@ class BenchConfig:
         if self.precisions[0] != "fp32":
             raise EdgevisError("the first precision must be fp32, the baseline of the comparison")
         rt = self.profile.runtime
-        if rt == "trt" and "integer-only" in self.precisions:
-            raise EdgevisError("integer-only models run on ONNX Runtime only (TensorRT has no ConvInteger/"
-                               "MatMulInteger); bench them with --runtime ort")
+        if rt in ("trt", "openvino") and "integer-only" in self.precisions:
+            raise EdgevisError(f"integer-only models are benched on ONNX Runtime only (not --runtime {rt}); "
+                               "bench them with --runtime ort")
 
     @property
     def int8_target(self) -> str:
+        if self.profile.runtime == "openvino":
+            return "openvino"
         return "tensorrt" if self.profile.runtime == "trt" or self.profile.device != "cpu" else "ort-cpu"
 
 
@@ -201,7 +203,8 @@ def _round_config(config: BenchConfig, r: int) -> ProfileConfig:
     p, n = config.profile, config.rounds
     share: dict[str, Any] = ({"iters": max(1, math.ceil(p.iters / n))} if p.iters is not None
                              else {"duration_s": (p.duration_s or DEFAULT_DURATION_S) / n})
-    return replace(p, runtime="trt" if p.runtime == "trt" else "ort", per_layer=p.per_layer and r == n - 1, **share)
+    return replace(p, runtime=p.runtime if p.runtime in ("trt", "openvino") else "ort",
+                   per_layer=p.per_layer and r == n - 1, **share)
 
 
 def run_bench(config: BenchConfig, *, progress: Progress | None = None,
@@ -253,7 +256,8 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
                 "fidelity": fidelity.get(p), "profile": merge_profiles(parts[p]), "provenance": file_provenance(paths[p]),
                 "accuracy": accuracy.get(p)}
                for p in files]
-    runtime = "TensorRT" if config.profile.runtime == "trt" else f"ONNX Runtime ({config.profile.device})"
+    runtime = {"trt": "TensorRT", "openvino": "OpenVINO CPU (precision that ran: per entry)"}.get(
+        config.profile.runtime, f"ONNX Runtime ({config.profile.device})")
     return new_report("bench", f"{config.model} on {runtime}", entries[0]["profile"]["device"], entries,
                       model=config.model, baseline="fp32",
                       warnings=warnings + [f"{e['label']}: {w}" for e in entries for w in e["profile"]["warnings"]])

@@ -10,17 +10,22 @@ from typing import Any
 def build(model_file: str | os.PathLike[str], runtime: str = "ort", config: Any = None,
           output: str | os.PathLike[str] | None = None) -> Any:
     """``runtime="ort"``: :class:`~edgevis.runtimes.ort_build.OrtBuild` (config: ``OrtBuildConfig``);
-    ``runtime="trt"``: :class:`~edgevis.runtimes.trt.TrtBuild` (config: ``TrtBuildConfig``; needs TensorRT)."""
+    ``runtime="trt"``: :class:`~edgevis.runtimes.trt.TrtBuild` (config: ``TrtBuildConfig``; needs TensorRT);
+    ``runtime="openvino"``: :class:`~edgevis.runtimes.openvino.OvBuild` (config: ``OvConfig``; needs the openvino extra)."""
     from ..core.errors import EdgevisError
 
     if runtime == "ort":
         from ..runtimes.ort_build import OrtBuildConfig, build_ort
 
         return build_ort(model_file, output, config or OrtBuildConfig())
+    if runtime == "openvino":
+        from ..runtimes.openvino import OvConfig, build_openvino
+
+        return build_openvino(model_file, output, config or OvConfig())
     from ..core.names import as_runtime
 
     if as_runtime(runtime) == "trt":
         from ..runtimes.trt import TrtBuildConfig, engine_from_onnx
 
         return engine_from_onnx(model_file, output, config or TrtBuildConfig())
-    raise EdgevisError(f"unknown runtime {runtime!r}; use ort or trt")
+    raise EdgevisError(f"unknown runtime {runtime!r}; use ort, trt or openvino")

@@ -26,6 +26,8 @@ class ProfileRun:
 
 def runtime_name(result: dict[str, Any]) -> str:
     m = result["model"]
+    if m["runtime"] == "openvino":  # the precision that ran, read back from the compiled model, always said
+        return f"OpenVINO CPU, {m.get('inference_precision', {}).get('label', m['precision'])}"
     return "TensorRT" if m["runtime"] == "trt" else f"ONNX Runtime ({', '.join(m['providers'])})"
 
 
@@ -39,7 +41,7 @@ def profile_with_report(model_file: str | os.PathLike[str], config: ProfileConfi
     path = Path(model_file)
     if report_dir is not None:
         ensure_writable_dir(report_dir)  # before minutes of measuring, not after
-    if not str(path).endswith((".engine", ".plan")) and config.runtime in ("auto", "ort"):
+    if not str(path).endswith((".engine", ".plan", ".blob")) and config.runtime in ("auto", "ort"):
         from ..runtimes.isolate import check_loads
         from ..runtimes.ort import DEVICES
 

@@ -33,7 +33,7 @@ Progress = Callable[[str, int, "int | None"], None]  # (phase, done, total or No
 class ProfileConfig:
     """Options shared by the API, ``edgevis profile`` and ``edgevis bench``."""
 
-    runtime: str = "auto"  # auto: trt for .engine/.plan files, ort otherwise
+    runtime: str = "auto"  # auto: trt for .engine/.plan files, openvino for .blob (build --runtime openvino), ort otherwise
     device: str = "cpu"  # ORT: cpu, cuda or tensorrt (execution providers)
     providers: tuple[str, ...] | None = None
     warmup: int = 10
@@ -48,6 +48,7 @@ class ProfileConfig:
     per_layer_runs: int = 20
     tolerance: float = 0.02  # relative 95 % half-width of the mean latency the user wants
     seed: int = 0
+    precision_hint: str = "auto"  # openvino: INFERENCE_PRECISION_HINT (auto, f32, bf16); what ran is read back
 
     def __post_init__(self) -> None:
         from ..runtimes.ort import DEVICES
@@ -55,8 +56,17 @@ class ProfileConfig:
         from ..core.names import as_runtime
 
         object.__setattr__(self, "runtime", as_runtime(self.runtime))
-        if self.runtime not in ("auto", "ort", "trt"):
-            raise EdgevisError(f"unknown runtime {self.runtime!r}; use ort or trt")
+        if self.runtime not in ("auto", "ort", "trt", "openvino"):
+            raise EdgevisError(f"unknown runtime {self.runtime!r}; use ort, trt or openvino")
+        if self.runtime == "openvino" and self.per_layer:
+            raise EdgevisError("--per-layer is not available with --runtime openvino; profile the ONNX file with "
+                               "--runtime ort for per-layer times")
+        if self.precision_hint != "auto" and self.runtime != "openvino":
+            raise EdgevisError("--precision-hint applies to --runtime openvino")
+        from ..runtimes.openvino import PRECISION_HINTS
+
+        if self.precision_hint not in PRECISION_HINTS:
+            raise EdgevisError(f"unknown --precision-hint {self.precision_hint!r}; use {', '.join(PRECISION_HINTS)}")
         if self.device not in DEVICES:
             raise EdgevisError(f"unknown device {self.device!r}; use {', '.join(DEVICES)}")
         if self.iters is not None and self.duration_s is not None:
@@ -86,7 +96,7 @@ class ProfileConfig:
                 "min_iters": MIN_ITERS if self.iters is None else None, "threads": self.threads,
                 "include_io": self.include_io, "energy": self.energy, "idle_s": self.idle_s,
                 "per_layer_runs": self.per_layer_runs if self.per_layer else None, "tolerance": self.tolerance,
-                "device": self.device}
+                "device": self.device, **({"precision_hint": self.precision_hint} if self.runtime == "openvino" else {})}
 
 
 def parse_batches(text: str) -> tuple[int, ...]:
@@ -98,6 +108,14 @@ def parse_batches(text: str) -> tuple[int, ...]:
 
 def resolve_runtime(path: Path, runtime: str) -> str:
     is_engine = path.suffix.lower() in ENGINE_SUFFIXES
+    from ..runtimes.openvino import is_compiled_blob
+
+    if is_compiled_blob(path):
+        if runtime not in ("auto", "openvino"):
+            raise EdgevisError(f"{path} is a compiled OpenVINO model; profile it with --runtime openvino")
+        return "openvino"
+    if runtime == "openvino" and is_engine:
+        raise EdgevisError(f"{path} is a TensorRT engine; OpenVINO runs the .onnx file it was built from")
     if runtime == "auto":
         return "trt" if is_engine else "ort"
     if runtime == "trt" and not is_engine:
@@ -256,7 +274,8 @@ def profile_file(path: str | Path, config: ProfileConfig = ProfileConfig(), *,
     target_warnings: list[str] = []
     try:
         with PeakRss() as load_mem:
-            target = open_target(path, runtime, providers=providers, threads=config.threads)
+            target = open_target(path, runtime, providers=providers, threads=config.threads,
+                                 precision_hint=config.precision_hint)
         target_warnings += getattr(target, "warnings", [])
         try:
             for i, batch in enumerate(config.batches):
@@ -268,6 +287,7 @@ def profile_file(path: str | Path, config: ProfileConfig = ProfileConfig(), *,
                     target.prepare(run.batch, seed=config.seed)
                     run.per_layer = target.per_layer(config.per_layer_runs, warmup=min(config.warmup, 5))
             used_providers = list(target.providers)
+            ran = getattr(target, "precision", None)  # OpenVINO: what the compiled model runs in, read back
         finally:
             target.close()
     finally:
@@ -279,7 +299,8 @@ def profile_file(path: str | Path, config: ProfileConfig = ProfileConfig(), *,
     return {
         "schema": PROFILE_SCHEMA, "schema_version": PROFILE_VERSION,
         "model": {"path": str(path), "file_bytes": path.stat().st_size, "sha256": sha256_file(path),
-                  "precision": model_precision(path, runtime), "runtime": runtime, "providers": used_providers},
+                  "precision": ran["ran"] if ran else model_precision(path, runtime), "runtime": runtime,
+                  "providers": used_providers, **({"inference_precision": ran} if ran else {})},
         "device": device_info(gpu=on_gpu),
         "settings": config.settings(),
         "runs": run_dicts,

@@ -194,5 +194,51 @@ class TrtTarget(_Staged):
         self.runner.close()
 
 
-def open_target(path: Path, runtime: str, *, providers: Sequence[str], threads: int | None):  # type: ignore[no-untyped-def]
+class OvTarget(_Staged):
+    """OpenVINO on the CPU: an ONNX file compiled here, or a compiled blob from ``build --runtime openvino``.
+    ``precision`` is what the compiled model says it runs (f32, bf16, int8), read back, never assumed."""
+
+    runtime = "openvino"
+
+    def __init__(self, path: Path, threads: int | None = None, precision_hint: str = "auto") -> None:
+        from ..runtimes.openvino import OvConfig, OvRunner
+
+        self.path = path
+        self.runner = OvRunner(path, OvConfig(precision=precision_hint, threads=threads)).open()
+        self.precision = self.runner.precision
+        self.providers = [f"OpenVINO CPU ({self.precision['label']})"]
+        self.device = "cpu"
+
+    def input_shapes(self, batch: int) -> dict[str, list[int]]:
+        return {n: resolve_shape(n, s, batch) for n, s in self.runner.input_shapes().items()}
+
+    def prepare(self, batch: int, seed: int = 0) -> dict[str, list[int]]:
+        self._rng = np.random.default_rng(seed)
+        self._shapes = self.input_shapes(batch)
+        self._types = self.runner.input_types()
+        self.feed = self._new_feed()
+        self.run()  # a model OpenVINO compiles but cannot run fails here, in one line, untimed
+        return self._shapes
+
+    def run(self) -> None:
+        self.runner.run(None, self.feed)
+
+    def run_io(self) -> None:
+        self.runner.run(None, self._new_feed())
+
+    def gpu_memory(self) -> tuple[float | None, str]:
+        return None, "CPU only"
+
+    def per_layer(self, runs: int, warmup: int) -> dict[str, Any]:
+        raise EdgevisError("--per-layer is not available with --runtime openvino yet (OpenVINO's PERF_COUNT "
+                           "is not read by edgevis); profile the ONNX file with --runtime ort for per-layer times")
+
+    def close(self) -> None:
+        self.runner.close()
+
+
+def open_target(path: Path, runtime: str, *, providers: Sequence[str], threads: int | None,  # type: ignore[no-untyped-def]
+                precision_hint: str = "auto"):
+    if runtime == "openvino":
+        return OvTarget(path, threads, precision_hint)
     return TrtTarget(path) if runtime == "trt" else OrtTarget(path, providers, threads)

@@ -66,6 +66,19 @@ TARGETS: dict[str, QuantTarget] = {
         description="TensorRT explicit quantization: symmetric s8 (zero point 0), per-channel weights, "
                     "Q/DQ on Conv/MatMul/Gemm inputs",
     ),
+    # OpenVINO reads each Q/DQ pair as a FakeQuantize and runs the op behind it in int8 (why this format
+    # rather than NNCF's: the module docstring); placement is the fixed rule plus the accuracy search
+    "openvino": QuantTarget(
+        "openvino", "int8", True, True, ("Conv", "MatMul", "Gemm"),
+        extra_options={
+            "OpTypesToExcludeOutputQuantization": ["Conv", "MatMul", "Gemm"],
+            "QDQOpTypePerChannelSupportToAxis": {"MatMul": 1},
+            "QDQKeepRemovableActivations": True,
+        },
+        timed_here=False,
+        description="OpenVINO CPU: symmetric s8 Q/DQ (read as FakeQuantize) on Conv/MatMul/Gemm inputs, "
+                    "per-channel weights",
+    ),
 }
 
 

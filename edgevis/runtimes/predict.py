@@ -101,22 +101,32 @@ def _show(dims: list[int | None]) -> str:
 
 
 def predict_image(model_file: str | os.PathLike[str], image: str | os.PathLike[str], *, top: int = 5,
-                  threads: int | None = None) -> dict[str, Any]:
+                  threads: int | None = None, runtime: str = "ort", precision_hint: str = "auto") -> dict[str, Any]:
     """The ``top`` classes of one image; ``result["unverified"]`` says why the model file could not be
-    checked against its sidecar (None when it matches)."""
+    checked against its sidecar (None when it matches). ``runtime="openvino"`` compiles the ONNX file with
+    OpenVINO (``precision_hint``); ``result["precision"]`` is then what the compiled model ran in."""
     from ..data.imagenet import imagenet_classes
     from ..data.preprocess import preprocess_file
 
     if top < 1:
         raise EdgevisError(f"--top must be >= 1 (got {top})")
+    if runtime not in ("ort", "openvino"):
+        raise EdgevisError(f"unknown --runtime {runtime!r}; use ort or openvino")
     model = load_onnx(model_file, check=False)
     spec, prov = recorded_preprocess(model_file, model)
     check_classifier(model, spec, model_file)
     unverified = load_sidecar(model_file).verify(model_file)
     x = preprocess_file(image, spec)[None]
+    precision = None
     try:
-        with OrtRunner(model_file, threads=threads) as runner:
-            out = runner.infer_batched(x)
+        if runtime == "openvino":
+            from .openvino import OvConfig, OvRunner
+
+            with OvRunner(model_file, OvConfig(precision=precision_hint, threads=threads)) as ov:
+                out, precision = _pad_batch(ov, x), ov.precision
+        else:
+            with OrtRunner(model_file, threads=threads) as runner:
+                out = runner.infer_batched(x)
     except MemoryError:
         raise OnnxFileError(f"{Path(model_file).name}: running it needs more memory than this machine has") from None
     if out.ndim != 2 or out.shape[0] != 1 or out.shape[1] < 1:
@@ -134,9 +144,19 @@ def predict_image(model_file: str | os.PathLike[str], image: str | os.PathLike[s
         "image": str(image),
         "weights": prov.get("weights"),
         "unverified": unverified,
+        "runtime": "openvino" if runtime == "openvino" else "onnxruntime",
+        "precision": precision,
         "top": [
             {"index": int(i), "name": names[i] if names else f"class {i}", "probability": float(probs[i]),
              "logit": float(logits[i])}
             for i in order
         ],
     }
+
+
+def _pad_batch(runner: Any, x: np.ndarray) -> np.ndarray:
+    """OpenVINO's answer for one image, padded to a fixed batch as ``OrtRunner.infer_batched`` does."""
+    want = runner.input_shapes()[runner.input_names[0]][0]
+    if want is not None and want > x.shape[0]:
+        return runner.infer(np.concatenate([x] * want))[: x.shape[0]]
+    return runner.infer(x)
