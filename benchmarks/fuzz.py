@@ -48,8 +48,13 @@ def main() -> int:
     for r in reports:
         total.runs.update(r.runs)
         total.findings.extend(r.findings)
+        total.cmd_seconds.update(r.cmd_seconds)
     print(f"\n{a.mutants} mutants (seed {a.seed}) x {len(commands)} commands in {total.seconds:.0f} s")
     print(total.table())
+    per_cmd = Counter()
+    for (c, _), n in total.runs.items():
+        per_cmd[c] += n
+    print("seconds per run: " + ", ".join(f"{c} {total.cmd_seconds[c] / max(1, per_cmd[c]):.3f}" for c in commands))
     print(f"problems: {len(total.findings)}")
     return 1 if total.findings else 0
 

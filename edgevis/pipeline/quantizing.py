@@ -105,12 +105,14 @@ def quantize(
     model = load_onnx(src)
     image_input, classes = check_classifier(model, src)
     recorded = _recorded(src, model)
-    if recorded is None:  # a file edgevis did not write: respell what crashes ORT, then a first load in a child
-        from ..core.normalize import normalize_model
-        from ..runtimes.isolate import check_loads
+    # respell what crashes ORT, then a first load in a child - for every file, not only those without a
+    # preprocessing record: metadata proves nothing (anyone can write it), and check_loads itself skips a file
+    # whose sidecar records its sha256 (edgevis wrote it and ORT already ran it then)
+    from ..core.normalize import normalize_model
+    from ..runtimes.isolate import check_loads
 
-        model, _ = normalize_model(model)
-        check_loads(src)
+    model, respelled = normalize_model(model)
+    check_loads(src)
     opts = preprocess if isinstance(preprocess, PreprocessOptions) else (
         PreprocessOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in preprocess.to_dict().items()})
         if isinstance(preprocess, Preprocess) else PreprocessOptions())
@@ -139,8 +141,9 @@ def quantize(
     elif holdout is not None:
         raise EdgevisError("holdout arrays need calibration arrays too (or give holdout_dir in the config)")
     with locked_output(out_dir):
+        fp32_existed = (out_dir / f"{label}.fp32.onnx").exists()
         in_place = recorded is not None and (prov or {}).get("precision") == "fp32" and out_dir.resolve() == src.parent.resolve() \
-            and src.name.endswith(".fp32.onnx")
+            and src.name.endswith(".fp32.onnx") and not respelled
         if in_place:
             fp32, adopted = src, False
         else:
@@ -153,7 +156,22 @@ def quantize(
 
         pending = ", ".join(f"{label}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None)
         with say_what_was_written(files_of(run) if adopted else (lambda: []), pending):
-            _quantize_into(run, fp32, q8, qio, log, step, warnings, sources=sources)
+            try:
+                _quantize_into(run, fp32, q8, qio, log, step, warnings, sources=sources)
+            except BaseException as e:
+                # the adopted copy is a by-product of quantizing: a run that quantized nothing takes back the
+                # copy it made (one that was there before stays), so a failed run leaves the folder as it was,
+                # and its message names the user's file, not a copy that no longer exists
+                if adopted and not fp32_existed and run.int8 is None and run.integer_only is None:
+                    from ..core.types import sidecar_path
+
+                    for p in (fp32, sidecar_path(fp32)):
+                        p.unlink(missing_ok=True)
+                    if isinstance(e, EdgevisError) and str(fp32) in str(e):
+                        named = EdgevisError(str(e).replace(str(fp32), str(src)))
+                        named.exit_code = e.exit_code
+                        raise named from None
+                raise
             if val is not None:
                 from .exporting import measure_accuracy
 

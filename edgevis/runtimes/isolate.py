@@ -173,7 +173,10 @@ def check_loads(path: str | os.PathLike[str], *, optimization: str | None = None
     from ..core.files import sha256_file
 
     digest = sha256_file(p)
-    key = (digest, optimization or "default", tuple(providers or ()))
+    # spelled as ORT reads them (its default level is ALL, no providers means the CPU one), so commands that ask
+    # for the same session in other words share one probe of a file
+    level = "all" if optimization in (None, "default") else optimization
+    key = (digest, level, tuple(providers or ("CPUExecutionProvider",)))
     if key not in _VERDICTS and written_by_edgevis(p, digest):
         _VERDICTS[key] = None  # ONNX Runtime already ran this very file when edgevis wrote (and checked) it
     if key not in _VERDICTS:

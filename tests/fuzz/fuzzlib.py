@@ -313,7 +313,12 @@ def write_inputs(root: Path) -> dict[str, Path]:
     calib.mkdir()
     for k in range(4):
         Image.fromarray(rng.integers(0, 255, (18, 18, 3), dtype=np.uint8)).save(calib / f"c{k}.png")
-    return {"image": img, "calib": calib}
+    # held-out images of its own: without them, quantize decodes the bundled photos on every run
+    holdout = root / "holdout"
+    holdout.mkdir()
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 255, (17, 19, 3), dtype=np.uint8)).save(holdout / f"h{k}.png")
+    return {"image": img, "calib": calib, "holdout": holdout}
 
 
 def argv_for(cmd: str, model: Path, out: Path, inputs: dict[str, Path]) -> list[str]:
@@ -326,8 +331,8 @@ def argv_for(cmd: str, model: Path, out: Path, inputs: dict[str, Path]) -> list[
         "predict": ["predict", m, "--image", str(inputs["image"]), "--json"],
         "profile": ["profile", m, "--iters", "2", "--warmup", "0", "--energy", "none", "--idle", "0", "--json"],
         "inspect-int": ["inspect", m, "--integer-only", "--json"],
-        "quantize": ["quantize", m, "--int8", "--calib", str(inputs["calib"]), "-o", str(out), "--calib-count", "4",
-                     "--quiet", "--no-latency-search"],
+        "quantize": ["quantize", m, "--int8", "--calib", str(inputs["calib"]), "--holdout", str(inputs["holdout"]),
+                     "-o", str(out), "--calib-count", "4", "--quiet", "--no-latency-search"],
     }[cmd]
 
 
@@ -376,6 +381,7 @@ class Report:
     runs: Counter = field(default_factory=Counter)  # (command, verdict) -> count
     findings: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    cmd_seconds: Counter = field(default_factory=Counter)  # command -> seconds spent in its runs
 
     def bad(self) -> list[dict]:
         return self.findings
@@ -445,8 +451,10 @@ def campaign(mutants: int, *, seed: int = 0, commands: tuple[str, ...] = COMMAND
             for cmd in commands:
                 out = mdir / f"out-{cmd}"
                 out.mkdir()
+                t1 = time.perf_counter()
                 answer = worker.run(i * 100 + (COMMANDS + EXTRA_COMMANDS).index(cmd), argv_for(cmd, model, out, inputs),
                                     timeout)
+                report.cmd_seconds[cmd] += time.perf_counter() - t1
                 leftovers = sorted(p.name for p in out.iterdir())
                 tmp_left = sorted(p.name for p in tmp.iterdir() if p.name not in FOREIGN_TMP)
                 v, problem = verdict(cmd, answer, leftovers, tmp_left)

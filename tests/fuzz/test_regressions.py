@@ -1,0 +1,83 @@
+"""One reproducer per failure class the fuzz campaign found in ``quantize``, each shrunk to the node it needs.
+
+Each runs the real command (ONNX Runtime's quantizer, real calibration on PNG files) on a seed of
+:mod:`fuzzlib` with one thing changed, and checks the promise: one ``error:`` line and a non-zero exit,
+or a clean success - never a traceback, ORT's own log lines, a native crash, or a file left behind.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import fuzzlib  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    return fuzzlib.write_inputs(tmp_path_factory.mktemp("inputs"))
+
+
+def _quantize(model, tmp_path, inputs, capfd):
+    """Run ``edgevis quantize --int8`` in this process on ``model``: (exit code, stderr, files left in -o)."""
+    from edgevis.cli.app import main
+
+    src = tmp_path / "m.onnx"
+    src.write_bytes(model.SerializeToString())
+    out = tmp_path / "out"
+    out.mkdir()
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(fuzzlib.argv_for("quantize", src, out, inputs))
+    return e.value.code, capfd.readouterr().err, sorted(p.name for p in out.iterdir())
+
+
+def _rewire(model, op_type, index, name):
+    node = next(n for n in model.graph.node if n.op_type == op_type)
+    node.input[index] = name
+    return model
+
+
+def test_a_graph_ort_cannot_optimize_is_one_line_and_leaves_no_adopted_copy(tmp_path, inputs, capfd):
+    # the Gemm reads the 4-D Relu output: ORT's quantizer pre-processing logged its optimizer's traceback
+    # (and carried on), then calibration failed after the adopted FP32 copy had landed in the output folder
+    model = _rewire(fuzzlib.seed_models()["cnn"], "Gemm", 0, "r1")
+    code, err, left = _quantize(model, tmp_path, inputs, capfd)
+    assert code != 0
+    assert [ln[:6] for ln in err.splitlines()] == ["error:"], err
+    assert "m.onnx" in err and "Traceback" not in err
+    assert left == []  # the adopted copy is taken back: the run quantized nothing
+
+
+def test_a_kernel_failing_in_calibration_is_one_line_without_orts_log(tmp_path, inputs, capfd):
+    # DequantizeLinear's zero point is an activation tensor: ORT's calibration session logged the failing
+    # kernel in colour on stderr (its default logger) before the error edgevis reports
+    model = _rewire(fuzzlib.seed_models()["qdq"], "DequantizeLinear", 2, "xq")
+    code, err, left = _quantize(model, tmp_path, inputs, capfd)
+    assert code != 0
+    assert [ln[:6] for ln in err.splitlines()] == ["error:"], err
+    assert "\x1b[" not in err and left == []
+
+
+def test_a_crashing_file_with_an_edgevis_preprocessing_record_is_still_respelled(tmp_path, inputs):
+    # the crash seed carries edgevis.preprocess metadata (as a file edgevis wrote would) but no sidecar
+    # vouching for it: quantize trusted the record, skipped the respelling and the probe, and ORT segfaulted on
+    # the empty LayerNormalization bias. A real process, so a crash is an exit code, not a dead test run.
+    model = fuzzlib.seed_models()["ln"]
+    model.opset_import[0].version = 23
+    src = tmp_path / "ln.onnx"
+    src.write_bytes(model.SerializeToString())
+    out = tmp_path / "out"
+    out.mkdir()
+    p = subprocess.run([sys.executable, "-m", "edgevis", *fuzzlib.argv_for("quantize", src, out, inputs)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert sorted(x.name for x in out.iterdir()) == ["ln.fp32.onnx", "ln.fp32.onnx.json", "ln.int8.onnx",
+                                                     "ln.int8.onnx.json"]
+    import onnx
+
+    ln = [n for n in onnx.load(str(out / "ln.fp32.onnx")).graph.node if n.op_type == "LayerNormalization"]
+    assert [list(n.input) for n in ln] == [["f", "scale"]]  # respelled in the copy it quantized
