@@ -26,6 +26,7 @@ from ..core.files import sha256_file
 from ..core.types import precision_path
 from ..core.onnxfile import META_PROVENANCE, load_onnx, read_json_metadata, set_metadata, static_batch
 from ..runtimes.predict import recorded_preprocess
+from .equalize import correct_biases, prepare_float
 from .calibration import CALIB_METHODS, CalibrationStream, ImageSource, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import QuantizedFile, write_checked
 from .placement import AccuracyTarget, Searcher
@@ -55,6 +56,8 @@ class Int8Config:
     keep_attention_float: bool = True
     latency_search: bool = True
     threads: int | None = None  # ORT intra-op threads for timing (None: ORT's default, as deployed)
+    equalize: bool = False  # cross-layer equalization of Conv->[Relu]->Conv pairs before quantizing (equalize.py)
+    bias_correction: bool = False  # int8 Conv/Gemm biases absorb their weight rounding's mean shift (equalize.py)
 
     def __post_init__(self) -> None:
         get_target(self.target)
@@ -164,7 +167,8 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
 
         with _quiet_ort(), ort_errors(src, "prepare for quantization"):
             quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
-        float_model = onnx.load(str(prepped))
+        float_model, prep_record = prepare_float(onnx.load(str(prepped)), config.equalize)
+        onnx.save_model(float_model, str(prepped))
 
         # calibration: a bounded slice of the stream is kept to check accuracy during placement
         stream = CalibrationStream(calib, spec, batch, config.calib_count, EVAL_IMAGES)
@@ -202,6 +206,10 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
                 calibration_cache_path=str(cache),
             )
         base = unquantize_outputs(onnx.load(str(base_path)))
+        if config.bias_correction:
+            log("correcting int8 biases for the mean shift of rounded weights")
+            feeds = [{input_name: b} for b in stream.kept]
+            base, prep_record["bias_corrected_layers"] = correct_biases(base, float_model, feeds)
         fp32_blob = src.read_bytes()  # speed is judged against the exported file the user would deploy
         eval_x = np.concatenate(stream.kept)
         from ..runtimes.latency import cpu_session
@@ -258,6 +266,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             "activations": target.activation_type, "activation_symmetric": target.activation_symmetric,
             "weights": "int8", "per_channel": target.per_channel,
             "calibration_method": config.method, "calibration_images": used, "calibration_source": calib.label,
+            "equalize": config.equalize, "bias_correction": config.bias_correction, "float_rewrites": prep_record,
             "int8_ops": group_counts(n for n in quantized_nodes(placement.model) if n.name not in placement.kept),
             "kept_float": [{"reason": v["reason"], "count": len(v["nodes"]), "nodes": v["nodes"]}
                            for v in kept_groups.values()],

@@ -1,0 +1,311 @@
+"""FP32 graph rewrites before ONNX Runtime's quantizer, and a bias fix after it.
+
+ORT's ``quantize_static`` does neither of the data-free fixes of Nagel et al.,
+"Data-Free Quantization Through Weight Equalization and Bias Correction" (ICCV
+2019), nor does it accept every graph it is given; this module supplies the three
+pieces by hand because no library edgevis already uses applies them to an ONNX
+graph (AIMET and NNCF do, on their own model formats):
+
+* ``equalize``: cross-layer equalization. For ``Conv A -> (Relu | nothing) -> Conv B``
+  where A's output feeds only B, output channel ``c`` of A is divided by ``s_c``
+  and input channel ``c`` of B multiplied by it, with ``s_c = sqrt(r1_c / r2_c)``
+  (``r1``/``r2``: the channel's weight range in A and B). ReLU commutes with a
+  positive scale, so the FP32 function is unchanged while both layers' per-channel
+  weight ranges become equal: the int8 grid of each fits its channels better.
+  ``Clip(0, 6)`` (ReLU6) does not commute with a per-channel scale and is left alone.
+* ``unshare_initializers``: ORT's quantizer refuses a weight that several nodes read
+  when one of them wants to share quantization parameters with it ("shared mode is
+  not supported for weight"); each extra reader gets its own copy.
+* ``correct_biases``: after quantization, each Conv/Gemm's bias absorbs the mean
+  output shift its rounded weights cause, ``(W_q - W) . E[x]``, with ``E[x]`` the
+  per-channel mean of the layer's FP32 input measured on calibration images.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+
+from ..core.onnxfile import TensorIndex
+
+# scales are clamped so that a channel whose weights are all (nearly) zero is not blown up
+_S_MIN, _S_MAX = 1e-4, 1e4
+
+
+@dataclass
+class EqualizeReport:
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    # max/min of the per-channel weight ranges, before -> after, worst pair first
+    spread_before: list[float] = field(default_factory=list)
+    spread_after: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"pairs": len(self.pairs),
+                "worst_range_ratio_before": round(max(self.spread_before, default=1.0), 2),
+                "worst_range_ratio_after": round(max(self.spread_after, default=1.0), 2)}
+
+
+def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
+    return next((a.i for a in node.attribute if a.name == name), default)
+
+
+def _conv_weight(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> np.ndarray | None:
+    if node.op_type != "Conv" or len(node.input) < 2 or node.input[1] not in inits:
+        return None
+    w = numpy_helper.to_array(inits[node.input[1]])
+    return w if w.ndim >= 3 and w.dtype == np.float32 else None
+
+
+def _ranges_out(w: np.ndarray) -> np.ndarray:
+    return np.abs(w.reshape(w.shape[0], -1)).max(axis=1)
+
+
+def _ranges_in(w: np.ndarray, group: int) -> np.ndarray:
+    """Per input channel of a (grouped) conv: the weight range that input channel meets."""
+    co, cig = w.shape[0], w.shape[1]
+    per = np.abs(w).reshape(group, co // group, cig, -1).max(axis=(1, 3))  # (group, cig)
+    return per.reshape(-1)
+
+
+def _scale_in(w: np.ndarray, group: int, s: np.ndarray) -> np.ndarray:
+    co, cig = w.shape[0], w.shape[1]
+    s = s.reshape(group, 1, cig, *([1] * (w.ndim - 2)))
+    return (w.reshape(group, co // group, cig, *w.shape[2:]) * s).reshape(w.shape).astype(np.float32)
+
+
+def find_pairs(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, onnx.NodeProto]]:
+    """(A, B) with ``A -> [Relu] -> B``: A's output (and the Relu's) read by that path alone, no graph output,
+    weights constant and used by that node alone."""
+    idx = TensorIndex.of(model)
+    inits = {i.name: i for i in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    uses = Counter(i for n in model.graph.node for i in n.input)
+    pairs = []
+    for a in model.graph.node:
+        wa = _conv_weight(a, inits)
+        if wa is None or uses[a.input[1]] != 1 or (len(a.input) > 2 and a.input[2] and a.input[2] not in inits):
+            continue
+        t = a.output[0]
+        nxt = idx.consumers.get(t, [])
+        if t in outputs or len(nxt) != 1:
+            continue
+        b = nxt[0]
+        if b.op_type == "Relu":
+            t = b.output[0]
+            nxt = idx.consumers.get(t, [])
+            if t in outputs or len(nxt) != 1:
+                continue
+            b = nxt[0]
+        wb = _conv_weight(b, inits)
+        if wb is None or b.input[0] != t or uses[b.input[1]] != 1:
+            continue
+        if wb.shape[1] * _attr(b, "group", 1) != wa.shape[0]:
+            continue
+        pairs.append((a, b))
+    return pairs
+
+
+def equalize(model: onnx.ModelProto, iterations: int = 4) -> tuple[onnx.ModelProto, EqualizeReport]:
+    """A copy of ``model`` with every ``Conv -> [Relu] -> Conv`` pair's weights equalized (same FP32 outputs)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    report = EqualizeReport()
+    pairs = find_pairs(out)
+    if not pairs:
+        return out, report
+    inits = {i.name: i for i in out.graph.initializer}
+    arrays: dict[str, np.ndarray] = {}
+
+    def get(name: str) -> np.ndarray:
+        if name not in arrays:
+            arrays[name] = numpy_helper.to_array(inits[name]).astype(np.float32)
+        return arrays[name]
+
+    def spread(r: np.ndarray) -> float:
+        r = r[r > 0]
+        return float(r.max() / r.min()) if r.size else 1.0
+
+    for a, b in pairs:
+        report.spread_before.append(spread(_ranges_out(get(a.input[1]))))
+    # a conv can be B of one pair and A of the next: a few sweeps settle the chain (as in the paper)
+    for _ in range(iterations):
+        for a, b in pairs:
+            wa, wb, gb = get(a.input[1]), get(b.input[1]), _attr(b, "group", 1)
+            r1, r2 = _ranges_out(wa), _ranges_in(wb, gb)
+            s = np.where((r1 > 0) & (r2 > 0), np.sqrt(r1 / np.maximum(r2, 1e-30)), 1.0)
+            s = np.clip(s, _S_MIN, _S_MAX).astype(np.float32)
+            arrays[a.input[1]] = (wa / s.reshape(-1, *([1] * (wa.ndim - 1)))).astype(np.float32)
+            if len(a.input) > 2 and a.input[2]:
+                arrays[a.input[2]] = (get(a.input[2]) / s).astype(np.float32)
+            arrays[b.input[1]] = _scale_in(wb, gb, s)
+    for a, b in pairs:
+        report.pairs.append((a.name, b.name))
+        report.spread_after.append(spread(_ranges_out(arrays[a.input[1]])))
+    for name, arr in arrays.items():
+        inits[name].CopyFrom(numpy_helper.from_array(arr, name))
+    return out, report
+
+
+def unshare_initializers(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
+    """A copy of ``model`` in which every initializer is read by one node input only (extra readers get copies)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    inits = {i.name: i for i in out.graph.initializer}
+    taken = {i.name for i in out.graph.initializer} | {o for n in out.graph.node for o in n.output}
+    seen: set[str] = set()
+    copies = 0
+    for node in out.graph.node:
+        for k, name in enumerate(node.input):
+            if name not in inits:
+                continue
+            if name not in seen:
+                seen.add(name)
+                continue
+            j = 1
+            while f"{name}_copy{j}" in taken:
+                j += 1
+            new = f"{name}_copy{j}"
+            taken.add(new)
+            t = onnx.TensorProto()
+            t.CopyFrom(inits[name])
+            t.name = new
+            out.graph.initializer.append(t)
+            node.input[k] = new
+            copies += 1
+    return out, copies
+
+
+# ---------------------------------------------------------------------------------------------
+# bias correction on the quantized (QDQ) graph
+
+
+def _dequantized_initializer(name: str, idx: TensorIndex, inits: dict[str, onnx.TensorProto]) -> tuple[onnx.NodeProto, np.ndarray] | None:
+    """(the DequantizeLinear node, its float value) when ``name`` is a constant dequantized from an initializer."""
+    dq = idx.producer.get(name)
+    if dq is None or dq.op_type != "DequantizeLinear" or any(i not in inits for i in dq.input if i):
+        return None
+    q = numpy_helper.to_array(inits[dq.input[0]]).astype(np.float64)
+    scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
+    zp = numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 and dq.input[2] else 0.0
+    axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
+    if np.ndim(scale) == 1 and q.ndim > 1:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), np.reshape(zp, shape) if np.ndim(zp) else zp
+    return dq, (q - zp) * scale
+
+
+def bias_targets(qmodel: onnx.ModelProto) -> list[tuple[onnx.NodeProto, str]]:
+    """(int8 Conv/Gemm with a quantized weight and an int32 bias, the name of its float input tensor)."""
+    idx = TensorIndex.of(qmodel)
+    inits = {i.name: i for i in qmodel.graph.initializer}
+    out = []
+    for n in qmodel.graph.node:
+        if n.op_type not in ("Conv", "Gemm") or len(n.input) < 3 or not n.input[2]:
+            continue
+        if n.op_type == "Gemm" and _attr(n, "transA", 0):
+            continue
+        w, b = _dequantized_initializer(n.input[1], idx, inits), _dequantized_initializer(n.input[2], idx, inits)
+        x = idx.producer.get(n.input[0])
+        if w is None or b is None or x is None or x.op_type != "DequantizeLinear":
+            continue
+        out.append((n, x.input[0]))
+    return out
+
+
+def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
+                   feeds: Iterable[dict[str, np.ndarray]]) -> tuple[onnx.ModelProto, int]:
+    """A copy of ``qmodel`` whose int8 Conv/Gemm biases cancel the mean shift their weight rounding causes.
+
+    ``float_model`` is the graph the quantizer was given (same node names); ``feeds`` are calibration
+    inputs for it. Returns (corrected model, number of layers corrected).
+    """
+    import onnxruntime as ort
+
+    out = onnx.ModelProto()
+    out.CopyFrom(qmodel)
+    fnodes = {n.name: n for n in float_model.graph.node if n.name}
+    finits = {i.name: i for i in float_model.graph.initializer}
+    todo = []
+    for n, _ in bias_targets(out):
+        f = fnodes.get(n.name)
+        if f is None or f.op_type != n.op_type or len(f.input) < 2 or f.input[1] not in finits:
+            continue
+        todo.append((n, f))
+    if not todo:
+        return out, 0
+
+    # the per-channel mean of every corrected layer's FP32 input, over the calibration images
+    probe = onnx.ModelProto()
+    probe.CopyFrom(float_model)
+    wanted = list(dict.fromkeys(f.input[0] for _, f in todo))
+    have = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in wanted if t not in have)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sums: dict[str, np.ndarray] = {}
+    count = 0
+    for feed in feeds:
+        vals = sess.run(wanted, feed)
+        for t, v in zip(wanted, vals):
+            v = v.astype(np.float64)
+            m = v.mean(axis=tuple(i for i in range(v.ndim) if i != 1)) if v.ndim > 2 else v.mean(axis=0)
+            sums[t] = sums.get(t, 0.0) + m
+        count += 1
+    if count == 0:
+        return out, 0
+    means = {t: s / count for t, s in sums.items()}
+
+    idx = TensorIndex.of(out)
+    inits = {i.name: i for i in out.graph.initializer}
+    fixed = 0
+    for n, f in todo:
+        wdq, wq = _dequantized_initializer(n.input[1], idx, inits)  # type: ignore[misc]
+        bdq, _ = _dequantized_initializer(n.input[2], idx, inits)  # type: ignore[misc]
+        w = numpy_helper.to_array(finits[f.input[1]]).astype(np.float64)
+        if w.shape != wq.shape:
+            continue
+        ex = means[f.input[0]]
+        dw = wq - w
+        if n.op_type == "Conv":
+            g = _attr(n, "group", 1)
+            co, cig = w.shape[0], w.shape[1]
+            if ex.shape != (cig * g,):
+                continue
+            # delta[o] = sum_{i,k} dW[o,i,k] * E[x of the input channel i of o's group]
+            per_in = dw.reshape(co, cig, -1).sum(axis=2)  # (co, cig)
+            ex_g = ex.reshape(g, 1, cig)
+            delta = (per_in.reshape(g, co // g, cig) * ex_g).sum(axis=2).reshape(co)
+        else:  # Gemm: y = x @ W (+ transB) + b
+            wk = dw.T if _attr(n, "transB", 0) else dw
+            if ex.shape != (wk.shape[0],):
+                continue
+            delta = ex @ wk
+        bq_t = inits[bdq.input[0]]
+        bscale = numpy_helper.to_array(inits[bdq.input[1]]).astype(np.float64)
+        bq = numpy_helper.to_array(bq_t).astype(np.float64)
+        if bq.shape != delta.shape:
+            continue
+        new = np.clip(np.round(bq - delta / bscale), -(2 ** 31), 2 ** 31 - 1).astype(np.int32)
+        bq_t.CopyFrom(numpy_helper.from_array(new.astype(numpy_helper.to_array(bq_t).dtype), bq_t.name))
+        fixed += 1
+    return out, fixed
+
+
+def prepare_float(model: onnx.ModelProto, equalize_pairs: bool) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The FP32 graph ORT's quantizer is given: initializers unshared, and equalized when asked.
+    Returns (model, a record of what was rewritten, for the INT8 settings)."""
+    record: dict[str, Any] = {}
+    model, copies = unshare_initializers(model)
+    if copies:
+        record["unshared_initializers"] = copies
+    if equalize_pairs:
+        model, rep = equalize(model)
+        record["equalized"] = rep.to_dict()
+    return model, record
