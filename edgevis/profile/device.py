@@ -14,7 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-VERSIONED = ("edgevis", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "tensorrt", "cuda-python", "nvidia-ml-py")
+VERSIONED = ("edgevis", "onnxruntime", "onnxruntime-gpu", "onnx", "numpy", "tensorrt", "cuda-python", "nvidia-ml-py",
+             "openvino")
 
 
 def cpu_info(root: str | os.PathLike[str] = "/") -> dict[str, Any]:
