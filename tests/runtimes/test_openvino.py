@@ -159,3 +159,19 @@ def test_missing_extra_names_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)
     with pytest.raises(EdgevisError, match=r"pip install 'edgevis\[openvino\]'"):
         evov.import_openvino()
+
+
+def test_bench_on_openvino_quantizes_for_it_and_profiles_there():
+    from edgevis.pipeline.benching import BenchConfig, _round_config
+    from edgevis.profile.profiler import ProfileConfig
+
+    c = BenchConfig(model="lsnet_t", profile=ProfileConfig(runtime="openvino", precision_hint="f32"))
+    assert c.int8_target == "openvino"
+    r = _round_config(c, 0)
+    assert r.runtime == "openvino" and r.precision_hint == "f32"
+    with pytest.raises(EdgevisError, match="integer-only"):
+        BenchConfig(model="lsnet_t", precisions=("fp32", "integer-only"), profile=ProfileConfig(runtime="openvino"))
+    with pytest.raises(EdgevisError, match="--per-layer is not available with --runtime openvino"):
+        ProfileConfig(runtime="openvino", per_layer=True)
+    with pytest.raises(EdgevisError, match="--precision-hint applies to --runtime openvino"):
+        ProfileConfig(runtime="ort", precision_hint="bf16")
