@@ -279,6 +279,11 @@ class Mutant:
 
 
 def make_mutant(i: int, base_seed: int, seeds: dict[str, onnx.ModelProto]) -> Mutant:
+    """Mutant ``i`` of the campaign seeded ``base_seed``; a negative ``i`` is a seed model as it is (-1, -2, ...
+    in name order), the control every command must run cleanly."""
+    if i < 0:
+        name = sorted(seeds)[-i - 1]
+        return Mutant(i, name, [], seeds[name].SerializeToString())
     rng = random.Random(base_seed * 1_000_003 + i)
     name = rng.choice(sorted(seeds))
     m = copy.deepcopy(seeds[name])
@@ -382,6 +387,7 @@ class Report:
     findings: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     cmd_seconds: Counter = field(default_factory=Counter)  # command -> seconds spent in its runs
+    verdicts: dict[tuple[int, str], str] = field(default_factory=dict)  # (mutant, command) -> verdict
 
     def bad(self) -> list[dict]:
         return self.findings
@@ -425,10 +431,32 @@ def verdict(cmd: str, answer: dict, leftovers: list[str], tmp_left: list[str]) -
     return "refused", None
 
 
-def campaign(mutants: int, *, seed: int = 0, commands: tuple[str, ...] = COMMANDS, timeout: float = 120,
+def diverse(count: int, base_seed: int, seeds: dict[str, onnx.ModelProto], pool: int = 300) -> list[int]:
+    """``count`` mutant indices that spread over the mutations: the first mutants (in index order) that bring a
+    (seed model, mutation) pair not seen yet, then a (mutation, mutation) pair, then whatever comes - so a small
+    campaign (CI) reaches every mutation on every seed before it repeats one."""
+    seen: set[tuple[str, ...]] = set()
+    picked: list[int] = []
+    for level in (0, 1, 2):
+        for i in range(pool):
+            if len(picked) == count:
+                return picked
+            if i in picked:
+                continue
+            mt = make_mutant(i, base_seed, seeds)
+            keys = {(mt.seed, op) for op in mt.ops} if level == 0 else \
+                {(a, b) for a in mt.ops for b in mt.ops if a < b} if level == 1 else {("any", str(i))}
+            if keys - seen:
+                seen |= keys
+                picked.append(i)
+    return picked
+
+
+def campaign(mutants: int | list[int], *, seed: int = 0, commands: tuple[str, ...] = COMMANDS, timeout: float = 120,
              workdir: Path, log: Callable[[str], None] = lambda _: None,
              keep_failures: Path | None = None, only: Callable[[int], bool] = lambda _: True) -> Report:
-    """Run ``mutants`` mutants through ``commands``; a :class:`Report` of verdicts and problems found."""
+    """Run ``mutants`` mutants (a count: 0 .. mutants-1, or the indices themselves, see :func:`make_mutant`)
+    through ``commands``; a :class:`Report` of verdicts and problems found."""
     t0 = time.perf_counter()
     seeds = seed_models()
     inputs = write_inputs(workdir)
@@ -438,7 +466,8 @@ def campaign(mutants: int, *, seed: int = 0, commands: tuple[str, ...] = COMMAND
     worker = Worker(env)
     report = Report()
     try:
-        for i in range(mutants):
+        indices = range(mutants) if isinstance(mutants, int) else mutants
+        for i in indices:
             if not only(i):
                 continue
             mt = make_mutant(i, seed, seeds)
@@ -459,6 +488,7 @@ def campaign(mutants: int, *, seed: int = 0, commands: tuple[str, ...] = COMMAND
                 tmp_left = sorted(p.name for p in tmp.iterdir() if p.name not in FOREIGN_TMP)
                 v, problem = verdict(cmd, answer, leftovers, tmp_left)
                 report.runs[(cmd, v)] += 1
+                report.verdicts[(i, cmd)] = v
                 if problem:
                     finding = {"mutant": i, "seed": mt.seed, "mutations": mt.ops, "command": cmd, "verdict": v,
                                "problem": problem, "stderr": (answer.get("stderr") or "")[-600:]}
@@ -472,7 +502,7 @@ def campaign(mutants: int, *, seed: int = 0, commands: tuple[str, ...] = COMMAND
                 shutil.rmtree(out, ignore_errors=True)
             shutil.rmtree(mdir, ignore_errors=True)
             if (i + 1) % 50 == 0:
-                log(f"{i + 1}/{mutants} mutants, {time.perf_counter() - t0:.0f} s, {len(report.findings)} problems; "
+                log(f"{i + 1}/{len(indices)} mutants, {time.perf_counter() - t0:.0f} s, {len(report.findings)} problems; "
                     + json.dumps({f"{c} {v}": n for (c, v), n in sorted(report.runs.items())}))
     finally:
         worker.stop()
