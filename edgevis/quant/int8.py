@@ -272,6 +272,8 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
                            for v in kept_groups.values()],
             "accuracy": accuracy,
             "search": searcher.steps,
+            # what the latency search decided, above which measured spread (noise.py): null when it did not run
+            "latency_search": searcher.latency_summary or None,
             "latency": {"device": "this machine (ONNX Runtime CPU)", "fp32": t["fp32"].to_dict(),
                         "int8": t["int8"].to_dict(), "speedup": speed} if target.timed_here else None,
         }

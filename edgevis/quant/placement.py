@@ -19,6 +19,7 @@ import onnx
 
 from ..core.compare import Closeness, compare_outputs
 from ..runtimes.latency import Latency, cpu_session, interleaved_latency
+from .noise import FASTER, UNDECIDED, RoundTimer, compare_all, ort_round_timer
 from .qdq_graph import FEEDER_REASON, GROUPS, float_feeders, keep_float, node_group, quantized_nodes
 from .sensitivity import Sensitivity
 
@@ -73,6 +74,8 @@ class Searcher:
     threads: int | None = None
     log: Callable[[str], None] = lambda s: None
     steps: list[dict[str, Any]] = field(default_factory=list)
+    round_timer: RoundTimer | None = None  # the latency search's clock (default: ORT sessions, noise.ort_round_timer)
+    latency_summary: dict[str, Any] = field(default_factory=dict)
 
     def placement(self, kept: dict[str, str]) -> Placement:
         """The model with ``kept`` in float, and with it the data movement that only they read
@@ -128,38 +131,57 @@ class Searcher:
         return [s for s in ranked if s.error_share > 0]
 
     def latency_search(self, start: Placement, max_passes: int = 3) -> Placement:
-        """Take groups of ops back to float while that makes the model faster here.
+        """Take groups of ops back to float while that makes the model measurably faster here.
 
-        Passes repeat until nothing changes: once the convs run in float, the Q/DQ
-        around the data movement between them is pure overhead, which only a second
-        look finds.
+        Each pass times every group's candidate (the current best with that group in float)
+        beside the current best in the same interleaved rounds (``noise.compare_all``) and
+        takes the candidate that wins by the most, if any wins beyond the rounds' spread.
+        The next pass re-times, against the new best, only the groups that also won: the
+        data movement left between float ops follows them by itself (``float_feeders``).
+        What stays undecided within the noise keeps the default (int8), and the summary
+        says so.
         """
+        timer = self.round_timer or ort_round_timer(self.threads, self.input_name, self.timing_input)
         best = start
         todo = list(GROUPS)
-        for _ in range(max_passes):
-            changed_at = -1
-            for i, g in enumerate(todo):
+        undecided: set[str] = set()
+        spreads: list[float] = []
+        for k in range(max_passes):
+            cands: dict[str, Placement] = {}
+            sizes: dict[str, int] = {}
+            for g in todo:
                 names = [n.name for n in quantized_nodes(best.model) if node_group(n) == g and n.name not in best.kept]
-                if not names:
-                    continue
-                cand = self.placement({**best.kept, **{n: f"latency ({g} slower in int8 here)" for n in names}})
-                t = self.time({"best": best.blob, "cand": cand.blob})
-                gain = t["best"].p50_ms / t["cand"].p50_ms - 1.0
-                accepted = gain >= MIN_GAIN
-                if accepted:  # one timing on a noisy machine is not enough to change the model: confirm
-                    t2 = self.time({"best": best.blob, "cand": cand.blob})
-                    accepted = t2["best"].p50_ms / t2["cand"].p50_ms - 1.0 >= MIN_GAIN
-                self.steps.append({"search": "latency", "group": g, "nodes": len(names),
-                                   "int8_ms": round(t["best"].p50_ms, 3), "float_ms": round(t["cand"].p50_ms, 3),
-                                   "kept_float": accepted})
-                self.log(f"latency: {g} ({len(names)} ops) in float {'is' if accepted else 'is not'} faster "
-                         f"({t['best'].p50_ms:.2f} -> {t['cand'].p50_ms:.2f} ms)")
-                if accepted:
-                    best, changed_at = cand, i
-            # groups tried after the last change were timed against the final state already
-            todo = [g for g in todo[:max(changed_at, 0)] if g != todo[changed_at]]
-            if not todo:
+                if names:
+                    cands[g] = self.placement({**best.kept, **{n: f"latency ({g} slower in int8 here)" for n in names}})
+                    sizes[g] = len(names)
+            if not cands:
                 break
+            verdicts = compare_all(timer, best.blob, {g: c.blob for g, c in cands.items()}, min_gain=MIN_GAIN)
+            winners = sorted((g for g, v in verdicts.items() if v.verdict == FASTER), key=lambda g: -verdicts[g].gain)
+            for g, v in verdicts.items():
+                spreads.append(v.spread)
+                self.steps.append({"search": "latency", "pass": k + 1, "group": g,
+                                   "nodes": sizes[g],
+                                   **v.to_dict(), "kept_float": bool(winners) and g == winners[0]})
+                self.log(f"latency: {g} in float is {v.verdict} ({v.best_ms:.2f} -> {v.cand_ms:.2f} ms, "
+                         f"gain {v.gain:+.1%} +/- {v.spread:.1%} over {v.rounds} rounds)")
+            undecided = {g for g, v in verdicts.items() if v.verdict == UNDECIDED} | (undecided - set(verdicts))
+            if not winners:
+                break
+            best = cands[winners[0]]
+            undecided.discard(winners[0])
+            todo = winners[1:]
+        taken = sorted({r.split("(")[1].split(" slower")[0] for r in best.kept.values() if r.startswith("latency (")})
+        self.latency_summary = {
+            "kept_float_groups": taken,
+            "undecided_groups": sorted(undecided),
+            "max_spread": round(max(spreads), 4) if spreads else None,
+            "min_gain": MIN_GAIN,
+            "decision": ("; ".join(filter(None, [
+                f"{', '.join(taken)} faster in float beyond the spread" if taken else "no group faster in float "
+                "beyond the spread: the default placement is kept",
+                f"{', '.join(sorted(undecided))} within the noise: kept in int8 (the default)" if undecided else ""]))),
+        }
         return best
 
     def accuracy_search(self, start: Placement, ranked: Sequence[Sensitivity], target: AccuracyTarget,
