@@ -43,6 +43,14 @@ def resolve_shape(name: str, shape: Sequence[Any], batch: int, limits: tuple[int
         if not (isinstance(d, int) and d > 0):
             raise EdgevisError(f"input {name} has a symbolic dimension {d!r} besides the batch; profiling needs "
                                "fixed sizes (export with --input-size)")
+    from ..core.onnxfile import MAX_FEED_ELEMENTS
+
+    size = batch
+    for d in rest:
+        size *= d
+    if size > MAX_FEED_ELEMENTS:  # refused before numpy is asked for the array (a 2^31-element input: 48 GiB)
+        raise EdgevisError(f"input {name} has shape {[batch, *rest]}: {size} elements, too many for a test input "
+                           f"(at most {MAX_FEED_ELEMENTS})")
     return [batch, *rest]
 
 

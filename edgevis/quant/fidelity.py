@@ -82,6 +82,10 @@ def fidelity_report(fp32_path: str | os.PathLike[str], q_path: str | os.PathLike
     if not refs:
         raise EdgevisError(f"no readable held-out image in {held.label}")
     ref, out = np.concatenate(refs), np.concatenate(outs)
+    if ref.ndim != 2 or out.shape != ref.shape:  # what runs, not what the graph declares (they can differ)
+        raise EdgevisError(f"{fp32_path} computes outputs of shape {tuple(ref.shape)} (its quantized copy "
+                           f"{tuple(out.shape)}) for {len(ref)} images; fidelity needs class scores of shape "
+                           "(batch, classes)")
     c = compare_outputs(ref, out)
     return {
         "images": int(len(ref)),
