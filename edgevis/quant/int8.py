@@ -55,6 +55,9 @@ class Int8Config:
     min_cosine: float | None = None
     keep_attention_float: bool = True
     latency_search: bool = True
+    # ort-cpu: fuse GELU and Add+LayerNorm into ORT's contrib ops first (graph/fusions.py); the FP32 the
+    # speed-up is measured against gets the same fusions
+    fuse: bool = True
     threads: int | None = None  # ORT intra-op threads for timing (None: ORT's default, as deployed)
     equalize: bool = False  # cross-layer equalization of Conv->[Relu]->Conv pairs before quantizing (equalize.py)
     bias_correction: bool = False  # int8 Conv/Gemm biases absorb their weight rounding's mean shift (equalize.py)
@@ -86,8 +89,30 @@ def quantizer_errors(src: Path):  # type: ignore[no-untyped-def]
     except EdgevisError:
         raise
     except Exception as e:  # noqa: BLE001 - the quantizer's failures have no type of their own
-        raise EdgevisError(f"ONNX Runtime's quantizer cannot quantize {src}: {type(e).__name__}: "
+        node = failing_node(e)
+        raise EdgevisError(f"ONNX Runtime's quantizer cannot quantize {src}{node}: {type(e).__name__}: "
                            f"{first_line(e, 300)}") from None
+
+
+def failing_node(e: BaseException) -> str:
+    """' at node NAME (OpType)' for the graph node ORT's quantizer was handling when it raised, else ''.
+
+    Its exceptions rarely say which node; its op quantizers and graph passes hold that node in a
+    local ``node`` (or ``self.node``), so the innermost frame that has one names it."""
+    import onnx
+
+    tb, found, tensor = e.__traceback__, None, None
+    while tb is not None:
+        loc = tb.tb_frame.f_locals
+        cand = loc.get("node", getattr(loc.get("self"), "node", None))
+        if isinstance(cand, onnx.NodeProto):
+            found = cand
+        if isinstance(loc.get("tensor_name"), str):
+            tensor = loc["tensor_name"]
+        tb = tb.tb_next
+    if found is not None:
+        return f" at node {found.name or '(unnamed)'} ({found.op_type})"
+    return f" at tensor {tensor}" if tensor else ""
 
 
 @contextlib.contextmanager
@@ -166,7 +191,17 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         from ..runtimes.ort import ort_errors
 
         with _quiet_ort(), ort_errors(src, "prepare for quantization"):
-            quant_pre_process(str(src), str(prepped), skip_symbolic_shape=True)
+            fusion = None
+            quant_src = src
+            if config.fuse and target.name == "ort-cpu":
+                from ..graph.fusions import fuse_for_ort
+
+                fused_model, fusion = fuse_for_ort(model)
+                if fusion.changed:
+                    quant_src = Path(tmpd) / "fused.onnx"
+                    onnx.save(fused_model, str(quant_src))
+                del fused_model
+            quant_pre_process(str(quant_src), str(prepped), skip_symbolic_shape=True)
         float_model, prep_record = prepare_float(onnx.load(str(prepped)), config.equalize)
         onnx.save_model(float_model, str(prepped))
 
@@ -210,7 +245,8 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             log("correcting int8 biases for the mean shift of rounded weights")
             feeds = [{input_name: b} for b in stream.kept]
             base, prep_record["bias_corrected_layers"] = correct_biases(base, float_model, feeds)
-        fp32_blob = src.read_bytes()  # speed is judged against the exported file the user would deploy
+        # speed is judged against the exported file the user would deploy, with the same fusions as the INT8 one
+        fp32_blob = quant_src.read_bytes()
         eval_x = np.concatenate(stream.kept)
         from ..runtimes.latency import cpu_session
 
@@ -274,7 +310,10 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             "search": searcher.steps,
             # what the latency search decided, above which measured spread (noise.py): null when it did not run
             "latency_search": searcher.latency_summary or None,
+            "fusions": fusion.to_dict() if fusion is not None and fusion.changed else None,
             "latency": {"device": "this machine (ONNX Runtime CPU)", "fp32": t["fp32"].to_dict(),
+                        "fp32_baseline": "the exported FP32 file" + (" with the same fusions as the INT8 model"
+                                                                     if quant_src != src else ""),
                         "int8": t["int8"].to_dict(), "speedup": speed} if target.timed_here else None,
         }
         qmodel = placement.model
