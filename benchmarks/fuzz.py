@@ -1,6 +1,6 @@
 """The big fuzz campaign: thousands of mutated ONNX files through every edgevis command.
 
-    python benchmarks/fuzz.py --mutants 5000 --seed 1 [--commands inspect,lint,...] [--workers 2] [--keep DIR]
+    python benchmarks/fuzz.py --mutants 5000 --seed 1 [--start 0] [--commands inspect,lint,...] [--workers 2] [--keep DIR]
 
 Each mutant (structural and byte-level mutations of three tiny seed classifiers, see
 tests/fuzz/fuzzlib.py) runs through inspect, lint, simplify, build --runtime ort, predict and
@@ -28,6 +28,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mutants", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--start", type=int, default=0, help="first mutant index (split a campaign over machines)")
     ap.add_argument("--commands", default=",".join(fuzzlib.COMMANDS))
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per command run")
     ap.add_argument("--workers", type=int, default=1)
@@ -38,7 +39,7 @@ def main() -> int:
     def shard(k: int) -> fuzzlib.Report:
         # worker k takes mutants k, k + workers, ...: the same mutants whatever the number of workers
         with tempfile.TemporaryDirectory(prefix=f"edgevis-fuzz{k}-") as d:
-            return fuzzlib.campaign(a.mutants, seed=a.seed, commands=commands, timeout=a.timeout, workdir=Path(d),
+            return fuzzlib.campaign(list(range(a.start, a.mutants)), seed=a.seed, commands=commands, timeout=a.timeout, workdir=Path(d),
                                     log=lambda s: print(s, flush=True), keep_failures=a.keep,
                                     only=lambda i: i % a.workers == k)
 
@@ -49,12 +50,14 @@ def main() -> int:
         total.runs.update(r.runs)
         total.findings.extend(r.findings)
         total.cmd_seconds.update(r.cmd_seconds)
-    print(f"\n{a.mutants} mutants (seed {a.seed}) x {len(commands)} commands in {total.seconds:.0f} s")
+        total.slow.extend(r.slow)
+    print(f"\nmutants {a.start}..{a.mutants - 1} (seed {a.seed}) x {len(commands)} commands in {total.seconds:.0f} s")
     print(total.table())
     per_cmd = Counter()
     for (c, _), n in total.runs.items():
         per_cmd[c] += n
     print("seconds per run: " + ", ".join(f"{c} {total.cmd_seconds[c] / max(1, per_cmd[c]):.3f}" for c in commands))
+    print(f"slow (finished only on the {fuzzlib.SLOW_RETRY}x retry): {sorted(total.slow)}")
     print(f"problems: {len(total.findings)}")
     return 1 if total.findings else 0
 

@@ -388,6 +388,7 @@ class Report:
     seconds: float = 0.0
     cmd_seconds: Counter = field(default_factory=Counter)  # command -> seconds spent in its runs
     verdicts: dict[tuple[int, str], str] = field(default_factory=dict)  # (mutant, command) -> verdict
+    slow: list[tuple[int, str]] = field(default_factory=list)  # runs that finished only on the longer retry
 
     def bad(self) -> list[dict]:
         return self.findings
@@ -452,6 +453,14 @@ def diverse(count: int, base_seed: int, seeds: dict[str, onnx.ModelProto], pool:
     return picked
 
 
+SLOW_RETRY = 5
+
+
+def _clear(folder: Path) -> None:
+    for p in folder.iterdir():
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
+
+
 def campaign(mutants: int | list[int], *, seed: int = 0, commands: tuple[str, ...] = COMMANDS, timeout: float = 120,
              workdir: Path, log: Callable[[str], None] = lambda _: None,
              keep_failures: Path | None = None, only: Callable[[int], bool] = lambda _: True) -> Report:
@@ -481,8 +490,17 @@ def campaign(mutants: int | list[int], *, seed: int = 0, commands: tuple[str, ..
                 out = mdir / f"out-{cmd}"
                 out.mkdir()
                 t1 = time.perf_counter()
-                answer = worker.run(i * 100 + (COMMANDS + EXTRA_COMMANDS).index(cmd), argv_for(cmd, model, out, inputs),
-                                    timeout)
+                job = i * 100 + (COMMANDS + EXTRA_COMMANDS).index(cmd)
+                answer = worker.run(job, argv_for(cmd, model, out, inputs), timeout)
+                if answer.get("hang"):
+                    # a file can ask for real work (a Conv padded by 10^6 computes for a minute on a busy machine):
+                    # a run past the timeout is run again, from a clean folder, with SLOW_RETRY times the time; one
+                    # that then finishes is judged like any run and counted as slow, one that does not is a hang
+                    _clear(out)
+                    _clear(tmp)
+                    answer = worker.run(job, argv_for(cmd, model, out, inputs), timeout * SLOW_RETRY)
+                    if not answer.get("hang"):
+                        report.slow.append((i, cmd))
                 report.cmd_seconds[cmd] += time.perf_counter() - t1
                 leftovers = sorted(p.name for p in out.iterdir())
                 tmp_left = sorted(p.name for p in tmp.iterdir() if p.name not in FOREIGN_TMP)
