@@ -13,8 +13,10 @@ each); exits 1 when there is one. ``--workers`` splits the mutants over worker p
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,13 +37,17 @@ def main() -> int:
     ap.add_argument("--keep", type=Path, default=None, help="copy every failing mutant here")
     a = ap.parse_args()
     commands = tuple(c for c in a.commands.split(",") if c)
+    # SIGTERM (or Ctrl-C) ends the campaign after the mutants in flight: the figures so far are still printed
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
 
     def shard(k: int) -> fuzzlib.Report:
         # worker k takes mutants k, k + workers, ...: the same mutants whatever the number of workers
         with tempfile.TemporaryDirectory(prefix=f"edgevis-fuzz{k}-") as d:
             return fuzzlib.campaign(list(range(a.start, a.mutants)), seed=a.seed, commands=commands, timeout=a.timeout, workdir=Path(d),
                                     log=lambda s: print(s, flush=True), keep_failures=a.keep,
-                                    only=lambda i: i % a.workers == k)
+                                    only=lambda i: i % a.workers == k, stop=stopping.is_set)
 
     with ThreadPoolExecutor(a.workers) as pool:
         reports = list(pool.map(shard, range(a.workers)))
@@ -51,7 +57,12 @@ def main() -> int:
         total.findings.extend(r.findings)
         total.cmd_seconds.update(r.cmd_seconds)
         total.slow.extend(r.slow)
-    print(f"\nmutants {a.start}..{a.mutants - 1} (seed {a.seed}) x {len(commands)} commands in {total.seconds:.0f} s")
+        total.done.extend(r.done)
+    done = sorted(total.done)
+    done_set = set(done)
+    complete = next((i for i in range(a.start, a.mutants) if i not in done_set), a.mutants)
+    print(f"\n{len(done)} mutants of {a.start}..{a.mutants - 1} (seed {a.seed}; all of {a.start}..{complete - 1}) "
+          f"x {len(commands)} commands in {total.seconds:.0f} s" + (" (stopped early)" if stopping.is_set() else ""))
     print(total.table())
     per_cmd = Counter()
     for (c, _), n in total.runs.items():

@@ -167,8 +167,9 @@ def quantize(
 
                     for p in (fp32, sidecar_path(fp32)):
                         p.unlink(missing_ok=True)
-                    if isinstance(e, EdgevisError) and str(fp32) in str(e):
-                        named = EdgevisError(str(e).replace(str(fp32), str(src)))
+                    if isinstance(e, EdgevisError):
+                        named = EdgevisError(f"{str(e).replace(str(fp32), str(src))} ({fp32.name}, adopted before "
+                                             "this step, was removed: nothing was written)")
                         named.exit_code = e.exit_code
                         raise named from None
                 raise

@@ -389,6 +389,7 @@ class Report:
     cmd_seconds: Counter = field(default_factory=Counter)  # command -> seconds spent in its runs
     verdicts: dict[tuple[int, str], str] = field(default_factory=dict)  # (mutant, command) -> verdict
     slow: list[tuple[int, str]] = field(default_factory=list)  # runs that finished only on the longer retry
+    done: list[int] = field(default_factory=list)  # the mutants run through every command
 
     def bad(self) -> list[dict]:
         return self.findings
@@ -463,7 +464,8 @@ def _clear(folder: Path) -> None:
 
 def campaign(mutants: int | list[int], *, seed: int = 0, commands: tuple[str, ...] = COMMANDS, timeout: float = 120,
              workdir: Path, log: Callable[[str], None] = lambda _: None,
-             keep_failures: Path | None = None, only: Callable[[int], bool] = lambda _: True) -> Report:
+             keep_failures: Path | None = None, only: Callable[[int], bool] = lambda _: True,
+             stop: Callable[[], bool] = lambda: False) -> Report:
     """Run ``mutants`` mutants (a count: 0 .. mutants-1, or the indices themselves, see :func:`make_mutant`)
     through ``commands``; a :class:`Report` of verdicts and problems found."""
     t0 = time.perf_counter()
@@ -477,6 +479,8 @@ def campaign(mutants: int | list[int], *, seed: int = 0, commands: tuple[str, ..
     try:
         indices = range(mutants) if isinstance(mutants, int) else mutants
         for i in indices:
+            if stop():  # asked to end early: the report covers the mutants finished so far
+                break
             if not only(i):
                 continue
             mt = make_mutant(i, seed, seeds)
@@ -519,6 +523,7 @@ def campaign(mutants: int | list[int], *, seed: int = 0, commands: tuple[str, ..
                     shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink()
                 shutil.rmtree(out, ignore_errors=True)
             shutil.rmtree(mdir, ignore_errors=True)
+            report.done.append(i)
             if (i + 1) % 50 == 0:
                 log(f"{i + 1}/{len(indices)} mutants, {time.perf_counter() - t0:.0f} s, {len(report.findings)} problems; "
                     + json.dumps({f"{c} {v}": n for (c, v), n in sorted(report.runs.items())}))
