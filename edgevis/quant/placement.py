@@ -147,16 +147,20 @@ class Searcher:
         undecided: set[str] = set()
         spreads: list[float] = []
         for k in range(max_passes):
-            cands: dict[str, Placement] = {}
+            cands: dict[str, dict[str, str]] = {}  # group -> the kept set with it in float
+            blobs: dict[str, bytes] = {}  # only the serialized candidates are held while timing (memory)
             sizes: dict[str, int] = {}
+            in_int8 = quantized_nodes(best.model)
             for g in todo:
-                names = [n.name for n in quantized_nodes(best.model) if node_group(n) == g and n.name not in best.kept]
+                names = [n.name for n in in_int8 if node_group(n) == g and n.name not in best.kept]
                 if names:
-                    cands[g] = self.placement({**best.kept, **{n: f"latency ({g} slower in int8 here)" for n in names}})
+                    cands[g] = {**best.kept, **{n: f"latency ({g} slower in int8 here)" for n in names}}
+                    blobs[g] = self.placement(cands[g]).blob
                     sizes[g] = len(names)
             if not cands:
                 break
-            verdicts = compare_all(timer, best.blob, {g: c.blob for g, c in cands.items()}, min_gain=MIN_GAIN)
+            verdicts = compare_all(timer, best.blob, blobs, min_gain=MIN_GAIN)
+            del blobs
             winners = sorted((g for g, v in verdicts.items() if v.verdict == FASTER), key=lambda g: -verdicts[g].gain)
             for g, v in verdicts.items():
                 spreads.append(v.spread)
@@ -168,7 +172,7 @@ class Searcher:
             undecided = {g for g, v in verdicts.items() if v.verdict == UNDECIDED} | (undecided - set(verdicts))
             if not winners:
                 break
-            best = cands[winners[0]]
+            best = self.placement(cands[winners[0]])
             undecided.discard(winners[0])
             todo = winners[1:]
         taken = sorted({r.split("(")[1].split(" slower")[0] for r in best.kept.values() if r.startswith("latency (")})
