@@ -11,7 +11,7 @@ from rich.table import Table
 
 from .common import out, print_json, spinner, user_errors, warn
 from .evaluate import print_accuracy
-from .options import PreprocessFlags, int8_config, integer_only_config, preprocess_options
+from .options import PreprocessFlags, RewriteFlags, int8_config, integer_only_config, preprocess_options
 
 
 @user_errors
@@ -61,6 +61,9 @@ def export(
     latency_search: bool = typer.Option(
         True, "--latency-search/--no-latency-search",
         help="Time op groups on this machine and keep in float what int8 makes slower (ort-cpu)."),
+    absorb_offsets: Optional[bool] = RewriteFlags.absorb_offsets,
+    equalize: Optional[bool] = RewriteFlags.equalize,
+    bias_correction: Optional[bool] = RewriteFlags.bias_correction,
     num_classes: Optional[int] = typer.Option(
         None, "--num-classes", help="Classifier size (default: the checkpoint's, else the catalog's)."),
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): also report "
@@ -82,7 +85,8 @@ def export(
                           num_classes=num_classes, simplify=simplify)
     calibration = dict(calib=calib, holdout=holdout, calib_count=calib_count)
     q8 = int8_config(target=target, method=calib_method, min_agreement=min_agreement, min_cosine=min_cosine,
-                     latency_search=latency_search, **calibration) if int8 else None
+                     latency_search=latency_search, absorb_offsets=absorb_offsets, equalize=equalize,
+                     bias_correction=bias_correction, **calibration) if int8 else None
     qio = integer_only_config(act_bits=act_bits, min_agreement=min_agreement, **calibration) if integer_only else None
     pre = preprocess_options(input_size=input_size, mean=mean, std=std, interpolation=interpolation,
                              crop_pct=crop_pct, channel_order=channel_order)

@@ -33,12 +33,28 @@ def preprocess_options(*, input_size: Optional[tuple[int, int]] = None, mean: An
                              layout=layout.upper() if layout else None)
 
 
+class RewriteFlags:
+    """INT8: FP32 rewrites before ONNX Runtime's quantizer and the bias fix after it (quant/equalize.py).
+    Unset, each takes Int8Config's default (on where it measurably helps, benchmarks/int8_accuracy.py)."""
+
+    absorb_offsets = typer.Option(None, "--absorb-offsets/--no-absorb-offsets",
+                                  help="Centre conv outputs per channel, the offset moved into the next convs' biases.")
+    equalize = typer.Option(None, "--equalize/--no-equalize",
+                            help="Cross-layer equalization of Conv->[Relu]->Conv weight ranges.")
+    bias_correction = typer.Option(None, "--bias-correction/--no-bias-correction",
+                                   help="Int8 Conv/Gemm biases absorb the mean shift of their rounded weights.")
+
+
 def int8_config(*, calib: Optional[Path], holdout: Optional[Path], calib_count: int, target: str, method: str,
-                min_agreement: Optional[float], min_cosine: Optional[float], latency_search: bool) -> Any:
+                min_agreement: Optional[float], min_cosine: Optional[float], latency_search: bool,
+                absorb_offsets: Optional[bool] = None, equalize: Optional[bool] = None,
+                bias_correction: Optional[bool] = None) -> Any:
     from ..quant.int8 import Int8Config
 
+    rewrites = {k: v for k, v in (("absorb_offsets", absorb_offsets), ("equalize", equalize),
+                                  ("bias_correction", bias_correction)) if v is not None}
     return Int8Config(target=target, calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, method=method,
-                      min_agreement=min_agreement, min_cosine=min_cosine, latency_search=latency_search)
+                      min_agreement=min_agreement, min_cosine=min_cosine, latency_search=latency_search, **rewrites)
 
 
 def integer_only_config(*, calib: Optional[Path], holdout: Optional[Path], calib_count: int, act_bits: Optional[int],

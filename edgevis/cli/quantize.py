@@ -10,7 +10,7 @@ import typer
 
 from .common import print_json, spinner, user_errors
 from .export import _printer, _status_log
-from .options import PreprocessFlags, int8_config, integer_only_config, preprocess_options
+from .options import PreprocessFlags, RewriteFlags, int8_config, integer_only_config, preprocess_options
 
 
 @user_errors
@@ -40,6 +40,9 @@ def quantize(
     min_agreement: Optional[float] = typer.Option(None, "--min-agreement", help="As for export."),
     min_cosine: Optional[float] = typer.Option(None, "--min-cosine", help="As for export."),
     latency_search: bool = typer.Option(True, "--latency-search/--no-latency-search", help="As for export."),
+    absorb_offsets: Optional[bool] = RewriteFlags.absorb_offsets,
+    equalize: Optional[bool] = RewriteFlags.equalize,
+    bias_correction: Optional[bool] = RewriteFlags.bias_correction,
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): also report "
                                                            "top-1/top-5 accuracy of every file written."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -54,7 +57,8 @@ def quantize(
         raise EdgevisError("--act-bits applies to --integer-only")
     calibration = dict(calib=calib, holdout=holdout, calib_count=calib_count)
     q8 = int8_config(target=target, method=calib_method, min_agreement=min_agreement, min_cosine=min_cosine,
-                     latency_search=latency_search, **calibration) if int8 else None
+                     latency_search=latency_search, absorb_offsets=absorb_offsets, equalize=equalize,
+                     bias_correction=bias_correction, **calibration) if int8 else None
     qio = integer_only_config(act_bits=act_bits, min_agreement=min_agreement, **calibration) if integer_only else None
     pre = preprocess_options(input_size=input_size, mean=mean, std=std, interpolation=interpolation, crop_pct=crop_pct,
                              channel_order=channel_order, layout=layout)

@@ -40,14 +40,14 @@ _S_MIN, _S_MAX = 1e-4, 1e4
 @dataclass
 class EqualizeReport:
     pairs: list[tuple[str, str]] = field(default_factory=list)
-    # max/min of the per-channel weight ranges, before -> after, worst pair first
-    spread_before: list[float] = field(default_factory=list)
-    spread_after: list[float] = field(default_factory=list)
+    # per pair, the largest imbalance max(r1/r2, r2/r1) between a channel's weight range in A and in B
+    imbalance_before: list[float] = field(default_factory=list)
+    imbalance_after: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"pairs": len(self.pairs),
-                "worst_range_ratio_before": round(max(self.spread_before, default=1.0), 2),
-                "worst_range_ratio_after": round(max(self.spread_after, default=1.0), 2)}
+                "worst_imbalance_before": round(max(self.imbalance_before, default=1.0), 3),
+                "worst_imbalance_after": round(max(self.imbalance_after, default=1.0), 3)}
 
 
 def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
@@ -126,12 +126,13 @@ def equalize(model: onnx.ModelProto, iterations: int = 4) -> tuple[onnx.ModelPro
             arrays[name] = numpy_helper.to_array(inits[name]).astype(np.float32)
         return arrays[name]
 
-    def spread(r: np.ndarray) -> float:
-        r = r[r > 0]
-        return float(r.max() / r.min()) if r.size else 1.0
+    def imbalance(a: onnx.NodeProto, b: onnx.NodeProto) -> float:
+        r1, r2 = _ranges_out(get(a.input[1])), _ranges_in(get(b.input[1]), _attr(b, "group", 1))
+        ok = (r1 > 0) & (r2 > 0)
+        q = r1[ok] / r2[ok]
+        return float(np.maximum(q, 1 / q).max()) if q.size else 1.0
 
-    for a, b in pairs:
-        report.spread_before.append(spread(_ranges_out(get(a.input[1]))))
+    report.imbalance_before = [imbalance(a, b) for a, b in pairs]
     # a conv can be B of one pair and A of the next: a few sweeps settle the chain (as in the paper)
     for _ in range(iterations):
         for a, b in pairs:
@@ -143,9 +144,8 @@ def equalize(model: onnx.ModelProto, iterations: int = 4) -> tuple[onnx.ModelPro
             if len(a.input) > 2 and a.input[2]:
                 arrays[a.input[2]] = (get(a.input[2]) / s).astype(np.float32)
             arrays[b.input[1]] = _scale_in(wb, gb, s)
-    for a, b in pairs:
-        report.pairs.append((a.name, b.name))
-        report.spread_after.append(spread(_ranges_out(arrays[a.input[1]])))
+    report.pairs = [(a.name, b.name) for a, b in pairs]
+    report.imbalance_after = [imbalance(a, b) for a, b in pairs]
     for name, arr in arrays.items():
         inits[name].CopyFrom(numpy_helper.from_array(arr, name))
     return out, report
@@ -298,9 +298,108 @@ def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
     return out, fixed
 
 
-def prepare_float(model: onnx.ModelProto, equalize_pairs: bool) -> tuple[onnx.ModelProto, dict[str, Any]]:
-    """The FP32 graph ORT's quantizer is given: initializers unshared, and equalized when asked.
-    Returns (model, a record of what was rewritten, for the INT8 settings)."""
+def _pad_free(node: onnx.NodeProto) -> bool:
+    pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [])
+    auto = next((a.s for a in node.attribute if a.name == "auto_pad"), b"NOTSET")
+    return not any(pads) and auto in (b"NOTSET", b"VALID")
+
+
+def offset_streams(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, list[str], list[onnx.NodeProto]]]:
+    """(Conv A, the tensors its output flows into unchanged but for additions, the pad-free Convs that read them).
+
+    Shifting A's output channels by ``-c`` (A's bias) is exact when every reader of the shifted tensors
+    is a Conv without padding (its bias takes ``+W.c`` back) or an Add whose other operand is not
+    shifted (its output carries the same shift on): a MobileNet/EfficientNet stage's residual stream."""
+    idx = TensorIndex.of(model)
+    inits = {i.name: i for i in model.graph.initializer}
+    outputs = {o.name for o in model.graph.output}
+    found = []
+    for a in model.graph.node:
+        if _conv_weight(a, inits) is None or len(a.input) < 3 or a.input[2] not in inits:
+            continue
+        stream, readers, todo, ok = [a.output[0]], [], [a.output[0]], True
+        while todo and ok:
+            t = todo.pop()
+            cons = idx.consumers.get(t, [])
+            if t in outputs or not cons:
+                ok = False
+            for n in cons:
+                if _conv_weight(n, inits) is not None and n.input[0] == t and t not in n.input[1:] and _pad_free(n):
+                    readers.append(n)
+                elif n.op_type == "Add" and len(n.input) == 2 and sum(i in stream for i in n.input) == 1 \
+                        and not any(i in inits for i in n.input):
+                    stream.append(n.output[0])
+                    todo.append(n.output[0])
+                else:
+                    ok = False
+        if ok and readers:
+            found.append((a, stream, readers))
+    return found
+
+
+def absorb_offsets(model: onnx.ModelProto, feeds: Iterable[dict[str, np.ndarray]]) -> tuple[onnx.ModelProto, int]:
+    """A copy of ``model`` in which every ``offset_streams`` stream is centred per channel (midrange of its
+    values on ``feeds``), the offset moved into the biases of the convs that read it: the same FP32
+    function, but a per-tensor int8 range no longer spent on one channel's constant (DFQ's bias absorption,
+    generalised to the linear bottlenecks and residual streams of inverted-residual nets)."""
+    import onnxruntime as ort
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    streams = offset_streams(out)
+    if not streams:
+        return out, 0
+    probe = onnx.ModelProto()
+    probe.CopyFrom(out)
+    wanted = [a.output[0] for a, _, _ in streams]
+    have = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in wanted if t not in have)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    lo: dict[str, np.ndarray] = {}
+    hi: dict[str, np.ndarray] = {}
+    for feed in feeds:
+        for t, v in zip(wanted, sess.run(wanted, feed)):
+            axes = tuple(i for i in range(v.ndim) if i != 1)
+            mn, mx = v.min(axis=axes).astype(np.float64), v.max(axis=axes).astype(np.float64)
+            lo[t] = np.minimum(lo[t], mn) if t in lo else mn
+            hi[t] = np.maximum(hi[t], mx) if t in hi else mx
+    if not lo:
+        return out, 0
+    inits = {i.name: i for i in out.graph.initializer}
+
+    def add_to(name: str, delta: np.ndarray) -> None:
+        v = numpy_helper.to_array(inits[name]).astype(np.float64) + delta
+        inits[name].CopyFrom(numpy_helper.from_array(v.astype(np.float32), name))
+
+    done = 0
+    for a, _, readers in streams:
+        c = (lo[a.output[0]] + hi[a.output[0]]) / 2
+        add_to(a.input[2], -c)
+        for n in readers:
+            w = numpy_helper.to_array(inits[n.input[1]]).astype(np.float64)
+            g = _attr(n, "group", 1)
+            co, cig = w.shape[0], w.shape[1]
+            back = (w.reshape(g, co // g, cig, -1).sum(axis=3) * c.reshape(g, 1, cig)).sum(axis=2).reshape(co)
+            if len(n.input) > 2 and n.input[2]:
+                add_to(n.input[2], back)
+            else:  # a bias the reader did not have
+                name = f"{n.name or n.output[0]}_absorbed_bias"
+                out.graph.initializer.append(numpy_helper.from_array(back.astype(np.float32), name))
+                inits[name] = out.graph.initializer[-1]
+                if len(n.input) == 2:
+                    n.input.append(name)
+                else:
+                    n.input[2] = name
+        done += 1
+    return out, done
+
+
+def prepare_float(model: onnx.ModelProto, equalize_pairs: bool, absorb: bool = False,
+                  feeds: Iterable[dict[str, np.ndarray]] = ()) -> tuple[onnx.ModelProto, dict[str, Any]]:
+    """The FP32 graph ORT's quantizer is given: initializers unshared, equalized and offsets absorbed when
+    asked. Returns (model, a record of what was rewritten, for the INT8 settings)."""
     record: dict[str, Any] = {}
     model, copies = unshare_initializers(model)
     if copies:
@@ -308,4 +407,6 @@ def prepare_float(model: onnx.ModelProto, equalize_pairs: bool) -> tuple[onnx.Mo
     if equalize_pairs:
         model, rep = equalize(model)
         record["equalized"] = rep.to_dict()
+    if absorb:
+        model, record["offsets_absorbed"] = absorb_offsets(model, feeds)
     return model, record
