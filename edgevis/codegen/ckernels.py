@@ -88,29 +88,9 @@ static void ev_conv_{X}(const {XT} *restrict x, const int8_t *restrict w, int32_
 }
 """
 
-MATMUL = r"""
-/* ONNX MatMulInteger of one M x K by K x N pair: (a - ZA) @ (b - ZB), int32 accumulation (uint32: no signed
-   overflow); each operand less its zero point fits in int16 */
-static void ev_matmul_{A}_{B}(const {AT} *restrict a, const {BT} *restrict b, int32_t *restrict y, int M, int K, int N, int ZA, int ZB) {
-    for (int m = 0; m < M; m++) {
-        uint32_t *restrict row = (uint32_t *)(y + (long)m * N);
-        memset(row, 0, sizeof(uint32_t) * (size_t)N);
-        for (int k = 0; k < K; k++) {
-            int16_t av = (int16_t)(a[(long)m * K + k] - ZA);
-            const {BT} *bk = b + (long)k * N;
-            if (av == 0) continue;
-            for (int n = 0; n < N; n++) row[n] += (uint32_t)(int32_t)(av * (int16_t)(bk[n] - ZB));
-        }
-    }
-}
-"""
-
 SHORT = {"int8_t": "s8", "uint8_t": "u8"}
 
 
 def conv_kernel(xt: str) -> str:
     return CONV.replace("{X}", SHORT[xt]).replace("{XT}", xt)
 
-
-def matmul_kernel(at: str, bt: str) -> str:
-    return MATMUL.replace("{A}", SHORT[at]).replace("{B}", SHORT[bt]).replace("{AT}", at).replace("{BT}", bt)

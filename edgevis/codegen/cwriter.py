@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .ckernels import SHORT, conv_kernel, matmul_kernel
+from .ckernels import SHORT, conv_kernel
+from .gemm import MR, dw_kernel, gemm_kernel, pack_kernels, pack_rows, product_plan, round_up
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
 from .schedule import Plan, Step
 from .views import MASK, TAG
@@ -72,10 +73,11 @@ class CWriter:
         self.kernels: dict[str, str] = {}
         self.body: list[str] = []
         self._nstep = 0
+        self._label = ""
 
     # ------------------------------------------------------------ storage
-    def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None) -> str:
-        key = t.name if values is None else f"{t.name}#table"
+    def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None, key: str = "#table") -> str:
+        key = t.name if values is None else f"{t.name}{key}"
         if key not in self.weights:
             v = t.value if values is None else values
             self.weights[key] = (f"{self.name}_w{len(self.weights)}", np.asarray(v).reshape(-1), ctype or t.ctype)
@@ -99,9 +101,11 @@ class CWriter:
         n = s.nodes[0]
         self.body.append(f"    /* {s.kind}: " + ", ".join(f"{m.op} {m.name}" for m in s.nodes[:3]).replace("*/", "* /")
                          + (f" (+{len(s.nodes) - 3})" if len(s.nodes) > 3 else "") + " */")
+        self._label = s.kind
         getattr(self, f"_{s.kind}")(s, n)
-        # a hook for profilers, empty unless the build defines NAME_STEP_HOOK(step, kind)
-        self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{s.kind}");')
+        # a hook for profilers, empty unless the build defines NAME_STEP_HOOK(step, kind): kind names the kernel
+        # (conv_dw, conv_1x1, conv_im2col, conv_generic, matmul_const, matmul_dynamic, ew, reduce, move)
+        self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{self._label}");')
         self._nstep += 1
 
     def _ew(self, s: Step, _n: Node) -> None:
@@ -297,12 +301,47 @@ class CWriter:
         pads = list(a.get("pads", [0, 0, 0, 0]))
         st = list(a.get("strides", [1, 1]))
         N, C, H, W = x.shape
-        O, _, KH, KW = w.shape
-        self.kernels[f"conv_{x.ctype}"] = conv_kernel(x.ctype)
-        self.body.append(f"    ev_conv_{SHORT[x.ctype]}({self.ptr(n.inputs[0])}, {self.weight(w)}, "
-                         f"{self.ptr(n.outputs[0], write=True)}, {N}, {C}, {H}, {W}, {O}, {int(a.get('group', 1))}, "
-                         f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}, {y.shape[2]}, {y.shape[3]}, "
-                         f"{dil[0]}, {dil[1]}, {zx}, {zw});")
+        O, cg, KH, KW = w.shape
+        G = int(a.get("group", 1))
+        HO, WO = y.shape[2], y.shape[3]
+        px, py = self.ptr(n.inputs[0]), self.ptr(n.outputs[0], write=True)
+        pp = product_plan(g, n)
+        xs = SHORT[x.ctype]
+        geo = f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}"
+        self._label = "conv_" + ("1x1" if pp.pointwise else "im2col" if pp.kind == "gemm" else pp.kind)
+        if pp.kind == "dw":
+            self.kernels[f"dw_{x.ctype}"] = dw_kernel(x.ctype)
+            self.body.append(f"    for (long b_ = 0; b_ < {N}; b_++) ev_dw_{xs}({px} + b_ * {C * H * W}, {self.weight(w)}, "
+                             f"{py} + b_ * {O * HO * WO}, {C}, {H}, {W}, {O}, {geo}, {HO}, {WO}, {dil[0]}, {dil[1]}, "
+                             f"{zx}, {zw});")
+            return
+        if pp.kind == "generic":
+            self.kernels[f"conv_{x.ctype}"] = conv_kernel(x.ctype)
+            self.body.append(f"    ev_conv_{xs}({px}, {self.weight(w)}, {py}, {N}, {C}, {H}, {W}, {O}, {G}, {geo}, "
+                             f"{HO}, {WO}, {dil[0]}, {dil[1]}, {zx}, {zw});")
+            return
+        gm = pp.gemm
+        assert gm is not None
+        og, P = O // G, HO * WO
+        packed = np.concatenate([pack_rows(grp, og, gm.k) for grp in np.asarray(w.value).reshape(G, og, gm.k)])
+        wsym = self.weight(w, packed, "int8_t", key="#gemm")
+        self.kernels["gemm_int8_t"] = gemm_kernel("int8_t")
+        self.kernels[f"pack_{x.ctype}"] = pack_kernels(x.ctype)
+        if pp.pointwise:
+            pack = f"ev_pack_{xs}(xg + p0, 1, {H * W}, n_, nr_, {cg}, {gm.kp}, {zx}, S)"
+        else:
+            pack = (f"ev_im2col_{xs}(xg, {cg}, {H}, {W}, {geo}, {WO}, {dil[0]}, {dil[1]}, {zx}, p0, n_, nr_, "
+                    f"{gm.kp}, S)")
+        self.body.append(
+            f"    {{\n        int16_t *S = (int16_t *)(A + {self.plan.scratch[self._nstep]});\n"
+            f"        for (long b_ = 0; b_ < {N}; b_++) for (long g_ = 0; g_ < {G}; g_++) {{\n"
+            f"            const {x.ctype} *xg = {px} + (b_ * {C} + g_ * {cg}) * {H * W};\n"
+            f"            for (long p0 = 0; p0 < {P}; p0 += {gm.nb}) {{\n"
+            f"                int n_ = {P} - p0 < {gm.nb} ? (int)({P} - p0) : {gm.nb}, nr_ = (n_ + 2) / 3 * 3;\n"
+            f"                {pack};\n"
+            f"                ev_gemm_s8({wsym} + g_ * {round_up(og, MR) * gm.kp}, S, {py} + (b_ * {O} + g_ * {og}) * {P} + p0, "
+            f"{og}, n_, {gm.kp}, {P}, 1);\n"
+            "            }\n        }\n    }")
 
     def _matmul(self, s: Step, n: Node) -> None:
         g = self.g
@@ -316,18 +355,33 @@ class CWriter:
         sa = [s_ * M * K for s_ in _bcast(tuple(at.shape[:-2]), batch)] if batch else []
         sb = [s_ * K * N for s_ in _bcast(tuple(bt.shape[:-2]), batch)] if batch else []
         sy = [s_ * M * N for s_ in _contig(batch)] if batch else []
-        self.kernels[f"mm_{at.ctype}_{bt.ctype}"] = matmul_kernel(at.ctype, bt.ctype)
-        fn = f"ev_matmul_{SHORT[at.ctype]}_{SHORT[bt.ctype]}"
-        pa, pb, py = self.ptr(n.inputs[0]), self.ptr(n.inputs[1]), self.ptr(n.outputs[0], write=True)
-        nb = int(np.prod(batch)) if batch else 1
-        if all(v == 0 for v in sb) and (not batch or _merge(list(batch), [sa])[1][0] == [M * K]) \
-                and (not batch or len(_merge(list(batch), [sa])[0]) == 1):
-            self.body.append(f"    {fn}({pa}, {pb}, {py}, {M * nb}, {K}, {N}, {za}, {zb});")
-            return
+        gm = product_plan(g, n).gemm
+        assert gm is not None
+        pa, py = self.ptr(n.inputs[0]), self.ptr(n.outputs[0], write=True)
         dims, strides = _merge(list(batch) or [1], [sa or [0], sb or [0], sy or [0]])
         head, _ = _loops(dims)
-        self.body.append(f"    {head}{fn}({pa} + {_offset(strides[0])}, {pb} + {_offset(strides[1])}, "
-                         f"{py} + {_offset(strides[2])}, {M}, {K}, {N}, {za}, {zb});")
+        self.kernels[f"pack_{at.ctype}"] = pack_kernels(at.ctype)
+        off = self.plan.scratch[self._nstep]
+        lines = [f"int16_t *S = (int16_t *)(A + {off});"]
+        self._label = "matmul_dynamic" if gm.w_scratch else "matmul_const"
+        if gm.w_scratch:  # B computed (or not packable): B^T less its zero point, packed each time
+            self.kernels[f"pack_{bt.ctype}"] = pack_kernels(bt.ctype)
+            self.kernels["gemm_int16_t"] = gemm_kernel("int16_t")
+            pb = self.ptr(n.inputs[1])
+            lines.append(f"int16_t *WB = (int16_t *)(A + {off + 2 * gm.nb * gm.kp});")
+            wside, fn = "WB", "ev_gemm_s16"
+            packb = (f"ev_pack_{SHORT[bt.ctype]}({pb} + {_offset(strides[1])}, 1, {N}, {N}, {round_up(N, MR)}, {K}, "
+                     f"{gm.kp}, {zb}, WB); ")
+        else:  # constant int8 B with zero point 0: B^T packed now
+            self.kernels["gemm_int8_t"] = gemm_kernel("int8_t")
+            b2 = np.asarray(bt.value).reshape(K, N).T
+            wside, fn, packb = self.weight(bt, pack_rows(b2, N, K), "int8_t", key="#gemmT"), "ev_gemm_s8", ""
+        lines.append(
+            f"{head}{{ {packb}for (long m0 = 0; m0 < {M}; m0 += {gm.nb}) {{ "
+            f"int n_ = {M} - m0 < {gm.nb} ? (int)({M} - m0) : {gm.nb}, nr_ = (n_ + 2) / 3 * 3; "
+            f"ev_pack_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, {gm.kp}, {za}, S); "
+            f"{fn}({wside}, S, {py} + {_offset(strides[2])} + m0 * {N}, {N}, n_, {gm.kp}, 1, {N}); }} }}")
+        self.body.append("    {\n        " + "\n        ".join(lines) + "\n    }")
 
     def _move(self, s: Step, n: Node) -> None:
         g = self.g
@@ -386,7 +440,11 @@ def _unique_consts(g: IntGraph, s: Step) -> list[str]:
 def weights_source(name: str, weights: dict[str, tuple[str, np.ndarray, str]]) -> tuple[str, str, int]:
     """(NAME_weights.c text, extern declarations, bytes) of the constant arrays."""
     parts = [f"/* {name}_weights.c: the constant arrays of {name} (read-only: placeable in flash). Generated by edgevis. */",
-             "#include <stdint.h>", ""]
+             "#include <stdint.h>",
+             "/* Byte arrays are initialized from string literals (a character array may be, and int8_t/uint8_t are",
+             "   signed/unsigned char): one token per array instead of one per element compiles several times faster.",
+             "   A literal as long as its array has no terminating zero, which C allows. */",
+             "#if defined(__GNUC__)", '#pragma GCC diagnostic ignored "-Woverlength-strings"', "#endif", ""]
     decls, total = [], 0
     for sym, v, ct in weights.values():
         arr = np.asarray(v).astype({"int64_t": np.int64, "uint64_t": np.uint64, "int32_t": np.int32,
@@ -397,11 +455,26 @@ def weights_source(name: str, weights: dict[str, tuple[str, np.ndarray, str]]) -
         if ct in ("int64_t", "uint64_t"):
             vals = [literal(x, ct) if (ct == "int64_t" and x == INT64_MIN) or abs(int(x)) >= (1 << 31) else str(int(x))
                     for x in arr.tolist()]
+        elif ct in ("int8_t", "uint8_t") and arr.size >= 64:
+            parts.append(f"{decl} =\n{_hex_string(arr)};")
+            continue
         else:
             vals = [str(int(x)) for x in arr.tolist()]
         body = ",\n".join(",".join(vals[i:i + 32]) for i in range(0, len(vals), 32)) or "0"
         parts.append(f"{decl} = {{\n{body}\n}};")
     return "\n".join(parts) + "\n", "\n".join(decls), total
+
+
+def _hex_string(arr: np.ndarray, per_line: int = 128) -> str:
+    """The bytes of ``arr`` as adjacent C string literals of ``\\xHH`` escapes (each followed by a backslash or a
+    quote, so no escape runs into the next character)."""
+    b = np.ascontiguousarray(arr).view(np.uint8).reshape(-1)
+    hexd = np.frombuffer(b"0123456789abcdef", np.uint8)
+    esc = np.empty((b.size, 4), np.uint8)
+    esc[:, 0], esc[:, 1], esc[:, 2], esc[:, 3] = ord("\\"), ord("x"), hexd[b >> 4], hexd[b & 15]
+    text = esc.tobytes().decode("ascii")
+    step = 4 * per_line
+    return "\n".join(f'"{text[i:i + step]}"' for i in range(0, len(text), step))
 
 
 NP_C = NP_C_TYPES

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .gemm import product_plan
 from .model import CodegenError, IntGraph, Node
 from .views import ALIAS_OPS, DATA_OPS, Move, plan_moves
 
@@ -32,6 +33,7 @@ class Step:
     writes: list[str]  # tensors stored
     move: Move | None = None
     shape: tuple[int, ...] = ()
+    scratch: int = 0  # arena bytes the step's kernel uses while it runs (the GEMM's packed operands)
 
 
 @dataclass
@@ -40,7 +42,8 @@ class Plan:
     root: dict[str, str]  # tensor -> the tensor whose storage it shares (itself when stored)
     offsets: dict[str, int] = field(default_factory=dict)  # arena offset of each stored tensor
     arena_bytes: int = 0
-    intermediate_bytes: int = 0  # every stored intermediate side by side (no reuse)
+    intermediate_bytes: int = 0  # every stored intermediate and kernel scratch side by side (no reuse)
+    scratch: dict[int, int] = field(default_factory=dict)  # step index -> arena offset of its kernel scratch
     lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,7 +101,8 @@ def schedule(g: IntGraph) -> Plan:
                 steps.append(Step("move", [n], srcs, [mv.output], move=mv))
             continue
         kind = "reduce" if n.op in REDUCE else ("conv" if n.op == "ConvInteger" else "matmul")
-        steps.append(Step(kind, [n], _unique(dyn), list(n.outputs)))
+        pp = product_plan(g, n) if n.op in LINEAR else None
+        steps.append(Step(kind, [n], _unique(dyn), list(n.outputs), scratch=pp.gemm.scratch if pp and pp.gemm else 0))
     close()
     for s in steps:
         for w in s.writes:
@@ -130,6 +134,10 @@ def _plan_arena(g: IntGraph, plan: Plan) -> None:
     for special in (g.input_int8, g.logits):
         life.pop(special, None)
     sizes = {t: _aligned(g.tensors[t].nbytes) for t in life}
+    for i, s in enumerate(plan.steps):  # a kernel's scratch: a block alive during its own step only
+        if s.scratch:
+            life[f"#scratch{i}"] = [i, i]
+            sizes[f"#scratch{i}"] = _aligned(s.scratch)
     placed: list[tuple[int, int, int, int]] = []  # offset, end, first, last
     for t in sorted(life, key=lambda t: (-sizes[t], life[t][0], t)):
         a, b = life[t]
@@ -140,10 +148,13 @@ def _plan_arena(g: IntGraph, plan: Plan) -> None:
                 break
             off = max(off, e)
         placed.append((off, off + sizes[t], a, b))
-        plan.offsets[t] = off
+        if t.startswith("#scratch"):
+            plan.scratch[int(t[len("#scratch"):])] = off
+        else:
+            plan.offsets[t] = off
     plan.arena_bytes = max((e for _, e, _, _ in placed), default=0)
     plan.intermediate_bytes = sum(sizes.values())
-    plan.lifetimes = {t: (a, b) for t, (a, b) in life.items()}
+    plan.lifetimes = {t: (a, b) for t, (a, b) in life.items() if not t.startswith("#")}
 
 
 def _aligned(n: int) -> int:
@@ -151,8 +162,9 @@ def _aligned(n: int) -> int:
 
 
 def check_plan(plan: Plan, g: IntGraph) -> None:
-    """No two tensors alive at the same step share a byte (a self-check of the planner)."""
+    """No two tensors (or kernel scratch blocks) alive at the same step share a byte (a self-check of the planner)."""
     items = [(plan.offsets[t], plan.offsets[t] + g.tensors[t].nbytes, *plan.lifetimes[t]) for t in plan.offsets]
+    items += [(o, o + plan.steps[i].scratch, i, i) for i, o in plan.scratch.items()]
     items.sort()
     for i, (o1, e1, f1, l1) in enumerate(items):
         for o2, e2, f2, l2 in items[i + 1:]:

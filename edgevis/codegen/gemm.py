@@ -1,0 +1,240 @@
+"""Fast int8 products: convolutions and matmuls as a register-blocked GEMM, and a direct depthwise kernel.
+
+Every ``ConvInteger`` and ``MatMulInteger`` is ``y[o][p] = sum_k (w[o][k] - ZW) * (x[p][k] - ZX)`` with
+int32 accumulation that wraps. Sums of integers modulo 2**32 do not depend on their order, so any
+blocking gives the reference's bits: the kernels below only reorder the sum.
+
+* **GEMM** (pointwise, dense and grouped convolutions; matmuls): ``ev_gemm`` multiplies a row block of
+  ``w`` (``MR`` = 4 rows, K contiguous) with ``NR`` = 3 rows of ``x`` (pixels, K contiguous) in twelve
+  scalar accumulators; GCC -O3 vectorizes its k loop into widening multiply-adds (``vpmaddwd`` on x86,
+  ``smlal`` on aarch64). Constant weights are packed at generation time: rows padded to a multiple of
+  ``MR``, K to a multiple of ``KALIGN``, with zeros (a zero weight adds nothing). The ``x`` side
+  is packed at run time into an arena scratch of ``NB`` pixels at a time: ``x - ZX`` as int16 (it
+  fits: ``|x - ZX| <= 255``), im2col for a window (a padded position holds 0, as the reference's
+  zero point does), a transposition for a 1 x 1 convolution or a dynamic matmul operand.
+* **Depthwise** (one input channel per output): per output row and tap, a loop over the contiguous
+  output columns; the columns a tap's window leaves the image (the border) are cut off by bounds
+  computed once per tap, so the loop itself has no test.
+
+Written by hand: no C library does bit-exact int8 products with ONNX zero points, C99 only, no malloc.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .model import IntGraph, Node
+
+MR, NR, KALIGN = 4, 3, 16
+SCRATCH_BYTES = 48 * 1024  # the x block a GEMM packs at a time: L1/L2-sized
+
+
+def round_up(n: int, m: int) -> int:
+    return (n + m - 1) // m * m
+
+
+@dataclass(frozen=True)
+class Gemm:
+    """How one product runs: ``rows`` (w side), ``cols`` (x side, blocked by ``nb``), K padded to ``kp``."""
+
+    rows: int
+    cols: int
+    k: int
+    kp: int
+    nb: int  # columns packed at a time (a multiple of NR)
+    w_scratch: int = 0  # bytes of a run-time packed w side (a dynamic matmul operand), 0 when constant
+
+    @property
+    def scratch(self) -> int:
+        return self.w_scratch + 2 * self.nb * self.kp
+
+
+def gemm_layout(rows: int, cols: int, k: int, dynamic_w: bool = False) -> Gemm:
+    kp = round_up(max(k, 1), KALIGN)
+    nb = min(round_up(cols, NR), max(NR, SCRATCH_BYTES // (2 * kp) // NR * NR))
+    return Gemm(rows, cols, k, kp, nb, 2 * round_up(rows, MR) * kp if dynamic_w else 0)
+
+
+def pack_rows(w: np.ndarray, rows: int, k: int, dtype: type = np.int8) -> np.ndarray:
+    """``w`` (rows x k) padded with zeros to a multiple of MR rows and KALIGN columns, flat."""
+    out = np.zeros((round_up(rows, MR), round_up(max(k, 1), KALIGN)), dtype)
+    out[:rows, :k] = np.asarray(w).reshape(rows, k)
+    return out.reshape(-1)
+
+
+GEMM = r"""
+/* y[o*so + p*sp] = sum over k < KP of w[o][k] * x[p][k] for o < O, p < P (int32, wrapping as uint32).
+   w: O rounded up to 4 rows of KP; x: P rounded up to 3 rows of KP int16; KP a multiple of 16. The 4 x 3
+   block of scalar sums is what GCC -O3 vectorizes into widening multiply-adds over k. */
+static void ev_gemm_{W}(const {WT} *restrict w, const int16_t *restrict x, int32_t *restrict y, int O, int P, int KP,
+                       long so, long sp) {
+    uint32_t *restrict yu = (uint32_t *)y;
+    for (int o = 0; o < O; o += 4) {
+        const {WT} *w0 = w + (long)o * KP, *w1 = w0 + KP, *w2 = w1 + KP, *w3 = w2 + KP;
+        for (int p = 0; p < P; p += 3) {
+            const int16_t *x0 = x + (long)p * KP, *x1 = x0 + KP, *x2 = x1 + KP;
+            uint32_t s00 = 0, s01 = 0, s02 = 0, s10 = 0, s11 = 0, s12 = 0, s20 = 0, s21 = 0, s22 = 0, s30 = 0,
+                     s31 = 0, s32 = 0;
+            for (int k = 0; k < KP; k++) {
+                int32_t a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k], b0 = x0[k], b1 = x1[k], b2 = x2[k];
+                s00 += (uint32_t)(a0 * b0); s01 += (uint32_t)(a0 * b1); s02 += (uint32_t)(a0 * b2);
+                s10 += (uint32_t)(a1 * b0); s11 += (uint32_t)(a1 * b1); s12 += (uint32_t)(a1 * b2);
+                s20 += (uint32_t)(a2 * b0); s21 += (uint32_t)(a2 * b1); s22 += (uint32_t)(a2 * b2);
+                s30 += (uint32_t)(a3 * b0); s31 += (uint32_t)(a3 * b1); s32 += (uint32_t)(a3 * b2);
+            }
+            {
+                uint32_t r[4][3] = {{s00, s01, s02}, {s10, s11, s12}, {s20, s21, s22}, {s30, s31, s32}};
+                for (int i = 0; i < 4 && o + i < O; i++)
+                    for (int j = 0; j < 3 && p + j < P; j++) yu[(long)(o + i) * so + (long)(p + j) * sp] = r[i][j];
+            }
+        }
+    }
+}
+"""
+
+PACK = r"""
+/* N rows of (a - Z) as int16, KP wide: row r, column k from a[r*RS + k*KS] (k < K; 0 beyond); rows N..NR zero */
+static void ev_pack_{X}(const {XT} *restrict a, long RS, long KS, int N, int NR, int K, int KP, int Z, int16_t *restrict out) {
+    for (int r = 0; r < NR; r++) {
+        int16_t *o = out + (long)r * KP;
+        int k = 0;
+        if (r < N) {
+            const {XT} *ar = a + (long)r * RS;
+            if (KS == 1)
+                for (; k < K; k++) o[k] = (int16_t)(ar[k] - Z);
+            else
+                for (; k < K; k++) o[k] = (int16_t)(ar[(long)k * KS] - Z);
+        }
+        for (; k < KP; k++) o[k] = 0;
+    }
+}
+/* im2col of output pixels P0 .. P0+N-1 (rows N..NR zero): row r holds x[c][iy][ix] - ZX in (c, i, j) order,
+   0 where the window leaves the image */
+static void ev_im2col_{X}(const {XT} *restrict x, int C, int H, int W, int KH, int KW, int SH, int SW, int PT, int PL,
+                         int WO, int DH, int DW, int ZX, long P0, int N, int NR, int KP, int16_t *restrict out) {
+    for (int r = 0; r < NR; r++) {
+        int16_t *o = out + (long)r * KP;
+        int k = 0;
+        if (r < N) {
+            int oy = (int)((P0 + r) / WO), ox = (int)((P0 + r) % WO);
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < KH; i++) {
+                    int iy = oy * SH + i * DH - PT;
+                    const {XT} *row = x + ((long)c * H + (iy < 0 ? 0 : (iy >= H ? H - 1 : iy))) * W;
+                    for (int j = 0; j < KW; j++, k++) {
+                        int ix = ox * SW + j * DW - PL;
+                        o[k] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? 0 : (int16_t)(row[ix] - ZX);
+                    }
+                }
+        }
+        for (; k < KP; k++) o[k] = 0;
+    }
+}
+"""
+
+DEPTHWISE = r"""
+/* Depthwise ConvInteger (one input channel per group): output channel o reads channel o / (O / C). Per output
+   row and tap, the columns whose input lies inside the image are [lo, hi), computed once: the inner loop runs
+   over contiguous columns without a test. */
+static void ev_dw_{X}(const {XT} *restrict x, const int8_t *restrict w, int32_t *restrict y, int C, int H, int W,
+                     int O, int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO, int DH, int DW, int ZX,
+                     int ZW) {
+    int og = O / C;
+    for (int o = 0; o < O; o++) {
+        const {XT} *xc = x + (long)(o / og) * H * W;
+        const int8_t *wo = w + (long)o * KH * KW;
+        for (int oy = 0; oy < HO; oy++) {
+            uint32_t *restrict dst = (uint32_t *)(y + ((long)o * HO + oy) * WO);
+            for (int ox = 0; ox < WO; ox++) dst[ox] = 0;
+            for (int i = 0; i < KH; i++) {
+                int iy = oy * SH + i * DH - PT;
+                const {XT} *row;
+                if (iy < 0 || iy >= H) continue;
+                row = xc + (long)iy * W;
+                for (int j = 0; j < KW; j++) {
+                    int32_t wv = (int32_t)wo[i * KW + j] - ZW;
+                    int jj = j * DW - PL;
+                    int lo = jj >= 0 ? 0 : (-jj + SW - 1) / SW;  /* first ox with ox*SW + jj >= 0 */
+                    int hi = W - 1 - jj < 0 ? 0 : (W - 1 - jj) / SW + 1;  /* ox*SW + jj <= W - 1 */
+                    if (hi > WO) hi = WO;
+                    if (wv == 0) continue;
+                    if (SW == 1) {
+                        const {XT} *rj = row + jj;
+                        for (int ox = lo; ox < hi; ox++) dst[ox] += (uint32_t)(wv * ((int32_t)rj[ox] - ZX));
+                    } else {
+                        for (int ox = lo; ox < hi; ox++)
+                            dst[ox] += (uint32_t)(wv * ((int32_t)row[(long)ox * SW + jj] - ZX));
+                    }
+                }
+            }
+        }
+    }
+}
+"""
+
+@dataclass(frozen=True)
+class ConvPlan:
+    kind: str  # "dw" (direct depthwise), "gemm" (im2col or 1 x 1 packing + GEMM), "generic" (the plain loop)
+    gemm: Gemm | None = None
+    pointwise: bool = False  # 1 x 1, stride 1, no padding: the x side is a transposition, no im2col
+
+
+def conv_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...], attrs: dict, zw: int) -> ConvPlan:
+    """The kernel of one ConvInteger (input N x C x H x W, weights O x C/G x KH x KW)."""
+    N, C, H, W = x_shape
+    O, cg, KH, KW = w_shape
+    G = int(attrs.get("group", 1))
+    st = list(attrs.get("strides", [1, 1]))
+    pads = list(attrs.get("pads", [0, 0, 0, 0]))
+    dil = list(attrs.get("dilations", [1, 1]))
+    if cg == 1 and G == C and O % C == 0:
+        return ConvPlan("dw")
+    if zw != 0:  # weights less a non-zero zero point may leave int8: the plain loop
+        return ConvPlan("generic")
+    ho = (H + pads[0] + pads[2] - dil[0] * (KH - 1) - 1) // st[0] + 1
+    wo = (W + pads[1] + pads[3] - dil[1] * (KW - 1) - 1) // st[1] + 1
+    pw = KH == KW == 1 and st == [1, 1] and not any(pads)
+    return ConvPlan("gemm", gemm_layout(O // G, ho * wo, cg * KH * KW), pw)
+
+
+def scalar_zero_point(g: IntGraph, n: Node, i: int) -> int | None:
+    """Input ``i`` of ``n`` as a constant scalar zero point (0 where absent); None when it is not one."""
+    z = n.inputs[i] if len(n.inputs) > i else ""
+    if not z:
+        return 0
+    v = g.tensors[z].value
+    return None if v is None or np.asarray(v).size != 1 else int(np.asarray(v).reshape(-1)[0])
+
+
+def product_plan(g: IntGraph, n: Node) -> ConvPlan:
+    """The kernel of a ConvInteger or MatMulInteger node (a matmul's GEMM: rows = N of B, columns = M of A)."""
+    x, w = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]]
+    zw = scalar_zero_point(g, n, 3)
+    if n.op == "ConvInteger":
+        if zw is None or len(x.shape) != 4 or len(w.shape) != 4:
+            return ConvPlan("generic")
+        return conv_plan(x.shape, w.shape, n.attrs, zw)
+    if len(x.shape) < 2 or len(w.shape) < 2:
+        return ConvPlan("generic")
+    M, K = x.shape[-2:]
+    N = w.shape[-1]
+    const = w.value is not None and w.ctype == "int8_t" and zw == 0 and int(np.prod(w.shape[:-2], dtype=np.int64)) == 1
+    return ConvPlan("gemm", gemm_layout(N, M, K, dynamic_w=not const))
+
+
+WSHORT = {"int8_t": "s8", "int16_t": "s16"}
+XSHORT = {"int8_t": "s8", "uint8_t": "u8"}
+
+
+def gemm_kernel(wt: str) -> str:
+    return GEMM.replace("{W}", WSHORT[wt]).replace("{WT}", wt)
+
+
+def pack_kernels(xt: str) -> str:
+    return PACK.replace("{X}", XSHORT[xt]).replace("{XT}", xt)
+
+
+def dw_kernel(xt: str) -> str:
+    return DEPTHWISE.replace("{X}", XSHORT[xt]).replace("{XT}", xt)
