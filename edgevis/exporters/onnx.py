@@ -215,6 +215,10 @@ def export_onnx(
             raise OutputError(f"{model_name} is {size / 1024**3:.1f} GiB, over the 2 GiB single-file ONNX limit")
 
         onnx_model = load_onnx(tmp)
+        if used == "dynamo":
+            from .names import readable_node_names
+
+            readable_node_names(onnx_model)  # module paths in node names, which simplification keeps
         simplified = None
         if config.simplify and simplifier is not None:
             onnx_model, simplified = simplifier(onnx_model, inputs[:parity_batch], notes)
