@@ -12,6 +12,7 @@ from ..core.errors import EdgevisError, OnnxFileError, PreprocessError
 from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, data_type_name, get_metadata, load_onnx, read_json_metadata
 from ..core.sidecar import load_sidecar
 from ..core.types import Preprocess
+from .guard import RuntimeMismatchError, check_sidecar_matches_file
 from .ort import OrtRunner
 
 
@@ -115,7 +116,14 @@ def predict_image(model_file: str | os.PathLike[str], image: str | os.PathLike[s
     model = load_onnx(model_file, check=False)
     spec, prov = recorded_preprocess(model_file, model)
     check_classifier(model, spec, model_file)
-    unverified = load_sidecar(model_file).verify(model_file)
+    side = load_sidecar(model_file)
+    if side.ok and side.data.get("sha256"):
+        # a sidecar that describes another file is refused, as the C++ runtime refuses it (its
+        # provenance and preprocessing are not this file's); none, or an unreadable one, is only said
+        why = check_sidecar_matches_file(side.data, Path(model_file))
+        if why is not None:
+            raise RuntimeMismatchError(f"{model_file} cannot load here: {why}")
+    unverified = side.unverified(model_file)
     x = preprocess_file(image, spec)[None]
     precision = None
     try:

@@ -99,6 +99,11 @@ def test_predict_says_when_a_model_is_unverified(tmp_path, image):
 
     (tmp_path / "c.onnx.json").write_text(json.dumps({"sha256": sha256_file(f)}))
     assert predict_image(f, image)["unverified"] is None
+    # a sidecar describing another file is refused, in the C++ runtime's words (tests/cpp/test_classify.py)
+    (tmp_path / "c.onnx.json").write_text(json.dumps({"sha256": "0" * 64}))
+    with pytest.raises(EdgevisError, match=r"c\.onnx cannot load here: its sidecar c\.onnx\.json describes another "
+                                           r"file \(sha256 differs\): it was replaced or edited$"):
+        predict_image(f, image)
 
 
 def test_an_ort_saved_graph_with_an_unreadable_sidecar_is_refused(tmp_path):
