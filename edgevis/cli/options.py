@@ -43,16 +43,18 @@ class RewriteFlags:
                             help="Cross-layer equalization of Conv->[Relu]->Conv weight ranges.")
     bias_correction = typer.Option(None, "--bias-correction/--no-bias-correction",
                                    help="Int8 Conv/Gemm biases absorb the mean shift of their rounded weights.")
+    reduce_range = typer.Option(None, "--reduce-range/--no-reduce-range",
+                                help="7-bit weights (default: where ONNX Runtime's u8 x s8 kernels saturate, x86 without VNNI).")
 
 
 def int8_config(*, calib: Optional[Path], holdout: Optional[Path], calib_count: int, target: str, method: str,
                 min_agreement: Optional[float], min_cosine: Optional[float], latency_search: bool,
                 absorb_offsets: Optional[bool] = None, equalize: Optional[bool] = None,
-                bias_correction: Optional[bool] = None) -> Any:
+                bias_correction: Optional[bool] = None, reduce_range: Optional[bool] = None) -> Any:
     from ..quant.int8 import Int8Config
 
     rewrites = {k: v for k, v in (("absorb_offsets", absorb_offsets), ("equalize", equalize),
-                                  ("bias_correction", bias_correction)) if v is not None}
+                                  ("bias_correction", bias_correction), ("reduce_range", reduce_range)) if v is not None}
     return Int8Config(target=target, calib_dir=calib, holdout_dir=holdout, calib_count=calib_count, method=method,
                       min_agreement=min_agreement, min_cosine=min_cosine, latency_search=latency_search, **rewrites)
 
