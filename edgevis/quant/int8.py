@@ -331,7 +331,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         settings: dict[str, Any] = {
             "format": "QDQ", "target": target.name, "target_description": target.description,
             "activations": target.activation_type, "activation_symmetric": target.activation_symmetric,
-            "weights": "int8 (7-bit range)" if reduce_range else "int8", "per_channel": target.per_channel,
+            "weights": "int8", "weight_range_bits": 7 if reduce_range else 8, "per_channel": target.per_channel,
             "calibration_method": config.method, "calibration_images": used, "calibration_source": calib.label,
             "equalize": config.equalize, "bias_correction": config.bias_correction,
             "absorb_offsets": config.absorb_offsets, "float_rewrites": prep_record,
