@@ -63,7 +63,7 @@ def test_only_a_gain_beyond_the_spread_is_taken_and_the_result_repeats(attention
 
 
 def test_noise_larger_than_every_gain_keeps_the_default_and_says_so(attention):
-    s, best = _search(attention, cost_model_timer(0.2, 0))
+    s, best = _search(attention, cost_model_timer(0.5, 1))
     assert not best.kept
     assert all(st["verdict"] != FASTER and not st["kept_float"] for st in s.steps)
     assert "the default placement is kept" in s.latency_summary["decision"]
@@ -90,6 +90,11 @@ def test_rounds_are_added_only_while_a_candidate_is_undecided():
     calls.clear()
     v = compare_all(timer, b"", {"fast": b""}, min_gain=0.03, min_rounds=5, max_rounds=11)
     assert calls == [(5, ("fast",))] and v["fast"].verdict == FASTER
+    # one candidate loaded at a time (memory): the same verdicts, each from its own rounds beside the best
+    calls.clear()
+    v = compare_all(timer, b"", {"fast": b"", "same": b""}, min_gain=0.03, min_rounds=5, max_rounds=11, at_once=1)
+    assert calls == [(5, ("fast",)), (5, ("same",)), (3, ("same",)), (3, ("same",))]
+    assert v["fast"].verdict == FASTER and v["same"].verdict == UNDECIDED
 
 
 def test_a_gain_below_the_minimum_or_the_spread_is_no_verdict():
