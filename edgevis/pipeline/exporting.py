@@ -151,6 +151,10 @@ def export(
         pending = [f"{source.name}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None]
         pending += ["the C library"] if emit_c is not None else []
         with say_what_was_written(files_of(run), ", ".join(pending)):
+            if q8 is not None or qio is not None:
+                from ..core.heap import release_freed_memory
+
+                release_freed_memory()  # the exporter's freed heap, kept by glibc, would ride along (core/heap.py)
             _quantize_into(run, result.artifact.path, q8, qio, log, step, warnings)
             if emit_c is not None:
                 run.c_library = _emit_c(run, emit_c, log, step)
