@@ -1,0 +1,119 @@
+"""The C product kernels, each path against ONNX Runtime bit for bit, on one small integer-only file: depthwise
+(a channel multiplier, dilation, a column stride), a 1 x 1 convolution (the transposition path), windowed and
+grouped convolutions (im2col), a weight zero point (the plain loop), a uint8 input with a zero point, matmuls
+with constant and computed right operands (zero points on both sides, a broadcast batch). Shapes leave tails
+everywhere (rows not a multiple of 4, columns not of 3, K not of 16). Built twice: -O3 -march=native (the
+vectorized GEMM) and -O0 under ASan + UBSan."""
+
+import hashlib
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgevis.codegen import emit_c
+
+from cbuild import build, ort_int8_and_logits, run
+
+C, H, W = 6, 9, 11
+
+
+def _model(seed: int = 3) -> onnx.ModelProto:
+    rng = np.random.default_rng(seed)
+    inits: list = []
+    nodes: list = []
+    outs: list[str] = []
+
+    def const(v, dtype, name):
+        inits.append(numpy_helper.from_array(np.asarray(v, dtype), name))
+        return name
+
+    def w8(shape, name, lim=128):
+        return const(rng.integers(-lim, lim, shape), np.int8, name)
+
+    def conv(name, x, o, k, x_zp="", w_zp="", **attrs):
+        cg = C // attrs.get("group", 1)
+        ins = [x, w8((o, cg, k, k), name + "_w"), x_zp, w_zp]
+        while ins and not ins[-1]:
+            ins.pop()
+        nodes.append(helper.make_node("ConvInteger", ins, [name], name=name, kernel_shape=[k, k], **attrs))
+        outs.append(name)
+
+    def matmul(name, a, b, a_zp="", b_zp=""):
+        ins = [a, b, a_zp, b_zp]
+        while ins and not ins[-1]:
+            ins.pop()
+        nodes.append(helper.make_node("MatMulInteger", ins, [name], name=name))
+        outs.append(name)
+
+    nodes.append(helper.make_node("QuantizeLinear", ["x", const(0.02, np.float32, "s"), const(0, np.int8, "z")],
+                                  ["q"]))
+    # a uint8 copy of the input: q + 128
+    nodes += [helper.make_node("Cast", ["q"], ["q64"], to=TensorProto.INT64),
+              helper.make_node("Add", ["q64", const(128, np.int64, "c128")], ["u64"]),
+              helper.make_node("Cast", ["u64"], ["u"], to=TensorProto.UINT8)]
+    conv("dw", "q", 12, 3, group=C, dilations=[2, 2], pads=[2, 2, 2, 2], strides=[1, 2])
+    conv("dw_u8", "u", 6, 5, const(100, np.uint8, "zx_dw"), group=C, pads=[2, 1, 2, 1], strides=[2, 1])
+    conv("pw", "q", 7, 1)
+    conv("win", "q", 5, 3, pads=[1, 1, 1, 1], strides=[2, 2])
+    conv("win_u8", "u", 9, 5, const(100, np.uint8, "zx"), pads=[2, 2, 2, 2])
+    conv("grouped", "q", 4, 3, group=2, pads=[0, 1, 0, 1], dilations=[1, 2])
+    conv("w_zp", "q", 3, 3, "", const(3, np.int8, "zw"), pads=[1, 1, 1, 1])
+    nodes.append(helper.make_node("Reshape", ["q", const([2, 3 * H, W], np.int64, "sh_a")], ["a"]))
+    nodes.append(helper.make_node("Reshape", ["u", const([2, 3 * H, W], np.int64, "sh_au")], ["au"]))
+    nodes.append(helper.make_node("Transpose", ["a"], ["at"], perm=[0, 2, 1]))
+    matmul("mm_const", "a", w8((W, 7), "mm_w"))
+    # |w| <= 64: ONNX Runtime's AVX2 uint8 x int8 matmul adds product pairs in saturating int16 (vpmaddubsw), which
+    # full-range weights overflow; the converter keeps its files inside that bound, and so does this one
+    matmul("mm_const_u8", "au", w8((W, 13), "mm_wu", 64), const(90, np.uint8, "za_u"))
+    matmul("mm_dynamic", "a", "at", const(-3, np.int8, "za"), const(5, np.int8, "zb"))
+    flat = []
+    for o in outs:
+        nodes += [helper.make_node("Reshape", [o, const([1, -1], np.int64, f"{o}_flat")], [o + "_f"]),
+                  helper.make_node("Cast", [o + "_f"], [o + "_64"], to=TensorProto.INT64)]
+        flat.append(o + "_64")
+    nodes += [helper.make_node("Concat", flat, ["cat"], axis=1),
+              helper.make_node("Cast", ["cat"], ["cat32"], to=TensorProto.INT32),
+              helper.make_node("DequantizeLinear", ["cat32", const(0.5, np.float32, "s_out"),
+                                                    const(0, np.int32, "z_out")], ["y"])]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])
+    g = helper.make_graph(nodes, "kernels", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    inferred = onnx.shape_inference.infer_shapes(m, strict_mode=True)
+    n = next(v for v in inferred.graph.value_info if v.name == "cat").type.tensor_type.shape.dim[1].dim_value
+    g = helper.make_graph(nodes, "kernels", [x], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+@pytest.fixture(scope="module")
+def kernels_lib(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("kernels")
+    path = tmp / "kernels.integer_only.onnx"
+    onnx.save(_model(), str(path))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".json").write_text(json.dumps({"precision": "integer-only", "sha256": sha,
+                                                              "model": "kernels"}))
+    lib = emit_c(path, tmp / "c")
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((1, C, H, W)).astype(np.float32) * s for s in (0.5, 3.0)]
+    xs.append(np.linspace(-3, 3, C * H * W, dtype=np.float32).reshape(1, C, H, W))
+    x8, logits = ort_int8_and_logits(path, xs)
+    return lib, tmp, x8.reshape(len(xs), -1), logits.reshape(len(xs), -1).astype(np.int32)
+
+
+def test_every_kernel_path_is_emitted(kernels_lib):
+    lib, _, _, _ = kernels_lib
+    text = lib.files["model"].read_text()
+    for label in ("conv_dw", "conv_1x1", "conv_im2col", "conv_generic", "matmul_const", "matmul_dynamic"):
+        assert f'"{label}")' in text, label
+
+
+@pytest.mark.parametrize("flags", [("-O3", "-march=native"), ("-O0", "-fsanitize=address,undefined",
+                                                                 "-fno-sanitize-recover=all")])
+def test_kernels_equal_ort(kernels_lib, flags):
+    lib, tmp, x8, logits = kernels_lib
+    got = run(build(lib, tmp / f"k{len(flags)}", flags=flags), x8, lib.classes)
+    assert np.array_equal(got, logits)
+    assert len(np.unique(got)) > got.shape[1]  # the values vary: not constants
