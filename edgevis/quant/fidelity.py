@@ -43,7 +43,8 @@ class QuantizedFile:
 
 def write_checked(model, out_path: Path, src: Path, held: ImageSource, spec: Preprocess,  # type: ignore[no-untyped-def]
                   log: Callable[[str], None], prov: dict[str, Any] | None = None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                  extra: dict[str, Any] | None = None,
+                  on_target: Callable[[Path], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Save a quantized ``model`` at ``out_path``, measuring its fidelity against ``src`` on the held-out
     images before the file lands; return the fidelity report (with ``extra`` added). With ``prov`` its
     sidecar is written too, and the two land together (both to temporary names, then renamed)."""
@@ -58,11 +59,13 @@ def write_checked(model, out_path: Path, src: Path, held: ImageSource, spec: Pre
         with atomic_output(out_path) as tmp:
             onnx.save_model(model, str(tmp))
             log("measuring fidelity on held-out images")
-            return {**fidelity_report(src, tmp, held, spec), **(extra or {})}
+            return {**fidelity_report(src, tmp, held, spec), **(extra or {}),
+                    **({"on_target": on_target(tmp)} if on_target else {})}
     with atomic_outputs(out_path, sidecar_path(out_path)) as (tmp, tmp_side):
         onnx.save_model(model, str(tmp))
         log("measuring fidelity on held-out images")
-        fid = {**fidelity_report(src, tmp, held, spec), **(extra or {})}
+        fid = {**fidelity_report(src, tmp, held, spec), **(extra or {}),
+               **({"on_target": on_target(tmp)} if on_target else {})}  # measured where it runs (openvino)
         record = {"preprocess": spec.to_dict(), **prov, "sha256": sha256_file(tmp), "fidelity": fid}
         tmp_side.write_text(json.dumps(record, indent=2) + "\n")
     return fid

@@ -175,3 +175,29 @@ def test_bench_on_openvino_quantizes_for_it_and_profiles_there():
         ProfileConfig(runtime="openvino", per_layer=True)
     with pytest.raises(EdgevisError, match="--precision-hint applies to --runtime openvino"):
         ProfileConfig(runtime="ort", precision_hint="bf16")
+
+
+def test_quantize_for_openvino_reports_fidelity_measured_on_openvino(classifier, digits_folders, tmp_path):
+    import shutil
+
+    from edgevis.core.onnxfile import load_onnx
+    from edgevis.quant.int8 import Int8Config, quantize_int8_file
+
+    calib, held = digits_folders
+    src = tmp_path / "convnet.fp32.onnx"
+    shutil.copyfile(classifier, src)
+    q = quantize_int8_file(src, Int8Config(target="openvino", calib_dir=calib, holdout_dir=held, calib_count=16,
+                                           threads=1))
+    assert q.settings["target"] == "openvino" and q.settings["activations"] == "uint8"
+    on = q.fidelity["on_target"]
+    assert on["runtime"] == "openvino" and on["openvino"] == ov.get_version()
+    assert on["images"] == q.fidelity["images"] and on["precision"].startswith("int8 (")
+    assert 0.0 <= on["top1_agreement"] <= 1.0 and -1.0 <= on["cosine_mean"] <= 1.0
+    side = json.loads(Path(str(q.path) + ".json").read_text())
+    assert side["fidelity"]["on_target"] == on
+    # activations quantized as u8 (asymmetric: the format measured best on OpenVINO), not the symmetric s8
+    m = load_onnx(q.path)
+    inits = {i.name: i for i in m.graph.initializer}
+    zp = {inits[n.input[2]].data_type for n in m.graph.node
+          if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits}
+    assert zp == {onnx.TensorProto.UINT8}
