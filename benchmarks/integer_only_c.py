@@ -10,7 +10,11 @@ compile it with ``-O3 -march=native`` into a shared library loaded in this proce
 * time the C model, ORT integer-only, ORT FP32 and ORT INT8, one intra-op thread each, interleaved rounds
   (``edgevis.runtimes.latency.interleaved_latency``): ratios against the C model;
 * say where the C time goes: each step timed through the ``NAME_STEP_HOOK`` the emitted code calls, summed
-  per step kind (fused element-wise loops, reductions, int8 convolutions and matmuls, data movement).
+  per kernel (``conv_1x1``, ``conv_im2col``, ``conv_dw``, ``conv_generic``, ``matmul_const``, ``matmul_dynamic``,
+  fused element-wise loops ``ew``, ``reduce``, data movement ``move``), and the slowest steps.
+
+The load average (``os.getloadavg``) is printed beside each model's numbers: on a shared machine only the
+same-process ratios mean something.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -139,7 +144,9 @@ def bench_model(name: str, work: Path, rounds: int) -> dict[str, Any]:
                            "p50_ms": {k: v.p50_ms for k, v in lat.items()},
                            "c_speedup_over": {k: lat[k].p50_ms / lat["c"].p50_ms for k in lat if k != "c"},
                            }
-    print(f"{name}: C {res['p50_ms']['c']:.2f} ms, speedups {res['c_speedup_over']}", flush=True)
+    res["load_average"] = [round(v, 2) for v in os.getloadavg()]
+    print(f"{name}: C {res['p50_ms']['c']:.2f} ms, speedups {res['c_speedup_over']} (load {res['load_average']})",
+          flush=True)
     res["time_by_step_kind"] = _profile(lib, out / "c", xs[0])
     return res
 
@@ -173,7 +180,7 @@ def _profile(lib, out: Path, x: np.ndarray, iters: int = 5) -> dict[str, float]:
     for i, k in kinds:
         by[k] = by.get(k, 0.0) + get(int(i)) / iters * 1e3
     total = sum(by.values())
-    return {k: round(v / total, 3) for k, v in sorted(by.items(), key=lambda kv: -kv[1])} | {"total_ms": total}
+    return {k: round(v / total, 3) for k, v in sorted(by.items(), key=lambda kv: -kv[1])} | {"total_ms": round(total, 2)}
 
 
 def main() -> None:
@@ -193,7 +200,8 @@ def main() -> None:
               f"({r['c_speedup_over']['ort_integer_only']:.1f}x) | ORT FP32 {p['ort_fp32']:.2f} ms "
               f"({r['c_speedup_over']['ort_fp32']:.2f}x) | ORT INT8 {p['ort_int8']:.2f} ms "
               f"({r['c_speedup_over']['ort_int8']:.2f}x) | bit-exact {r['bit_exact_vs_ort_integer_only']} | "
-              f"arena {r['arena_bytes'] / 1e6:.2f} MB of {r['intermediate_bytes'] / 1e6:.1f} MB", flush=True)
+              f"arena {r['arena_bytes'] / 1e6:.2f} MB of {r['intermediate_bytes'] / 1e6:.1f} MB | load "
+              f"{r['load_average']}", flush=True)
         print(f"  where the C time goes: {r['time_by_step_kind']}", flush=True)
     if a.json_out:
         a.json_out.write_text(json.dumps(results, indent=2))

@@ -1,4 +1,5 @@
-"""The C text every emitted model shares: integer helpers and the int8 product kernels.
+"""The C text every emitted model shares: integer helpers, and the plain convolution loop (kept for weights
+with a non-zero zero point; the fast product kernels are in :mod:`.gemm`).
 
 Written so that C has no undefined behaviour on any input: sums and products wrap in
 unsigned arithmetic (exactly what ONNX Runtime's int64 and int32 kernels do; the converter
