@@ -39,6 +39,7 @@ class FusionReport:
     fused: dict[str, int]  # fused op type -> how many nodes of it the fusions made
     nodes_before: int
     nodes_after: int
+    error: str | None = None  # the optimizer failed on this graph: nothing was fused
 
     @property
     def changed(self) -> bool:
@@ -46,7 +47,8 @@ class FusionReport:
 
     def to_dict(self) -> dict[str, object]:
         return {"fused": self.fused, "nodes_before": self.nodes_before, "nodes_after": self.nodes_after,
-                "by": "onnxruntime.transformers.optimizer (Gelu, BiasGelu, SkipLayerNormalization; no Attention)"}
+                "by": "onnxruntime.transformers.optimizer (Gelu, BiasGelu, SkipLayerNormalization; no Attention)",
+                **({"error": self.error} if self.error else {})}
 
 
 def fuse_for_ort(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FusionReport]:
@@ -81,6 +83,12 @@ def fuse_for_ort(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FusionReport]
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             out = optimize_model(m, model_type="vit", optimization_options=opts, opt_level=0).model
+    except Exception as e:  # noqa: BLE001 - a pattern matcher tripping on a graph it did not expect
+        # fusions are an optimization: the unfused graph is correct, so it is used as it is, and the record says why
+        from ..core.errors import first_line
+
+        return model, FusionReport({}, len(model.graph.node), len(model.graph.node),
+                                   error=f"{type(e).__name__}: {first_line(e, 200)}")
     finally:
         logger.setLevel(level)
         root.setLevel(root_level)

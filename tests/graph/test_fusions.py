@@ -57,3 +57,16 @@ def test_a_graph_with_nothing_to_fuse_comes_back_as_it_was():
     m.graph.node[-2].op_type = "Sub"  # no residual Add before the LayerNorm either
     out, rep = fuse_for_ort(m)
     assert out is m and not rep.changed and rep.fused == {}
+
+
+def test_an_optimizer_failure_leaves_the_graph_unfused_and_says_why(monkeypatch):
+    import onnxruntime.transformers.optimizer as opt
+
+    def broken(*a, **k):
+        raise IndexError("list index out of range\nmore context")
+
+    monkeypatch.setattr(opt, "optimize_model", broken)
+    m = _mlp_block()
+    out, rep = fuse_for_ort(m)
+    assert out is m and not rep.changed
+    assert rep.error == "IndexError: list index out of range" and rep.to_dict()["error"] == rep.error
