@@ -342,7 +342,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             "search": searcher.steps,
             # what the latency search decided, above which measured spread (noise.py): null when it did not run
             "latency_search": searcher.latency_summary or None,
-            "fusions": fusion.to_dict() if fusion is not None and fusion.changed else None,
+            "fusions": fusion.to_dict() if fusion is not None and (fusion.changed or fusion.error) else None,
             "latency": {"device": "this machine (ONNX Runtime CPU)", "fp32": t["fp32"].to_dict(),
                         "fp32_baseline": "the exported FP32 file" + (" with the same fusions as the INT8 model"
                                                                      if quant_src != src else ""),
