@@ -284,10 +284,19 @@ class OrtGate:
         except EdgevisError as e:  # ORT refusing the result is a rejection
             return first_line(e, 300)
         # every feed's outputs side by side: one comparison over all inputs
-        r = outputs_match(self._names, [np.concatenate([o[k] for o in self._refs]) for k in range(len(self._names))],
-                          [np.concatenate([o[k] for o in outs]) for k in range(len(self._names))])
+        r = outputs_match(self._names, [_joined([o[k] for o in self._refs]) for k in range(len(self._names))],
+                          [_joined([o[k] for o in outs]) for k in range(len(self._names))])
         self.last = {**r, "inputs": sum(int(next(iter(f.values())).shape[0]) if f else 1 for f in self.feeds)}
         return None if r["passed"] else f"{r['reason']} from the input model"
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    """One output of every feed as one array: joined along the batch axis; a scalar output, or one whose shape
+    differs between feeds beyond the batch, flattened first (still compared value by value)."""
+    arrays = [np.asarray(a) for a in arrays]
+    if all(a.ndim for a in arrays) and len({a.shape[1:] for a in arrays}) == 1:
+        return np.concatenate(arrays)
+    return np.concatenate([a.ravel() for a in arrays])
 
 
 def _quiet_options():  # type: ignore[no-untyped-def]

@@ -107,3 +107,15 @@ def test_profile_refuses_an_input_too_large_to_make_before_numpy_is_asked(tmp_pa
     assert code != 0
     assert [ln[:6] for ln in err.splitlines() if ln.strip()] == ["error:"], err
     assert "6442450944 elements" in err
+
+
+def test_simplify_compares_a_scalar_output_across_its_test_inputs(tmp_path, inputs, capfd):
+    # ReduceMean over every axis (its axes input left empty, keepdims=0) gives a 0-D output: the parity check
+    # joined each test input's outputs with np.concatenate, which refuses 0-D arrays (ValueError traceback)
+    model = fuzzlib.seed_models()["ln"]
+    ln, rm = (next(n for n in model.graph.node if n.op_type == op) for op in ("LayerNormalization", "ReduceMean"))
+    del ln.input[2]
+    rm.input[1] = ""
+    code, err, left = _quantize(model, tmp_path, inputs, capfd, command="simplify")
+    assert code == 0, err
+    assert "Traceback" not in err and left == ["m.sim.onnx", "m.sim.onnx.json"]
