@@ -247,7 +247,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         used = min(seen * batch, len(calib) - len(calib.skipped), config.calib_count)
 
         reduce_range = config.reduce_range if config.reduce_range is not None else (
-            target.name == "ort-cpu" and saturating_u8s8())
+            target.name in ("ort-cpu", "openvino") and saturating_u8s8())  # OpenVINO's oneDNN: the same VPMADDUBSW
         attention = attention_matmuls(float_model) if config.keep_attention_float else []
         nd_const = nd_constant_matmuls(float_model)
         exclude = attention + nd_const
