@@ -11,6 +11,17 @@ side by side (``interleaved_latency``, same thread count); measure INT8 fidelity
 where the weights are trained (builtin ImageNet weights, else a model trained here on digits
 at 64x64, quantized and checked the same way). Then, for one model, edgevis's peak RSS when
 calibrating on 64 vs 512 images. Ratios are the result: the machine is small and shared.
+
+OpenVINO columns (``--no-openvino`` skips them; needs ``pip install 'edgevis[openvino]'``), in the
+same interleaved rounds as the ORT ones, ratios over ORT FP32: the FP32 file compiled by OpenVINO
+with the ``f32`` precision hint and with its default hint (bf16 on CPUs that have it; the
+precision that ran is read back from the compiled model and printed), NNCF INT8
+(``nncf.quantize`` with its defaults on the FP32 model, same calibration images, in a child
+process), and edgevis INT8 on OpenVINO: ``--target openvino`` (the Q/DQ file OpenVINO reads as
+FakeQuantize; which format that is was decided with these columns, see edgevis/quant/openvino.py)
+and the ``ort-cpu`` file timed above. Their fidelity against FP32 (ORT) is measured on the same
+held-out images, each run on OpenVINO. OpenVINO's threads suffer more than ORT's (no spinning)
+on an oversubscribed machine: compare the OpenVINO columns with each other where the load is high.
 """
 
 from __future__ import annotations
@@ -139,6 +150,47 @@ def job_peer(fp32: str, out: str, calib_dir: str | None, count: int) -> Json:
             "rss_after_import_mb": after_import, "calibration_source": src.label, "calibration_images": seen[0]}
 
 
+def job_edgevis_target(fp32: str, calib_dir: str | None, count: int, threads: int, target: str) -> Json:
+    """edgevis INT8 for another --target, written beside the ort-cpu one."""
+    from edgevis.quant.int8 import Int8Config, quantize_int8_file
+
+    import shutil
+
+    t0 = time.perf_counter()
+    # quantize_int8_file writes NAME.int8.onnx beside its input: a copy of the FP32 file in a folder of its own
+    # keeps the ort-cpu file of the same name
+    here = Path(fp32).parent / f"target-{target}"
+    here.mkdir(exist_ok=True)
+    for f in (Path(fp32), Path(fp32 + ".json")):
+        if f.is_file():
+            shutil.copyfile(f, here / f.name)
+    cfg = Int8Config(target=target, calib_dir=Path(calib_dir) if calib_dir else None, calib_count=count,
+                     threads=threads)
+    r = quantize_int8_file(here / Path(fp32).name, cfg)
+    return {"path": str(r.path), "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_mb(),
+            "settings": r.settings, "own_fidelity": r.fidelity, "warnings": r.warnings}
+
+
+def job_nncf(fp32: str, out_xml: str, calib_dir: str | None, count: int) -> Json:
+    """``nncf.quantize`` with its defaults on the FP32 model read by OpenVINO, on the calibration images
+    edgevis reads (batch 1, as exported); the result is saved as OpenVINO IR."""
+    import nncf
+    import openvino as ov
+
+    from edgevis.quant.calibration import batched
+    from edgevis.runtimes.predict import recorded_preprocess
+
+    t0 = time.perf_counter()
+    spec, _ = recorded_preprocess(fp32)
+    src = calib_source(calib_dir)
+    xs = list(batched(src.arrays(spec), 1, count))
+    with _quiet():
+        q = nncf.quantize(ov.Core().read_model(fp32), nncf.Dataset(xs), subset_size=len(xs))
+        ov.save_model(q, out_xml)
+    return {"path": out_xml, "seconds": time.perf_counter() - t0, "peak_rss_mb": _peak_mb(),
+            "nncf": nncf.__version__, "calibration_source": src.label, "calibration_images": len(xs)}
+
+
 def in_child(fn: Callable[..., Json], *args: Any) -> Json:
     """Run ``fn`` in a fresh spawned interpreter (nothing inherited from this one's heap)."""
     with ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
@@ -182,8 +234,9 @@ def _session(path: str, threads: int):  # type: ignore[no-untyped-def]
     return ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-def latency3(paths: dict[str, str], threads: int, rounds: int) -> Json:
-    """FP32, edgevis and peer timed in the same rounds; ratios are p50 over p50."""
+def latency3(paths: dict[str, str], threads: int, rounds: int, extra: dict[str, Any] | None = None) -> Json:
+    """FP32, edgevis and peer timed in the same rounds, with ``extra`` runners (OpenVINO, ``run(None, feed)``)
+    in the same rounds too; ratios are p50 over ORT FP32's p50."""
     from edgevis.runtimes.latency import interleaved_latency
     from edgevis.quant.calibration import builtin_sources
     from edgevis.runtimes.predict import recorded_preprocess
@@ -191,10 +244,12 @@ def latency3(paths: dict[str, str], threads: int, rounds: int) -> Json:
     spec, _ = recorded_preprocess(paths["fp32"])
     x = next(builtin_sources()[1].arrays(spec))[None]  # a real photo: activations in their usual range
     sessions = {k: _session(p, threads) for k, p in paths.items()}
+    sessions.update(extra or {})
     lat = interleaved_latency(sessions, {sessions["fp32"].get_inputs()[0].name: x}, rounds=rounds, iters=5)
     p50 = {k: v.p50_ms for k, v in lat.items()}
     return {**{k: v.to_dict() for k, v in lat.items()}, "speedup_edgevis": p50["fp32"] / p50["edgevis"],
-            "speedup_peer": p50["fp32"] / p50["peer"], "edgevis_vs_peer": p50["peer"] / p50["edgevis"]}
+            "speedup_peer": p50["fp32"] / p50["peer"], "edgevis_vs_peer": p50["peer"] / p50["edgevis"],
+            **{f"speedup_{k}": p50["fp32"] / p50[k] for k in (extra or {})}}
 
 
 def fidelity2(fp32: Path, e: Json, p: Json, held, data: str) -> Json:  # type: ignore[no-untyped-def]
@@ -255,6 +310,52 @@ def digits_run(name: str, args: argparse.Namespace, work: Path, say: Callable[[s
     return {**fid, "training": train, "latency_at_64": lat, "edgevis_run": e, "peer_run": p}
 
 
+OV_COLUMNS = ("ov_f32", "ov_auto", "ov_nncf", "ov_edgevis", "ov_edgevis_ortcpu")
+
+
+def openvino_models(fp32: Path, e: Json, calib_dir: Path | None, count: int, threads: int) -> Json:
+    """The OpenVINO contenders of one model: {column: {"path", "hint", ...}}; quantizes with NNCF and with
+    edgevis --target openvino (separate processes, the same calibration images)."""
+    c = str(calib_dir) if calib_dir else None
+    n = in_child(job_nncf, str(fp32), str(fp32.with_name(fp32.name.replace(".fp32.onnx", ".nncf-int8.xml"))), c, count)
+    same = (e["settings"]["calibration_source"], e["settings"]["calibration_images"])
+    if same != (n["calibration_source"], n["calibration_images"]):
+        raise SystemExit(f"calibration differs: edgevis {same}, nncf {n['calibration_source'], n['calibration_images']}")
+    t = in_child(job_edgevis_target, str(fp32), c, count, threads, "openvino")
+    return {"ov_f32": {"path": str(fp32), "hint": "f32"}, "ov_auto": {"path": str(fp32), "hint": "auto"},
+            "ov_nncf": {"path": n["path"], "hint": "auto", "run": n},
+            "ov_edgevis": {"path": t["path"], "hint": "auto", "run": t},
+            "ov_edgevis_ortcpu": {"path": e["path"], "hint": "auto"}}
+
+
+def ov_runners(ov: Json, threads: int) -> dict[str, Any]:
+    from edgevis.runtimes.openvino import OvConfig, OvRunner
+
+    return {k: OvRunner(v["path"], OvConfig(precision=v["hint"], threads=threads)).open() for k, v in ov.items()}
+
+
+def ov_fidelity(fp32: Path, runners: dict[str, Any], held) -> Json:  # type: ignore[no-untyped-def]
+    """Each OpenVINO model against FP32 on ONNX Runtime, on the same held-out images."""
+    import numpy as np
+
+    from edgevis.core.compare import compare_outputs
+    from edgevis.quant.fidelity import top5_overlap
+    from edgevis.runtimes.ort import OrtRunner
+    from edgevis.runtimes.predict import recorded_preprocess
+
+    spec, _ = recorded_preprocess(fp32)
+    xs = list(held.arrays(spec))
+    with OrtRunner(fp32) as r:
+        ref = np.concatenate([r.infer_batched(x[None]) for x in xs])
+    out: Json = {}
+    for k, runner in runners.items():
+        got = np.concatenate([runner.infer(x[None]) for x in xs])
+        c = compare_outputs(ref, got)
+        out[k] = {"images": len(xs), "top1_agreement": c.top1_agreement, "top5_overlap": top5_overlap(ref, got),
+                  "cosine_mean": c.cosine_mean, "cosine_min": c.cosine_min}
+    return out
+
+
 def bench_model(name: str, args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> Json:
     from edgevis.catalog.registry import has_builtin_weights
     from edgevis.pipeline import export_fp32
@@ -265,8 +366,21 @@ def bench_model(name: str, args: argparse.Namespace, work: Path, say: Callable[[
     fp32 = export_fp32(name, work / name, weights="builtin" if real else None).artifact.path
     say(f"{name}: quantizing with edgevis and with quantize_static (separate processes)")
     e, p = quantize_both(fp32, None, args.calib_count, args.threads)
-    say(f"{name}: timing FP32 / edgevis / peer interleaved, {args.threads} threads")
-    lat = latency3({"fp32": str(fp32), "edgevis": e["path"], "peer": p["path"]}, args.threads, args.rounds)
+    ov: Json = {}
+    runners: dict[str, Any] = {}
+    if args.openvino:
+        say(f"{name}: quantizing with nncf.quantize and edgevis --target openvino (separate processes)")
+        ov = openvino_models(fp32, e, None, args.calib_count, args.threads)
+        runners = ov_runners(ov, args.threads)
+        for k, r in runners.items():
+            ov[k]["precision"] = r.precision
+    say(f"{name}: timing FP32 / edgevis / peer{' / OpenVINO' if ov else ''} interleaved, {args.threads} threads")
+    lat = latency3({"fp32": str(fp32), "edgevis": e["path"], "peer": p["path"]}, args.threads, args.rounds, runners)
+    if runners:
+        for k, f in ov_fidelity(fp32, runners, builtin_sources()[1]).items():
+            ov[k]["fidelity"] = f
+        for r in runners.values():
+            r.close()
     if real:
         fid = fidelity2(fp32, e, p, builtin_sources()[1], "ImageNet 224px / held-out photos")
     elif args.trained:
@@ -274,7 +388,7 @@ def bench_model(name: str, args: argparse.Namespace, work: Path, say: Callable[[
     else:
         fid = {"note": "n/a (random weights; --no-trained)"}
     return {"model": name, "weights": "builtin" if real else "random-init", "fp32": str(fp32),
-            "latency": lat, "edgevis": e, "peer": p, "fidelity": fid}
+            "latency": lat, "edgevis": e, "peer": p, "fidelity": fid, "openvino": ov}
 
 
 def photo_folder(root: Path, count: int) -> Path:
@@ -331,6 +445,32 @@ def _ms(lat: Json, who: str) -> str:
     return f"{lat[who]['p50_ms']:.2f} ({lat['speedup_' + who]:.2f}x)"
 
 
+OV_TITLES = {"ov_f32": "OV FP32 hint f32", "ov_auto": "OV FP32 default hint", "ov_nncf": "OV NNCF INT8",
+             "ov_edgevis": "OV edgevis INT8 (openvino)", "ov_edgevis_ortcpu": "OV edgevis INT8 (ort-cpu file)"}
+
+
+def ov_table(rows: list[Json], console) -> None:  # type: ignore[no-untyped-def]
+    """OpenVINO columns: p50 ms (x ORT FP32), the precision that ran (read back), and agreement with FP32."""
+    from rich.table import Table
+
+    rows = [r for r in rows if r.get("openvino")]
+    if not rows:
+        return
+    t = Table(title="OpenVINO, same rounds: p50 ms (x ORT FP32) / precision that ran / top-1 agr. & cos vs FP32 "
+                    "on held-out photos")
+    for col in ("model", "ORT FP32", "ORT edgevis INT8", *OV_TITLES.values()):
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for r in rows:
+        lat, ov = r["latency"], r["openvino"]
+        cells = []
+        for k in OV_TITLES:
+            f = ov[k].get("fidelity") or {}
+            cells.append(f"{lat[k]['p50_ms']:.2f} ({lat['speedup_' + k]:.2f}x)\n{ov[k]['precision']['label']}\n"
+                         f"{f.get('top1_agreement', float('nan')):.1%} / {f.get('cosine_mean', float('nan')):.4f}")
+        t.add_row(r["model"], f"{lat['fp32']['p50_ms']:.2f}", _ms(lat, "edgevis"), *cells)
+    console.print(t)
+
+
 def report(rows: list[Json], memory: Json | None, console) -> Json:  # type: ignore[no-untyped-def]
     """Print the tables and the summary; return the summary."""
     from rich.table import Table
@@ -367,6 +507,7 @@ def report(rows: list[Json], memory: Json | None, console) -> Json:  # type: ign
                       f"{acc[who]:.1%} (FP32 {acc['fp32']:.1%})" if acc else "-", f"{lat['speedup_' + who]:.2f}x")
     if d.row_count:
         console.print(d)
+    ov_table(rows, console)
     lat = {r["model"]: r["latency"] for r in rows}
     summary: Json = {
         "median_edgevis_speedup": statistics.median(v["speedup_edgevis"] for v in lat.values()),
@@ -402,6 +543,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-trained", dest="trained", action="store_false", help="skip digits training / fidelity")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--memory-model", default="lsnet_t")
+    ap.add_argument("--no-openvino", dest="openvino", action="store_false",
+                    help="skip the OpenVINO / NNCF columns (they need the openvino extra)")
     ap.add_argument("--quick", action="store_true", help="smoke run: lsnet_t only, fewer rounds and epochs")
     ap.add_argument("--json-out", type=Path, default=Path(__file__).parent / "results" / "int8_cpu.json")
     args = ap.parse_args(argv)
