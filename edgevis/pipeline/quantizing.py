@@ -104,6 +104,13 @@ def quantize(
     src = Path(onnx_file)
     model = load_onnx(src)
     image_input, classes = check_classifier(model, src)
+    from ..runtimes.predict import MAX_FIXED_BATCH
+
+    fixed_batch = image_input.type.tensor_type.shape.dim[0].dim_value
+    if fixed_batch > MAX_FIXED_BATCH:  # calibration pads every batch to it: 2^31 images of Python list, then numpy
+        raise EdgevisError(f"{src}: input {image_input.name!r} has a fixed batch of {fixed_batch}; calibration pads "
+                           f"its images to the batch and takes at most {MAX_FIXED_BATCH} (export with --batch or "
+                           "--dynamic-batch)")
     recorded = _recorded(src, model)
     # respell what crashes ORT, then a first load in a child - for every file, not only those without a
     # preprocessing record: metadata proves nothing (anyone can write it), and check_loads itself skips a file

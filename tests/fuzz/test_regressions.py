@@ -119,3 +119,14 @@ def test_simplify_compares_a_scalar_output_across_its_test_inputs(tmp_path, inpu
     code, err, left = _quantize(model, tmp_path, inputs, capfd, command="simplify")
     assert code == 0, err
     assert "Traceback" not in err and left == ["m.sim.onnx", "m.sim.onnx.json"]
+
+
+def test_quantize_refuses_a_fixed_batch_too_large_to_pad_before_any_work(tmp_path, inputs, capfd):
+    # a fixed batch of 2^31: calibration padded its four images to the batch one Python list append at a time
+    # (minutes of CPU, then numpy asked for terabytes) - a hang to the user
+    model = fuzzlib.seed_models()["cnn"]
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 2**31
+    code, err, left = _quantize(model, tmp_path, inputs, capfd)
+    assert code != 0
+    assert [ln[:6] for ln in err.splitlines() if ln.strip()] == ["error:"], err
+    assert "fixed batch of 2147483648" in err and left == []
