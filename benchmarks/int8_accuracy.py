@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 COMBOS: dict[str, dict[str, Any]] = {
-    "8bit_weights": {"reduce_range": False},  # what edgevis did before: saturates on x86 without VNNI
-    "minmax": {},  # the default: 7-bit weights where u8 x s8 saturates (quant.int8.saturating_u8s8)
+    # what edgevis did before: 8-bit weights (saturating on x86 without VNNI), no bias correction
+    "8bit_weights": {"reduce_range": False, "bias_correction": False},
+    "7bit_weights": {"bias_correction": False},  # 7-bit where u8 x s8 saturates (quant.int8.saturating_u8s8)
+    "default": {},  # Int8Config's defaults: the above and bias correction
     "percentile": {"method": "percentile"},
     "entropy": {"method": "entropy"},
     "equalize": {"equalize": True},
-    "bias_correction": {"bias_correction": True},
     "absorb_offsets": {"absorb_offsets": True},
     "all": {"equalize": True, "bias_correction": True, "absorb_offsets": True},
     "all_percentile": {"equalize": True, "bias_correction": True, "absorb_offsets": True, "method": "percentile"},
