@@ -12,7 +12,8 @@ Per model (exported FP32 once into --work, reused after), in one process:
   each change is measured alone; then ``searched`` (the default config: + the latency search),
   quantized --repeat times to show whether the search gives the same placement run after run;
 * every model timed in the same interleaved rounds (``interleaved_latency``): ratios over FP32 and
-  over FP32 with the same fusions (the honest baseline for ``fused`` and ``searched``);
+  over FP32 with the same fusions (the honest baseline for ``fused`` and ``searched``), and the FP32
+  file again in a session of its own, whose ratio to FP32 (ideally 1.00x) is the run's noise floor;
 * per-layer time by op type (ORT's profiler), FP32-fused against the searched INT8 model.
 
 Absolute times on a shared machine mean little: the load average is printed beside the ratios.
@@ -116,7 +117,8 @@ def main() -> int:
         fp32 = export(name, a.size, a.work)
         model = onnx.load(str(fp32))
         fused, report = fuse_for_ort(model)
-        blobs = {"fp32": fp32.read_bytes(), "fp32 fused": fused.SerializeToString()}
+        # "fp32 again" is the same file in its own session: its ratio to "fp32" is the noise floor of this run
+        blobs = {"fp32": fp32.read_bytes(), "fp32 again": fp32.read_bytes(), "fp32 fused": fused.SerializeToString()}
         del model, fused
         recipes: dict[str, Any] = {}
         variants = [("before", replace(base, fuse=False, latency_search=False), False),
