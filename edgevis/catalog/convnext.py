@@ -21,7 +21,7 @@ exist only as timm checkpoints.
 
 Export notes: the channels-first LayerNorms are transpose + ``LayerNormalization``
 (:class:`~edgevis.catalog.layers.norm.LayerNorm2d`), GELU is the exact erf form.
-No BatchNorm: the deploy form is the model itself.
+No BatchNorm; the deploy form folds each block's layer scale ``gamma`` into ``pwconv2``.
 """
 
 from __future__ import annotations
@@ -57,6 +57,16 @@ class Block(nn.Module):
         if self.gamma is not None:
             y = self.gamma * y
         return x + y.permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def fuse(self) -> "Block":
+        """Deploy form: the layer scale folded into ``pwconv2`` (``gamma * (W y + b)`` is
+        ``(gamma W) y + gamma b``), one elementwise ``Mul`` per block less in the graph."""
+        if self.gamma is not None:
+            self.pwconv2.weight.mul_(self.gamma[:, None])
+            self.pwconv2.bias.mul_(self.gamma)
+            self.gamma = None
+        return self
 
 
 # --------------------------------------------------------------------------- model

@@ -18,8 +18,14 @@ def _randomize(model, seed=0):
     return model.eval()
 
 
+def _meta(name):
+    """Built on the meta device: names and shapes without initializing the parameters."""
+    with torch.device("meta"):
+        return create_model(name)
+
+
 def test_official_names_and_shapes():
-    sd = create_model("convnext_tiny").state_dict()
+    sd = _meta("convnext_tiny").state_dict()
     # facts from the official code: 4x4 stride-4 stem + channels-first LN; LN then 2x2 conv between stages;
     # blocks: 7x7 depthwise, Linear 4x, layer scale gamma; final LN and head
     assert sd["downsample_layers.0.0.weight"].shape == (96, 3, 4, 4)
@@ -31,7 +37,7 @@ def test_official_names_and_shapes():
     assert sd["stages.3.2.gamma"].shape == (768,)
     assert sd["norm.weight"].shape == (768,) and sd["head.weight"].shape == (1000, 768)
     assert not any(k.startswith("stages.2.9.") for k in sd)
-    assert len(create_model("convnext_small").stages[2]) == 27
+    assert len(_meta("convnext_small").stages[2]) == 27
 
 
 def test_channels_first_layernorm_is_the_official_formula():
@@ -93,7 +99,11 @@ def test_deploy_form_equals_eval_mode():
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         y = m(x)
-        torch.testing.assert_close(reparameterize(m)(x), y, atol=1e-4, rtol=0)
+        d = reparameterize(m)
+        torch.testing.assert_close(d(x), y, atol=1e-4, rtol=0)
+    # the layer scales went into pwconv2
+    assert all(b.gamma is None for stage in d.stages for b in stage)
+    assert not any(k.endswith("gamma") for k in d.state_dict())
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):

@@ -20,8 +20,14 @@ def _randomize(model, seed=0):
     return model.eval()
 
 
+def _meta_sd(name):
+    """Names and shapes of a model built on the meta device (no parameters initialized)."""
+    with torch.device("meta"):
+        return create_model(name).state_dict()
+
+
 def test_official_names_and_shapes():
-    sd = create_model("inceptionnext_tiny").state_dict()
+    sd = _meta_sd("inceptionnext_tiny")
     # facts from sail-sg/inceptionnext: 4x4 stem + BN; 1/8 of the channels per conv branch (3x3, 1x11, 11x1);
     # BN + 2x2 conv downsampling; 1x1-conv MLPs (ratio 3 in the last stage); MLP head of ratio 3
     assert sd["stem.0.weight"].shape == (96, 3, 4, 4) and sd["stem.1.running_var"].shape == (96,)
@@ -36,7 +42,7 @@ def test_official_names_and_shapes():
     assert sd["head.fc1.weight"].shape == (2304, 768) and sd["head.norm.weight"].shape == (2304,)
     assert sd["head.fc2.weight"].shape == (1000, 2304)
     assert "stages.0.downsample.0.weight" not in sd
-    atto = create_model("inceptionnext_atto").state_dict()  # branch ratio 1/4, 1x9 bands
+    atto = _meta_sd("inceptionnext_atto")  # branch ratio 1/4, 1x9 bands
     assert atto["stages.0.blocks.0.token_mixer.dwconv_w.weight"].shape == (10, 1, 1, 9)
 
 

@@ -18,8 +18,14 @@ def _randomize(model, seed=0):
     return model.eval()
 
 
+def _meta_sd(name):
+    """Names and shapes of a model built on the meta device (no parameters initialized)."""
+    with torch.device("meta"):
+        return create_model(name).state_dict()
+
+
 def test_official_names_and_shapes():
-    sd = create_model("caformer_s18").state_dict()
+    sd = _meta_sd("caformer_s18")
     # facts from sail-sg/metaformer: stem conv 7x7/4 with a bias-free post-norm; bias-free Linear MLPs with
     # StarReLU scalars; res scales in stages 3-4; attention (head_dim 32, no biases) in stages 3-4; MLP head
     assert sd["downsample_layers.0.conv.weight"].shape == (64, 3, 7, 7)
@@ -34,13 +40,13 @@ def test_official_names_and_shapes():
     assert sd["stages.3.2.mlp.fc1.weight"].shape == (2048, 512) and sd["stages.3.2.mlp.act.bias"].shape == (1,)
     assert sd["head.fc1.weight"].shape == (2048, 512) and sd["head.norm.bias"].shape == (2048,)
     assert sd["head.fc2.weight"].shape == (1000, 2048) and sd["norm.bias"].shape == (512,)
-    v1 = create_model("poolformer_s12").state_dict()
+    v1 = _meta_sd("poolformer_s12")
     # sail-sg/poolformer: stages and downsamplings interleave in ``network``; 1x1-conv MLPs; GroupNorm
     assert v1["patch_embed.proj.weight"].shape == (64, 3, 7, 7)
     assert v1["network.1.proj.weight"].shape == (128, 64, 3, 3)
     assert v1["network.4.5.mlp.fc1.weight"].shape == (1280, 320, 1, 1)
     assert v1["network.6.1.layer_scale_2"].shape == (512,) and v1["norm.weight"].shape == (512,)
-    v2 = create_model("poolformerv2_s12").state_dict()
+    v2 = _meta_sd("poolformerv2_s12")
     assert v2["stages.2.5.norm1.weight"].shape == (320,) and v2["head.weight"].shape == (1000, 512)
     assert not any("token_mixer" in k for k in v2)
 
