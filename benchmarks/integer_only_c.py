@@ -78,14 +78,16 @@ def compile_so(lib, out: Path, profile: bool = False) -> Path:  # type: ignore[n
     def fresh(built: Path, src: Path) -> bool:  # built from this very source (a marker holds its sha256)
         mark = built.with_name(built.name + ".sha")
         sha = hashlib.sha256(src.read_bytes()).hexdigest()
-        ok = built.is_file() and mark.is_file() and mark.read_text() == sha
-        mark.write_text(sha) if not ok else None
-        return ok
+        return built.is_file() and mark.is_file() and mark.read_text() == sha
+
+    def mark(built: Path, src: Path) -> None:  # only after a build that succeeded
+        built.with_name(built.name + ".sha").write_text(hashlib.sha256(src.read_bytes()).hexdigest())
 
     so = out / (f"{lib.name}{'_prof' if profile else ''}.so")
     wobj = out / f"{lib.name}_weights.o"
     if not fresh(wobj, lib.files["weights"]):
         subprocess.run(["gcc", "-O0", "-fPIC", "-c", str(lib.files["weights"]), "-o", str(wobj)], check=True)
+        mark(wobj, lib.files["weights"])
     if fresh(so, lib.files["model"]):
         return so
     srcs = [str(lib.files[k]) for k in ("model", "input")]
@@ -99,6 +101,7 @@ def compile_so(lib, out: Path, profile: bool = False) -> Path:  # type: ignore[n
     cmd = ["gcc", "-O3", "-march=native", "-ffp-contract=off", "-std=c99", "-shared", "-fPIC", *extra, "-o", str(so),
            *srcs, str(wobj)]
     subprocess.run(cmd, check=True)
+    mark(so, lib.files["model"])
     return so
 
 
