@@ -19,7 +19,8 @@ so the block computes ``x + ls1 * (proj_2(...) + norm1(x))``.
 
 Deploy form: BatchNorms after convolutions fold into them; ``norm1`` folds into
 ``proj_1`` and ``norm2`` into ``fc1`` (1x1); ``layer_scale_1`` folds into ``proj_2`` and
-``layer_scale_2`` into ``fc2``; the shortcut ``x + ls1 * norm1(x)`` becomes one per-channel
+``layer_scale_2`` into ``fc2``; the FFN's feature decomposition into ``fc2`` and a 1 -> C
+conv (:meth:`ChannelAggregationFFN.fold_decompose`); the shortcut ``x + ls1 * norm1(x)`` becomes one per-channel
 affine (a 1x1 depthwise conv); the last ``norm4`` folds through the average into the
 head. ``norm1..3`` stay (a 3x3 padded conv follows them, which a norm cannot fold into).
 """
@@ -58,13 +59,32 @@ class ChannelAggregationFFN(nn.Module):
         self.act = nn.GELU()
         self.fc2 = nn.Conv2d(hidden, dim, 1)
         self.decompose = nn.Conv2d(hidden, 1, 1)
-        self.sigma = ElementScale(hidden, 1e-5)
+        self.sigma: ElementScale | None = ElementScale(hidden, 1e-5)
         self.decompose_act = nn.GELU()
+        self.decompose_out: nn.Conv2d | None = None  # deploy form (see fold_decompose)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.dwconv(self.fc1(x)))
-        x = x + self.sigma(x - self.decompose_act(self.decompose(x)))
-        return self.fc2(x)
+        g = self.decompose_act(self.decompose(x))  # (B, 1, H, W)
+        if self.decompose_out is not None:  # deploy form
+            return self.fc2(x) + self.decompose_out(g)
+        assert self.sigma is not None
+        return self.fc2(x + self.sigma(x - g))
+
+    @torch.no_grad()
+    def fold_decompose(self) -> None:
+        """Deploy form of the feature decomposition: ``fc2(x + s * (x - g))`` is
+        ``fc2'(x) + u * g`` with ``fc2' = fc2 . diag(1 + s)`` and ``u = -W s`` (W: fc2's
+        weight), so the Sub, Mul and Add on the widest tensor of the block (4-8x the
+        block's width) become one 1 -> C 1x1 conv of ``g`` and an Add at the block's width."""
+        if self.sigma is None:
+            return
+        s = self.sigma.scale.reshape(-1)
+        w = self.fc2.weight[:, :, 0, 0]
+        self.decompose_out = nn.Conv2d(1, w.shape[0], 1, bias=False)
+        self.decompose_out.weight.copy_(-(w @ s).reshape(-1, 1, 1, 1))
+        self.fc2.weight.mul_((1 + s).reshape(1, -1, 1, 1))
+        self.sigma = None
 
 
 class MultiOrderDWConv(nn.Module):
@@ -147,6 +167,7 @@ class MogaBlock(nn.Module):
         for layer, ls in ((self.attn.proj_2, ls1), (self.mlp.fc2, ls2)):
             layer.weight.mul_(ls.reshape(-1, 1, 1, 1))
             layer.bias.mul_(ls)
+        self.mlp.fold_decompose()  # after the layer scale went into fc2: the new conv carries it too
         self.norm1, self.norm2 = nn.Identity(), nn.Identity()
         self.layer_scale_1 = self.layer_scale_2 = None
         return self
