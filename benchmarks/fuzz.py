@@ -3,11 +3,14 @@
     python benchmarks/fuzz.py --mutants 5000 --seed 1 [--start 0] [--commands inspect,lint,...] [--workers 2] [--keep DIR]
 
 Each mutant (structural and byte-level mutations of three tiny seed classifiers, see
-tests/fuzz/fuzzlib.py) runs through inspect, lint, simplify, build --runtime ort, predict and
-quantize --int8. The promise checked for every run: a clean success, or one ``error:`` line with a
+tests/fuzz/fuzzlib.py) runs through inspect, lint, simplify, build --runtime ort, predict,
+quantize --int8 and profile (``--commands`` picks; ``inspect-int`` is also known). The promise checked for every run: a clean success, or one ``error:`` line with a
 non-zero exit - never a traceback, a signal, a hang past the timeout, a temporary file, or a file
 left by a failed run. Prints a table of verdicts per command and every problem found (one JSON line
-each); exits 1 when there is one. ``--workers`` splits the mutants over worker processes.
+each); exits 1 when there is one. ``--workers`` splits the mutants over worker processes, ``--start``
+over separate runs (or machines); SIGTERM ends a run early and still prints its figures. A run past
+``--timeout`` is retried with 5x the time before it counts as a hang; one that then finishes is listed
+as slow.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def main() -> int:
     ap.add_argument("--mutants", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--start", type=int, default=0, help="first mutant index (split a campaign over machines)")
-    ap.add_argument("--commands", default=",".join(fuzzlib.COMMANDS))
+    ap.add_argument("--commands", default=",".join(fuzzlib.COMMANDS + ("profile",)))
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per command run")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--keep", type=Path, default=None, help="copy every failing mutant here")
