@@ -400,7 +400,12 @@ def prepare_float(model: onnx.ModelProto, equalize_pairs: bool, absorb: bool = F
                   feeds: Iterable[dict[str, np.ndarray]] = ()) -> tuple[onnx.ModelProto, dict[str, Any]]:
     """The FP32 graph ORT's quantizer is given: initializers unshared, equalized and offsets absorbed when
     asked. Returns (model, a record of what was rewritten, for the INT8 settings)."""
+    from .qdq_graph import name_every_node
+
     record: dict[str, Any] = {}
+    named = name_every_node(model)  # before anything that keys nodes by name
+    if named:
+        record["named_nodes"] = named
     model, copies = unshare_initializers(model)
     if copies:
         record["unshared_initializers"] = copies

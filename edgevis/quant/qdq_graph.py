@@ -20,6 +20,29 @@ import onnx
 from ..core.onnxfile import QDQ_OPS, TensorIndex
 
 
+def name_every_node(model: onnx.ModelProto) -> int:
+    """Give every node of ``model`` (in place) a name no other node has; returns how many were renamed.
+    Placements, ``kept_float`` and ORT's ``nodes_to_exclude`` all name nodes, so two unnamed nodes
+    (ONNX allows it) would be one: a Conv taken back to float would be rebuilt from the Gemm's inputs."""
+    seen: set[str] = set()
+    taken = {n.name for n in model.graph.node if n.name}
+    renamed = 0
+    for i, node in enumerate(model.graph.node):
+        if node.name and node.name not in seen:
+            seen.add(node.name)
+            continue
+        base = f"{node.name or node.op_type}_{i}"
+        name, k = base, 0
+        while name in taken or name in seen:
+            k += 1
+            name = f"{base}_{k}"
+        node.name = name
+        seen.add(name)
+        taken.add(name)
+        renamed += 1
+    return renamed
+
+
 # Group names, in the order the latency search tries them: cheap ops whose int8
 # form mostly adds Q/DQ work first, the ops int8 is for last.
 GROUPS = (

@@ -136,3 +136,25 @@ def test_quantize_refuses_a_fixed_batch_too_large_to_pad_before_any_work(tmp_pat
     assert code != 0
     assert [ln[:6] for ln in err.splitlines() if ln.strip()] == ["error:"], err
     assert "fixed batch of 2147483648" in err and left == []
+
+
+def test_unnamed_nodes_survive_the_latency_search(tmp_path, inputs, capfd):
+    # the cnn seed's nodes have no names (ONNX allows it): placement keys nodes by name, so taking the Conv back
+    # to float rebuilt it from the Gemm's inputs and ORT refused the cyclic candidate in the latency search
+    from edgevis.cli.app import main
+
+    model = fuzzlib.seed_models()["cnn"]
+    assert sum(1 for n in model.graph.node if not n.name) >= 2
+    src = tmp_path / "m.onnx"
+    src.write_bytes(model.SerializeToString())
+    argv = [a for a in fuzzlib.argv_for("quantize", src, tmp_path / "out", inputs) if a != "--no-latency-search"]
+    capfd.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capfd.readouterr().err
+    assert e.value.code == 0, err
+    import onnx
+
+    q = onnx.load(str(tmp_path / "out" / "m.int8.onnx"))
+    names = [n.name for n in q.graph.node]
+    assert all(names) and len(set(names)) == len(names)
