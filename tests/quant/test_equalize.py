@@ -145,8 +145,9 @@ def test_bias_correction_removes_the_mean_output_shift_of_rounded_weights(digits
 
 def _groupnorm_net(blocks=3, c=8):
     """Conv -> GroupNorm(1 group) blocks as the dynamo exporter writes them (Reshape -> InstanceNormalization ->
-    Reshape -> Mul gamma -> Add beta) with the parameters onnxsim merges into one shared initializer when they
-    are equal (random-init lsnet_b and poolformer_s12: ORT's quantizer failed on both)."""
+    Reshape -> Mul gamma -> Add beta), every InstanceNormalization reading one shared scale/bias as in lsnet_b
+    and poolformer_s12, on which ORT's quantizer failed. This small graph does not make ORT fail by itself;
+    it checks that the unshared graph quantizes and computes what the float one does."""
     rng = np.random.default_rng(0)
     inits = [nh.from_array(np.ones(1, np.float32), "gs"), nh.from_array(np.zeros(1, np.float32), "gb"),
              nh.from_array(np.array([1, 1, -1], np.int64), "flat"), nh.from_array(np.array([1, c, 6, 6], np.int64), "back"),
