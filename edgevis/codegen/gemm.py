@@ -141,7 +141,13 @@ DEPTHWISE = r"""
 static void ev_dw_{X}(const {XT} *restrict x, const int8_t *restrict w, int32_t *restrict y, int C, int H, int W,
                      int O, int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO, int DH, int DW, int ZX,
                      int ZW) {
-    int og = O / C;
+    int og = O / C, lo_[16], hi_[16];  /* each tap column's [lo, hi), computed once (no division per row) */
+    for (int j = 0; j < KW && j < 16; j++) {
+        int jj = j * DW - PL;
+        lo_[j] = jj >= 0 ? 0 : (-jj + SW - 1) / SW;  /* first ox with ox*SW + jj >= 0 */
+        hi_[j] = W - 1 - jj < 0 ? 0 : (W - 1 - jj) / SW + 1;  /* ox*SW + jj <= W - 1 */
+        if (hi_[j] > WO) hi_[j] = WO;
+    }
     for (int o = 0; o < O; o++) {
         const {XT} *xc = x + (long)(o / og) * H * W;
         const int8_t *wo = w + (long)o * KH * KW;
@@ -155,11 +161,16 @@ static void ev_dw_{X}(const {XT} *restrict x, const int8_t *restrict w, int32_t 
                 row = xc + (long)iy * W;
                 for (int j = 0; j < KW; j++) {
                     int32_t wv = (int32_t)wo[i * KW + j] - ZW;
-                    int jj = j * DW - PL;
-                    int lo = jj >= 0 ? 0 : (-jj + SW - 1) / SW;  /* first ox with ox*SW + jj >= 0 */
-                    int hi = W - 1 - jj < 0 ? 0 : (W - 1 - jj) / SW + 1;  /* ox*SW + jj <= W - 1 */
-                    if (hi > WO) hi = WO;
+                    int jj = j * DW - PL, lo, hi;
                     if (wv == 0) continue;
+                    if (j < 16) {
+                        lo = lo_[j];
+                        hi = hi_[j];
+                    } else {
+                        lo = jj >= 0 ? 0 : (-jj + SW - 1) / SW;
+                        hi = W - 1 - jj < 0 ? 0 : (W - 1 - jj) / SW + 1;
+                        if (hi > WO) hi = WO;
+                    }
                     if (SW == 1) {
                         const {XT} *rj = row + jj;
                         for (int ox = lo; ox < hi; ox++) dst[ox] += (uint32_t)(wv * ((int32_t)rj[ox] - ZX));
