@@ -105,5 +105,5 @@ def test_bench_table_and_errors(tmp_path):
                           "unknown precision 'int9'; did you mean int8")
     assert_one_line_error(run("bench", "--model", "lsnet_tt", check_ok=False), "lsnet_t")
     assert_one_line_error(run("bench", "--model", "lsnet_t", "--runtime", "trt", "--precisions", "integer-only",
-                              check_ok=False), "integer-only models run on ONNX Runtime only")
+                              check_ok=False), r"integer-only models are benched on ONNX Runtime only \(not --runtime trt\)")
     assert_one_line_error(run("bench", "--model", "lsnet_t", "--rounds", 0, check_ok=False), "--rounds must be >= 1")
