@@ -189,15 +189,9 @@ def _dequantized_initializer(name: str, idx: TensorIndex, inits: dict[str, onnx.
     dq = idx.producer.get(name)
     if dq is None or dq.op_type != "DequantizeLinear" or any(i not in inits for i in dq.input if i):
         return None
-    q = numpy_helper.to_array(inits[dq.input[0]]).astype(np.float64)
-    scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
-    zp = numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 and dq.input[2] else 0.0
-    axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
-    if np.ndim(scale) == 1 and q.ndim > 1:
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        scale, zp = scale.reshape(shape), np.reshape(zp, shape) if np.ndim(zp) else zp
-    return dq, (q - zp) * scale
+    from .qdq_graph import dequantized_constant
+
+    return dq, dequantized_constant(dq, inits)
 
 
 def bias_targets(qmodel: onnx.ModelProto) -> list[tuple[onnx.NodeProto, str]]:
@@ -225,8 +219,6 @@ def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
     ``float_model`` is the graph the quantizer was given (same node names); ``feeds`` are calibration
     inputs for it. Returns (corrected model, number of layers corrected).
     """
-    import onnxruntime as ort
-
     out = onnx.ModelProto()
     out.CopyFrom(qmodel)
     fnodes = {n.name: n for n in float_model.graph.node if n.name}
@@ -241,14 +233,8 @@ def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
         return out, 0
 
     # the per-channel mean of every corrected layer's FP32 input, over the calibration images
-    probe = onnx.ModelProto()
-    probe.CopyFrom(float_model)
     wanted = list(dict.fromkeys(f.input[0] for _, f in todo))
-    have = {o.name for o in probe.graph.output}
-    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in wanted if t not in have)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = _probe_session(float_model, wanted)
     sums: dict[str, np.ndarray] = {}
     count = 0
     for feed in feeds:
@@ -342,21 +328,13 @@ def absorb_offsets(model: onnx.ModelProto, feeds: Iterable[dict[str, np.ndarray]
     values on ``feeds``), the offset moved into the biases of the convs that read it: the same FP32
     function, but a per-tensor int8 range no longer spent on one channel's constant (DFQ's bias absorption,
     generalised to the linear bottlenecks and residual streams of inverted-residual nets)."""
-    import onnxruntime as ort
-
     out = onnx.ModelProto()
     out.CopyFrom(model)
     streams = offset_streams(out)
     if not streams:
         return out, 0
-    probe = onnx.ModelProto()
-    probe.CopyFrom(out)
     wanted = [a.output[0] for a, _, _ in streams]
-    have = {o.name for o in probe.graph.output}
-    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in wanted if t not in have)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    sess = _probe_session(out, wanted)
     lo: dict[str, np.ndarray] = {}
     hi: dict[str, np.ndarray] = {}
     for feed in feeds:
@@ -415,3 +393,16 @@ def prepare_float(model: onnx.ModelProto, equalize_pairs: bool, absorb: bool = F
     if absorb:
         model, record["offsets_absorbed"] = absorb_offsets(model, feeds)
     return model, record
+
+
+def _probe_session(model: onnx.ModelProto, tensors: list[str]):  # type: ignore[no-untyped-def]
+    """An unoptimized CPU session of a copy of ``model`` that also outputs ``tensors`` (so none is fused away)."""
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    have = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=t) for t in tensors if t not in have)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])

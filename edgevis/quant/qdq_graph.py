@@ -15,7 +15,9 @@ from __future__ import annotations
 from collections import Counter
 from typing import Iterable
 
+import numpy as np
 import onnx
+from onnx import numpy_helper
 
 from ..core.onnxfile import QDQ_OPS, TensorIndex
 
@@ -41,6 +43,19 @@ def name_every_node(model: onnx.ModelProto) -> int:
         taken.add(name)
         renamed += 1
     return renamed
+
+
+def dequantized_constant(dq: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> np.ndarray:
+    """The float64 value of a DequantizeLinear node whose inputs are all initializers (per-tensor or per-axis)."""
+    q = numpy_helper.to_array(inits[dq.input[0]]).astype(np.float64)
+    scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
+    zp = numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 and dq.input[2] else 0.0
+    axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
+    if np.ndim(scale) == 1 and q.ndim > 1:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), np.reshape(zp, shape) if np.ndim(zp) else zp
+    return (q - zp) * scale
 
 
 # Group names, in the order the latency search tries them: cheap ops whose int8

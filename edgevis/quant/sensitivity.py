@@ -66,17 +66,9 @@ def _db(signal: float, noise: float) -> float:
 
 
 def _dequantize(model: onnx.ModelProto, dq: onnx.NodeProto) -> np.ndarray:
-    inits = {i.name: i for i in model.graph.initializer}
-    x = numpy_helper.to_array(inits[dq.input[0]]).astype(np.float64)
-    scale = numpy_helper.to_array(inits[dq.input[1]]).astype(np.float64)
-    zp = numpy_helper.to_array(inits[dq.input[2]]).astype(np.float64) if len(dq.input) > 2 and dq.input[2] else 0.0
-    axis = next((a.i for a in dq.attribute if a.name == "axis"), 1)
-    if np.ndim(scale) == 1 and x.ndim > 1:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        scale = scale.reshape(shape)
-        zp = np.reshape(zp, shape) if np.ndim(zp) == 1 else zp
-    return (x - zp) * scale
+    from .qdq_graph import dequantized_constant
+
+    return dequantized_constant(dq, {i.name: i for i in model.graph.initializer})
 
 
 def _folded_bounds(name: str, q: TensorIndex, f: TensorIndex, float_model: onnx.ModelProto) -> tuple[float, float] | None:
