@@ -120,6 +120,7 @@ def quantize(
 
     model, respelled = normalize_model(model)
     check_loads(src)
+    model, upgraded_from = upgrade_opset(model, src)
     opts = preprocess if isinstance(preprocess, PreprocessOptions) else (
         PreprocessOptions(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in preprocess.to_dict().items()})
         if isinstance(preprocess, Preprocess) else PreprocessOptions())
@@ -150,15 +151,23 @@ def quantize(
     with locked_output(out_dir):
         fp32_existed = (out_dir / f"{label}.fp32.onnx").exists()
         in_place = recorded is not None and (prov or {}).get("precision") == "fp32" and out_dir.resolve() == src.parent.resolve() \
-            and src.name.endswith(".fp32.onnx") and not respelled
+            and src.name.endswith(".fp32.onnx") and not respelled and upgraded_from is None
         if in_place:
             fp32, adopted = src, False
         else:
             log(f"adopting {src.name}: recording its preprocessing in {label}.fp32.onnx")
-            fp32 = adopt(model, src, out_dir / f"{label}.fp32.onnx", spec, label, classes, image_input, prov)
+            fp32 = adopt(model, src, out_dir / f"{label}.fp32.onnx", spec, label, classes, image_input, prov,
+                         upgraded_from=upgraded_from)
             adopted = True
         run = QuantizeRun(label, fp32, adopted, spec, warnings=warnings)
         step("adopt", fp32)
+        if upgraded_from is not None:
+            from .exporting import say_warnings
+
+            say_warnings(step, warnings, [
+                f"{src.name} is ONNX opset {upgraded_from}: {fp32.name} is upgraded to opset {MIN_OPSET} (ONNX "
+                "Runtime's INT8 writes per-axis DequantizeLinear, an opset 13 form), and computes the same outputs "
+                "on ONNX Runtime"])
         from .exporting import _quantize_into
 
         pending = ", ".join(f"{label}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None)
@@ -218,6 +227,43 @@ def check_classifier(model: Any, path: Path) -> tuple[Any, int | None]:
     return x, (int(c.dim_value) if c.HasField("dim_value") else None)
 
 
+MIN_OPSET = 13  # ONNX Runtime's Q/DQ quantizer writes per-axis DequantizeLinear (the axis attribute is opset 13)
+
+
+def upgrade_opset(model: Any, src: Path) -> tuple[Any, int | None]:
+    """``model`` at ONNX opset >= 13, and the opset it had when it was upgraded (None when it was not).
+
+    Older exports (opset 9-12: torch's ``opset_version=11``, model zoos) are converted by ONNX's version
+    converter, and the converted graph must compute the file's outputs on ONNX Runtime (random inputs);
+    a file that cannot be converted, or computes other outputs once converted, is one line saying so."""
+    from onnx import version_converter
+
+    from ..core.compare import outputs_match
+    from ..core.errors import first_line
+    from ..core.onnxfile import random_feed
+    from ..runtimes.ort import run_session, session_from_onnx
+
+    old = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if old is None or old >= MIN_OPSET:
+        return model, None
+    again = f"export it again with opset {MIN_OPSET} or later"
+    try:
+        new = version_converter.convert_version(model, MIN_OPSET)
+    except Exception as e:  # ONNX's converter refuses ops it has no adapter for
+        raise EdgevisError(f"{src} is ONNX opset {old}; quantizing needs opset {MIN_OPSET} or later and ONNX's "
+                           f"version converter cannot upgrade it ({first_line(e, 200)}); {again}") from None
+    feed = random_feed(model, count=2, source=src)
+    names = [o.name for o in model.graph.output]
+    ref = run_session(session_from_onnx(model, source=str(src)), feed, names, source=src)
+    got = run_session(session_from_onnx(new, source=f"{src} (upgraded to opset {MIN_OPSET})"), feed, names,
+                      source=f"{src} (upgraded to opset {MIN_OPSET})")
+    same = outputs_match(names, ref, got)
+    if not same["passed"]:
+        raise EdgevisError(f"{src} is ONNX opset {old}; upgraded to opset {MIN_OPSET} by ONNX's version converter "
+                           f"it computes other outputs ({same['reason']}); {again}")
+    return new, old
+
+
 def _dims(v: Any) -> str:
     return "(" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
                            for d in v.type.tensor_type.shape.dim) + ")"
@@ -258,7 +304,7 @@ def _recorded(src: Path, model: Any) -> tuple[Preprocess, dict[str, Any]] | None
 
 
 def adopt(model: Any, src: Path, target: Path, spec: Preprocess, label: str, classes: int | None, image_input: Any,
-          prov: dict[str, Any] | None) -> Path:
+          prov: dict[str, Any] | None, *, upgraded_from: int | None = None) -> Path:
     """Copy ``model`` to ``target`` with edgevis's preprocessing and provenance records (metadata and sidecar)."""
     import onnx
     import onnxruntime
@@ -283,7 +329,8 @@ def adopt(model: Any, src: Path, target: Path, spec: Preprocess, label: str, cla
         "output": {"name": model.graph.output[0].name, "num_classes": classes},
         "opset": max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=None),
         "exporter": record.get("exporter", "user"),
-        "adopted_from": {"path": str(src), "sha256": src_sha},
+        "adopted_from": {"path": str(src), "sha256": src_sha,
+                         **({"opset": upgraded_from} if upgraded_from is not None else {})},
         "versions": {"edgevis": __version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__,
                      "python": platform.python_version()},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -159,3 +159,35 @@ def test_missing_preprocessing_names_the_flags(tmp_path):
     assert_one_line_error(run("quantize", path, "--int8", "--mean", 0, 0, 0, "--std", 1, 1, 1, "--input-size", 9, 9,
                               check_ok=False), "contradicts .*input \\(1, 3, 8, 8\\)")
     assert list(tmp_path.iterdir()) == [path]
+
+
+class Small(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.f = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, 2, 1), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                                     torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 5))
+
+    def forward(self, x):
+        return self.f(x)
+
+
+def test_an_old_opset_is_upgraded_in_the_adopted_copy_and_proven(tmp_path):
+    # torch's opset_version=11 (model zoos, older exports): ORT's Q/DQ writes per-axis DequantizeLinear (opset 13),
+    # which ORT refused in the opset-11 graph ("Unrecognized attribute: axis")
+    src = tmp_path / "old.onnx"
+    torch.onnx.export(Small().eval(), (torch.randn(1, 3, 32, 32),), str(src), dynamo=False, opset_version=11)
+    before = sha256_file(src)
+    p = run("quantize", src, "--int8", "--integer-only", "--mean", 0.5, 0.5, 0.5, "--std", 0.25, 0.25, 0.25,
+            "--no-latency-search", "--calib-count", 16, "-o", tmp_path / "o", "--json")
+    d = json.loads(p.stdout)
+    assert "is ONNX opset 11" in p.stderr and sha256_file(src) == before
+    fp32 = onnx.load(d["artifacts"]["fp32"])
+    assert [o.version for o in fp32.opset_import if o.domain in ("", "ai.onnx")] == [13]
+    side = json.loads((tmp_path / "o/old.fp32.onnx.json").read_text())
+    assert side["adopted_from"]["opset"] == 11 and side["opset"] == 13
+    assert set(d["fidelity"]) == {"int8", "integer_only"}
+    # the upgraded copy computes what the user's file computes
+    x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
+    with OrtRunner(src) as a, OrtRunner(d["artifacts"]["fp32"]) as b:
+        np.testing.assert_allclose(b.infer(x), a.infer(x), atol=1e-5)
