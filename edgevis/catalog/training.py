@@ -110,6 +110,7 @@ def train_digits(
     max_shift: int | None = None,
     threads: int | None = None,
     log: Callable[[str], None] | None = None,
+    progress_every_s: float = 10.0,
 ) -> TrainResult:
     """Train catalog model ``name`` (10 classes, ``input_size`` square) on the digits train
     split, save ``{"model": state_dict}`` atomically to ``out_path``, report accuracies.
@@ -118,6 +119,8 @@ def train_digits(
     and the batches drawn from seeded generators, inside a forked RNG so that the
     caller's random state is left as it was. ``max_shift`` bounds the random
     translation (pixels, default ``input_size // 32``; 0 turns augmentation off).
+    ``log`` gets a line at the start, after each epoch, and within an epoch every
+    ``progress_every_s`` seconds (a large model on a small CPU takes minutes per epoch).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1 (got {epochs})")
@@ -137,11 +140,15 @@ def train_digits(
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _lr_factor(s, warmup, total))
         if max_shift is None:
             max_shift = max(1, input_size // 32)  # ~ a third of a pixel of the 8x8 digit
+        if log is not None:
+            log(f"training {name} at {input_size}x{input_size} on {len(x_train)} digits images: "
+                f"{epochs} epochs of {steps_per_epoch} steps")
+        last = time.perf_counter()
         for epoch in range(epochs):
             model.train()
             order = torch.randperm(len(x_train), generator=gen)
             running = 0.0
-            for i in range(0, len(order), batch_size):
+            for step, i in enumerate(range(0, len(order), batch_size), 1):
                 idx = order[i:i + batch_size]
                 loss = _loss(model(random_shift(x_train[idx], max_shift, gen)), y_train[idx])
                 opt.zero_grad(set_to_none=True)
@@ -149,9 +156,15 @@ def train_digits(
                 opt.step()
                 sched.step()
                 running += float(loss.detach()) * len(idx)
+                # a large model on a small CPU takes minutes per epoch: say how far it got (timing only, the
+                # training itself is the same whatever the clock says)
+                if log is not None and step < steps_per_epoch and time.perf_counter() - last >= progress_every_s:
+                    last = time.perf_counter()
+                    log(f"epoch {epoch + 1}/{epochs}: step {step}/{steps_per_epoch}, loss "
+                        f"{running / min(len(order), i + batch_size):.4f} ({last - t0:.1f} s)")
             if log is not None:
-                log(f"epoch {epoch + 1}/{epochs}: loss {running / len(x_train):.4f} "
-                    f"({time.perf_counter() - t0:.1f} s)")
+                last = time.perf_counter()
+                log(f"epoch {epoch + 1}/{epochs}: loss {running / len(x_train):.4f} ({last - t0:.1f} s)")
         model.eval()
         train_acc = accuracy(model, x_train, y_train)
         test_acc = accuracy(model, x_test, y_test)

@@ -39,7 +39,14 @@ def test_checkpoint_reloads_with_the_same_logits(trained):
 def test_same_seed_same_weights_and_callers_rng_untouched(tmp_path):
     state = torch.get_rng_state()
     a = train_digits("test_deit", tmp_path / "a.pth", epochs=1, seed=3, threads=1)
-    b = train_digits("test_deit", tmp_path / "b.pth", epochs=1, seed=3, threads=1)
+    # b also reports progress after every step: what is printed does not change what is learnt
+    lines = []
+    b = train_digits("test_deit", tmp_path / "b.pth", epochs=1, seed=3, threads=1, log=lines.append,
+                     progress_every_s=0)
+    steps = len(digits_tensors("train", a.model.edgevis_info.preprocess)[0]) // 64 + 1
+    assert lines[0].startswith("training test_deit at 64x64 on ") and f"1 epochs of {steps} steps" in lines[0]
+    assert lines[1].startswith(f"epoch 1/1: step 1/{steps}, loss ") and len(lines) == steps + 1
+    assert lines[-1].startswith("epoch 1/1: loss ")
     assert torch.equal(torch.get_rng_state(), state)
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
