@@ -40,6 +40,31 @@ static inline int64_t ev_floordiv(int64_t a, int64_t b) { return ev_sub(a, ev_mo
 static inline int64_t ev_floor_shr(int64_t a, int64_t k) {
     return (int64_t)((((uint64_t)a ^ EV_SIGN) >> k) - (EV_SIGN >> k));
 }
+/* int32 forms of the helpers above, for the fused element-wise steps whose every operand and intermediate the
+   value-range analysis (ranges.py) proves inside int32: they give the int64 results exactly (the unsigned
+   arithmetic keeps them free of undefined behaviour all the same) */
+#define EV_SIGN32 UINT32_C(0x80000000)
+static inline int32_t ev_add32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t ev_sub32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+static inline int32_t ev_mul32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
+static inline int32_t ev_neg32(int32_t a) { return (int32_t)(UINT32_C(0) - (uint32_t)a); }
+static inline int32_t ev_abs32(int32_t a) { return a < 0 ? ev_neg32(a) : a; }
+static inline int32_t ev_max32(int32_t a, int32_t b) { return a > b ? a : b; }
+static inline int32_t ev_min32(int32_t a, int32_t b) { return a < b ? a : b; }
+static inline int32_t ev_div32(int32_t a, int32_t b) { return b == 0 ? 0 : (b == -1 ? ev_neg32(a) : a / b); }
+static inline int32_t ev_mod32(int32_t a, int32_t b) {
+    int32_t r;
+    if (b == 0 || b == -1) return 0;
+    r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+static inline int32_t ev_fmod32(int32_t a, int32_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
+static inline int32_t ev_modp32(int32_t a, int32_t b) { int32_t r = a % b; return r < 0 ? r + b : r; }
+static inline int32_t ev_floordiv32(int32_t a, int32_t b) { return ev_sub32(a, ev_modp32(a, b)) / b; }
+/* floor(a / 2**k), 0 <= k <= 63: -1 or 0 from k = 32 on */
+static inline int32_t ev_floor_shr32(int32_t a, int64_t k) {
+    return k > 31 ? -(int32_t)(a < 0) : (int32_t)((((uint32_t)a ^ EV_SIGN32) >> k) - (EV_SIGN32 >> k));
+}
 static inline uint64_t ev_shr_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a >> s; }
 static inline uint64_t ev_shl_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a << s; }
 """

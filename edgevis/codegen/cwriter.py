@@ -7,6 +7,7 @@ import numpy as np
 from .ckernels import SHORT, conv_kernel
 from .gemm import MR, dw_kernel, gemm_kernel, pack_kernels, pack_rows, product_plan, round_up
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
+from .ranges import fits, value_ranges
 from .schedule import Plan, Step
 from .views import MASK, TAG
 
@@ -74,6 +75,8 @@ class CWriter:
         self.body: list[str] = []
         self._nstep = 0
         self._label = ""
+        self.ranges = value_ranges(g)
+        self._sfx = ""  # "32" while a fused element-wise step computes in int32 (the helpers' suffix)
 
     # ------------------------------------------------------------ storage
     def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None, key: str = "#table") -> str:
@@ -108,9 +111,24 @@ class CWriter:
         self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{self._label}");')
         self._nstep += 1
 
+    def narrow(self, s: Step) -> bool:
+        """Whether the fused element-wise step ``s`` computes in int32: every int64 operand and result of its
+        nodes provably inside int32 (:mod:`.ranges`), so each int32 helper gives the int64 value exactly."""
+        g, r = self.g, self.ranges
+        names = [x for m in s.nodes for x in list(m.inputs) + list(m.outputs) if x]
+        if any(m.op == "BitShift" for m in s.nodes) or any(g.tensors[x].ctype in ("uint64_t", "uint32_t")
+                                                            for x in names):
+            return False
+        wide = [x for x in names if g.tensors[x].ctype == "int64_t"]
+        return bool(wide) and all(x in r and fits(r[x]) for x in wide)
+
     def _ew(self, s: Step, _n: Node) -> None:
         g = self.g
         loop = s.shape or (1,)
+        narrow = self.narrow(s)
+        self._sfx = "32" if narrow else ""
+        if narrow:
+            self._label = "ew32"
         ops: list[tuple[str, str, list[int]]] = []  # (c pointer, ctype, strides)
         local: dict[str, str] = {}
         pre: list[str] = []
@@ -118,7 +136,12 @@ class CWriter:
             ops.append((self.ptr(x), g.tensors[x].ctype, _bcast(g.tensors[x].shape, loop)))
         consts = _unique_consts(g, s)
         for c in consts:
-            ops.append((self.weight(g.tensors[c]), g.tensors[c].ctype, _bcast(g.tensors[c].shape, loop)))
+            t = g.tensors[c]
+            if narrow and t.ctype == "int64_t":  # an int32 copy of the table (its values fit: narrow says so)
+                ops.append((self.weight(t, np.asarray(t.value).astype(np.int32), "int32_t", key="#i32"), "int32_t",
+                            _bcast(t.shape, loop)))
+            else:
+                ops.append((self.weight(t), t.ctype, _bcast(t.shape, loop)))
         for w in s.writes:
             ops.append((self.ptr(w, write=True), g.tensors[w].ctype, _contig(loop)))
         dims, strides = _merge(list(loop), [o[2] for o in ops])
@@ -132,6 +155,8 @@ class CWriter:
         for j, m in enumerate(s.nodes):
             out = m.outputs[0]
             ct = g.tensors[out].ctype
+            if narrow and ct == "int64_t":
+                ct = "int32_t"
             args = [self._arg(x, local) for x in m.inputs]
             lines.append(f"{ct} v{j} = {self._expr(m, args, ct, prod, local)};")
             local[out] = f"v{j}"
@@ -142,6 +167,7 @@ class CWriter:
         pre, lines = _prune(pre, lines)
         self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
                          + "\n            ".join(lines) + "\n        }\n    }")
+        self._sfx = ""
 
     def _arg(self, x: str, local: dict[str, str]) -> str:
         if not x:
@@ -150,7 +176,8 @@ class CWriter:
             return local[x]
         t = self.g.tensors[x]
         assert t.value is not None and t.size == 1, x
-        return literal(int(np.asarray(t.value).reshape(-1)[0]), t.ctype)
+        ct = "int32_t" if self._sfx and t.ctype == "int64_t" else t.ctype
+        return literal(int(np.asarray(t.value).reshape(-1)[0]), ct)
 
     def _const_positive(self, x: str, pow2: bool = False) -> np.ndarray | None:
         t = self.g.tensors[x]
@@ -170,29 +197,32 @@ class CWriter:
             floor = self._floor_div(m, prod, local)
             if floor:
                 return floor
-            return f"({a[0]} / {a[1]})" if self._const_positive(m.inputs[1]) is not None else f"ev_div({a[0]}, {a[1]})"
+            if self._const_positive(m.inputs[1]) is not None:
+                return f"({a[0]} / {a[1]})"
+            return f"ev_div{self._sfx}({a[0]}, {a[1]})"
         if op == "Mod":
             if int(m.attrs.get("fmod", 0)):
-                return f"ev_fmod({a[0]}, {a[1]})"
-            return f"ev_modp({a[0]}, {a[1]})" if self._const_positive(m.inputs[1]) is not None else f"ev_mod({a[0]}, {a[1]})"
+                return f"ev_fmod{self._sfx}({a[0]}, {a[1]})"
+            positive = self._const_positive(m.inputs[1]) is not None
+            return f"ev_mod{'p' if positive else ''}{self._sfx}({a[0]}, {a[1]})"
         simple = {"Add": "ev_add", "Sub": "ev_sub", "Mul": "ev_mul"}
         if op in simple:
-            return f"{simple[op]}({a[0]}, {a[1]})"
+            return f"{simple[op]}{self._sfx}({a[0]}, {a[1]})"
         if op == "Neg":
-            return f"ev_neg({a[0]})"
+            return f"ev_neg{self._sfx}({a[0]})"
         if op == "Abs":
-            return f"ev_abs({a[0]})"
+            return f"ev_abs{self._sfx}({a[0]})"
         if op in ("Max", "Min"):
             e = a[0]
             for b in a[1:]:
-                e = f"ev_{op.lower()}({e}, {b})"
+                e = f"ev_{op.lower()}{self._sfx}({e}, {b})"
             return e
         if op == "Clip":
             e = a[0]
             if len(a) > 1 and a[1]:
-                e = f"ev_max({e}, {a[1]})"
+                e = f"ev_max{self._sfx}({e}, {a[1]})"
             if len(a) > 2 and a[2]:
-                e = f"ev_min({e}, {a[2]})"
+                e = f"ev_min{self._sfx}({e}, {a[2]})"
             return e
         cmp = {"GreaterOrEqual": ">=", "Greater": ">", "Less": "<", "LessOrEqual": "<=", "Equal": "=="}
         if op in cmp:
@@ -230,12 +260,12 @@ class CWriter:
         if np.all((d & (d - 1)) == 0):
             k = np.log2(d).astype(np.int64)
             if k.size == 1:
-                return f"ev_floor_shr({a}, {int(k.reshape(-1)[0])})"
+                return f"ev_floor_shr{self._sfx}({a}, {int(k.reshape(-1)[0])})"
             # per-channel shift amounts: a table read at the same offset as the divisors
             sym = self.weight(self.g.tensors[div.inputs[1]], k.astype(np.uint8), "uint8_t")
             ref = local[div.inputs[1]]
-            return f"ev_floor_shr({a}, {sym}{ref[ref.index('['):]})"
-        return f"ev_floordiv({a}, {self._arg(div.inputs[1], local)})"
+            return f"ev_floor_shr{self._sfx}({a}, {sym}{ref[ref.index('['):]})"
+        return f"ev_floordiv{self._sfx}({a}, {self._arg(div.inputs[1], local)})"
 
     def _reduce(self, s: Step, n: Node) -> None:
         g = self.g

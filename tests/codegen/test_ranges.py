@@ -1,0 +1,188 @@
+"""The value-range analysis (edgevis/codegen/ranges.py) is sound, and the int32 element-wise steps it allows are
+bit-exact: each interval rule against brute force over small operand intervals; every tensor of a small
+integer-only graph, computed by ONNX Runtime on random and extreme inputs, inside its interval; a step whose
+int32 product would overflow (127 * 2**25 before a shift back into range) kept in int64, the others narrowed,
+and the C equal to ONNX Runtime bit for bit (-O3 -march=native, and -O0 under ASan + UBSan)."""
+
+import hashlib
+import itertools
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgevis.codegen import emit_c
+from edgevis.codegen.model import IntGraph, Node, Tensor, read_integer_graph
+from edgevis.codegen.cwriter import CWriter
+from edgevis.codegen.ranges import fits, node_range, value_ranges
+from edgevis.codegen.schedule import schedule
+
+from cbuild import build, ort_int8_and_logits, run
+
+
+def _tdiv(a, b):
+    return 0 if b == 0 else (-(abs(a) // abs(b)) if (a < 0) != (b < 0) else abs(a) // abs(b))
+
+
+def _mod(a, b, fmod):
+    if b == 0:
+        return 0
+    r = a - _tdiv(a, b) * b  # the sign of the dividend (C's %)
+    return r if fmod or r == 0 or (r < 0) == (b < 0) else r + b
+
+
+OPS = {"Add": lambda a, b: a + b, "Sub": lambda a, b: a - b, "Mul": lambda a, b: a * b, "Div": _tdiv,
+       "Mod": lambda a, b: _mod(a, b, False), "Max": max, "Min": min}
+
+
+def _graph_of(op, ranges, attrs=None, arity=2):
+    ins = [f"i{k}" for k in range(arity)]
+    ts = {x: Tensor(x, "int64_t", (1,)) for x in ins + ["y"]}
+    g = IntGraph("x", "i0", "y", 1.0, 1.0, ts, [Node(op, op, ins, ["y"], attrs or {})])
+    return g, dict(zip(ins, ranges))
+
+
+@pytest.mark.parametrize("op", sorted(OPS) + ["FMod", "Neg", "Abs", "Clip"])
+def test_interval_rules_hold_every_value(op):
+    rng = np.random.default_rng(1)
+    for _ in range(150):
+        rs = []
+        for _k in range(3):
+            lo = int(rng.integers(-40, 40))
+            rs.append((lo, lo + int(rng.integers(0, 25))))
+        if op in ("Neg", "Abs"):
+            g, r = _graph_of(op, rs[:1], arity=1)
+            got = node_range(g, g.nodes[0], r)
+            vals = [-a if op == "Neg" else abs(a) for a in range(rs[0][0], rs[0][1] + 1)]
+        elif op == "Clip":
+            g, r = _graph_of(op, rs, arity=3)
+            got = node_range(g, g.nodes[0], r)
+            vals = [min(max(a, lo), hi) for a, lo, hi in itertools.product(*(range(x, y + 1) for x, y in rs))]
+        else:
+            g, r = _graph_of("Mod" if op == "FMod" else op, rs[:2], {"fmod": 1} if op == "FMod" else None)
+            got = node_range(g, g.nodes[0], r)
+            f = (lambda a, b: _mod(a, b, True)) if op == "FMod" else OPS[op]
+            vals = [f(a, b) for a in range(rs[0][0], rs[0][1] + 1) for b in range(rs[1][0], rs[1][1] + 1)]
+            if op in ("Div", "Mod", "FMod") and rs[1][0] <= 0 <= rs[1][1]:
+                vals.append(0)  # the C's value for a zero divisor
+        assert got[0] <= min(vals) and max(vals) <= got[1], (op, rs, got, min(vals), max(vals))
+        exact = op in ("Add", "Sub", "Mul", "Max", "Min", "Neg", "Abs", "Clip") or \
+            (op == "Div" and not rs[1][0] <= 0 <= rs[1][1])
+        if exact:
+            assert got == (min(vals), max(vals)), (op, rs, got)
+
+
+C, H, W = 4, 6, 6
+
+
+def _model() -> onnx.ModelProto:
+    inits, nodes = [], []
+
+    def const(v, name, dtype=np.int64):
+        inits.append(numpy_helper.from_array(np.asarray(v, dtype), name))
+        return name
+
+    def node(op, ins, out, **attrs):
+        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+        return out
+
+    nodes.append(helper.make_node("QuantizeLinear", ["x", const(0.02, "qs", np.float32), const(0, "z", np.int8)],
+                                  ["q"]))
+    c = node("Cast", ["q"], "c", to=TensorProto.INT64)
+    # step A (narrowed): per-channel multipliers, floor divisions (scalar and per-channel powers of two, and by 7),
+    # truncating Div, Mod, Neg, Abs, Max, Min, Clip, Where
+    m = node("Mul", [c, const(np.array([3000, -2900, 17, 1]).reshape(1, C, 1, 1), "mult")], "m")
+    a = node("Add", [m, const(12345, "k")], "a")
+    d = node("Div", [a, const(7, "seven")], "d")
+    md = node("Mod", [a, const(5, "five")], "md")
+    fl = node("Div", [node("Sub", [a, node("Mod", [a, const(16, "d16")], "a_m16")], "a_s16"), "d16"], "fl")
+    dc = const(np.array([2, 64, 1, 1024]).reshape(1, C, 1, 1), "dch")
+    fl2 = node("Div", [node("Sub", [a, node("Mod", [a, dc], "a_mc")], "a_sc"), dc], "fl2")
+    f7 = node("Div", [node("Sub", [a, node("Mod", [a, "seven"], "a_m7")], "a_s7"), "seven"], "f7")
+    mx = node("Max", [node("Abs", [d], "ab"), md], "mx")
+    mn = node("Min", [node("Neg", [fl], "ng"), mx], "mn")
+    cl = node("Clip", [mn, const(-1000, "lo"), const(1000, "hi")], "cl")
+    wh = node("Where", [node("Greater", [cl, const(0, "zero")], "gt"), cl, d], "wh")
+    s = node("Add", [node("Add", [wh, fl2], "s0"), f7], "s")
+    r = node("ReduceSum", [s, const([2, 3], "ax")], "r", keepdims=1)
+    # step B (kept in int64): 127 * 2**25 leaves int32, the floor shift by 20 brings it back
+    rm = node("ReduceMax", [c, const([1], "ax1")], "rm", keepdims=1)
+    big = node("Mul", [rm, const(1 << 25, "p25")], "big")
+    sh = node("Div", [node("Sub", [big, node("Mod", [big, const(1 << 20, "p20")], "b_m")], "b_s"), "p20"], "sh")
+    flat = []
+    for t in (s, r, sh):
+        flat.append(node("Reshape", [t, const([1, -1], f"{t}_shape")], f"{t}_f"))
+    cat = node("Concat", flat, "cat", axis=1)
+    out = node("Cast", [cat], "cat32", to=TensorProto.INT32)
+    nodes.append(helper.make_node("DequantizeLinear", [out, const(0.5, "so", np.float32), const(0, "zo", np.int32)],
+                                  ["y"]))
+    n = C * H * W + C + H * W
+    g = helper.make_graph(nodes, "ranges", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+
+
+def _inputs():
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((1, C, H, W)).astype(np.float32) * s for s in (0.5, 3.0)]
+    xs += [np.full((1, C, H, W), v, np.float32) for v in (10.0, -10.0, 0.0)]  # the int8 extremes
+    return xs
+
+
+@pytest.fixture(scope="module")
+def ranges_file(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ranges")
+    path = tmp / "ranges.integer_only.onnx"
+    onnx.save(_model(), str(path))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".json").write_text(json.dumps({"precision": "integer-only", "sha256": sha,
+                                                              "model": "ranges"}))
+    return path, tmp
+
+
+def test_every_computed_value_lies_in_its_interval(ranges_file):
+    import onnxruntime as ort
+
+    path, _ = ranges_file
+    m = onnx.load(str(path))
+    g = read_integer_graph(path, m)
+    r = value_ranges(g)
+    names = [o for n in g.nodes for o in n.outputs]
+    types = {n: {"int64_t": TensorProto.INT64, "int32_t": TensorProto.INT32, "uint8_t": TensorProto.BOOL}[
+        g.tensors[n].ctype] for n in names}
+    m.graph.output.extend(helper.make_tensor_value_info(n, types[n], None) for n in names)
+    s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    seen = {n: [] for n in names}
+    for x in _inputs():
+        for n, v in zip(names, s.run(names, {"x": x})):
+            seen[n].append(np.asarray(v, np.int64).reshape(-1))
+    for n in names:
+        v = np.concatenate(seen[n])
+        assert r[n][0] <= v.min() and v.max() <= r[n][1], (n, r[n], v.min(), v.max())
+    # the analysis is tight enough to matter: step A fits int32, step B's product does not (its shift does)
+    assert all(fits(r[n]) for n in ("m", "a", "fl", "fl2", "f7", "wh", "s", "sh"))
+    assert not fits(r["big"]) and fits(r["big"], (-(1 << 63), (1 << 63) - 1))
+    assert r["c"] == (-128, 127) and r["rm"] == (-128, 127) and r["gt"] == (0, 1)
+
+
+@pytest.mark.parametrize("flags", [("-O3", "-march=native"),
+                                   ("-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all")])
+def test_narrowed_steps_equal_ort(ranges_file, flags):
+    path, tmp = ranges_file
+    g = read_integer_graph(path, onnx.load(str(path)))
+    plan = schedule(g)
+    w = CWriter(g, plan, "ranges")
+    step = {m.name: s for s in plan.steps if s.kind == "ew" for m in s.nodes}
+    assert w.narrow(step["m"]) and len(step["m"].nodes) > 20  # step A, fused whole, in int32
+    assert not w.narrow(step["big"])  # step B keeps int64: its product 127 * 2**25 would wrap in int32
+    lib = emit_c(path, tmp / "c")
+    text = lib.files["model"].read_text()
+    assert "ev_mul32(" in text and "ev_floor_shr32(" in text and "ev_floordiv32(" in text
+    assert "ev_mul(" in text and "ev_floor_shr(" in text
+    xs = _inputs()
+    x8, logits = ort_int8_and_logits(path, xs)
+    got = run(build(lib, tmp / f"r{flags[0]}", flags=flags), x8.reshape(len(xs), -1), lib.classes)
+    assert np.array_equal(got, logits.reshape(len(xs), -1).astype(np.int32))
+    assert len(np.unique(got)) > 50
