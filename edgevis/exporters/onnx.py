@@ -169,6 +169,12 @@ def export_onnx(
     """
     from ..catalog.factory import create_model, reparameterize
 
+    if model is not None and getattr(model, "edgevis_info", None) is None:
+        # a plain module records no input size or preprocessing: what a user's own model needs is edgevis.export
+        raise EdgevisError(f"export_onnx takes a module built by edgevis (catalog.create_model), which records its "
+                           f"input size and preprocessing; export your own {type(model).__name__} with "
+                           "edgevis.export(module, preprocess=edgevis.PreprocessOptions(input_size=(H, W), mean=..., "
+                           "std=...))")
     out_dir = ensure_writable_dir(output_dir)
     if model is None:
         model = create_model(model_name, weights=weights, num_classes=config.num_classes,
@@ -178,7 +184,7 @@ def export_onnx(
     else:
         model.eval()
     info = model.edgevis_info  # type: ignore[attr-defined]
-    weights_meta = model.edgevis_weights  # type: ignore[attr-defined]
+    weights_meta = getattr(model, "edgevis_weights", None)
     # a user's module may take BGR channels (the pipeline's model sources set this); catalog models take RGB
     preprocess = getattr(model, "edgevis_preprocess", None) or info.preprocess
     h, w = preprocess.input_size

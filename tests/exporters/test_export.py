@@ -35,3 +35,15 @@ def test_config_validation():
         ExportConfig(input_size=(8, 8))
     with pytest.raises(EdgevisError, match="exporter"):
         ExportConfig(exporter="onnxscript")  # type: ignore[arg-type]
+
+
+def test_a_plain_module_is_one_clear_error_naming_edgevis_export(tmp_path):
+    # issue 13: export_onnx(model=<a plain nn.Module>) died with an AttributeError traceback
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                              torch.nn.Linear(4, 3))
+    for deploy in (True, False):
+        with pytest.raises(EdgevisError, match=r"your own Sequential with edgevis\.export\(module, preprocess="):
+            export_onnx("mine", tmp_path / "out", model=net, deploy=deploy)
+    assert not (tmp_path / "out").exists()
