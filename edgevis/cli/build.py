@@ -57,34 +57,30 @@ def build(
     if wrong:
         raise EdgevisError(f"{', '.join(wrong)} do(es) not apply to --runtime {runtime}")
     show = not quiet and not as_json
+    from ..pipeline.building import build as run_build
+
     if runtime == "ort":
         from ..runtimes.ort import parse_providers
-        from ..runtimes.ort_build import OrtBuildConfig, build_ort
+        from ..runtimes.ort_build import OrtBuildConfig
 
         cfg = OrtBuildConfig(device=device, providers=parse_providers(providers),
                              threads=threads, optimization=optimization, cache_dir=cache_dir, trt_fp16=fp16)
-        from ..runtimes.isolate import check_loads
-
-        check_loads(model_file, optimization=cfg.optimization, providers=cfg.provider_list())
-        _report(spinner("building the ONNX Runtime session...", show), lambda: build_ort(model_file, output, cfg),
+        _report(spinner("building the ONNX Runtime session...", show), lambda: run_build(model_file, "ort", cfg, output),
                 as_json, show, _print_ort)
         return
     if runtime == "openvino":
-        from ..runtimes.openvino import OvConfig, build_openvino
+        from ..runtimes.openvino import OvConfig
 
         cfg_o = OvConfig(precision=precision_hint, threads=threads)
-        from ..runtimes.isolate import check_loads
-
-        check_loads(model_file)  # the build checks its result against ORT on the source: a native crash is one line
-        _report(spinner("compiling with OpenVINO...", show), lambda: build_openvino(model_file, output, cfg_o),
+        _report(spinner("compiling with OpenVINO...", show), lambda: run_build(model_file, "openvino", cfg_o, output),
                 as_json, show, _print_openvino)
         return
-    from ..runtimes.trt import TrtBuildConfig, engine_from_onnx, parse_shapes
+    from ..runtimes.trt import TrtBuildConfig, parse_shapes
 
     cfg_t = TrtBuildConfig(precision=precision, min_shapes=parse_shapes(min_shape), opt_shapes=parse_shapes(opt_shape),
                            max_shapes=parse_shapes(max_shape), workspace_gib=workspace, timing_cache=timing_cache,
                            dla_core=dla)
-    _report(spinner("building the TensorRT engine...", show), lambda: engine_from_onnx(model_file, output, cfg_t),
+    _report(spinner("building the TensorRT engine...", show), lambda: run_build(model_file, "trt", cfg_t, output),
             as_json, show, _print_trt)
 
 

@@ -37,3 +37,31 @@ def test_device_side_api_without_torch(tmp_path, lsnet_t_export):
     d = json.loads(p.stdout.strip().splitlines()[-1])
     assert d["leaked"] == [] and d["batches"] == [1, 2] and d["n"] == 5 and d["p50"] > 0
     assert d["path"].endswith("m.ort-cpu.onnx")
+
+
+def test_build_from_python_probes_a_foreign_file_as_the_cli_does(tmp_path):
+    """edgevis.build is what `edgevis build` calls: a file that crashes ORT natively is one error, nothing written."""
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    from edgevis.core.errors import NativeCrashError
+    from edgevis.core.files import sha256_file
+    from edgevis.runtimes import isolate
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtimes"))
+    from test_isolate import layernorm_empty_bias
+
+    f = layernorm_empty_bias(tmp_path / "ln.onnx")
+    # the verdict the child would give for ORT's segfault, planted under the key build's probe uses
+    isolate._VERDICTS[(sha256_file(f), "all", ("CPUExecutionProvider",))] = f"{f}: ONNX Runtime crashed (SIGSEGV)"
+    try:
+        with pytest.raises(NativeCrashError, match="ln.onnx"):
+            edgevis.build(f, "ort", output=tmp_path / "ln.ort-cpu.onnx")
+    finally:
+        isolate._VERDICTS.clear()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ln.onnx"]
+    # without the verdict the same call builds the file (edgevis hands ORT the harmless spelling)
+    b = edgevis.build(f, "ort", output=tmp_path / "ln.ort-cpu.onnx")
+    assert b.path == tmp_path / "ln.ort-cpu.onnx" and b.path.is_file()
