@@ -3,8 +3,10 @@
 Agreement with FP32 says what quantization changed; accuracy on labelled data is what
 papers and reviewers quote. A validation folder holds one sub-folder per class. The
 class index of a folder comes from a ``classes.txt`` in the folder (one class name per
-line, line *i* is class *i*; the folders are named by those names), else from the
-sorted folder names, and the result says which. Images are read and run one small
+line, line *i* is class *i*; the folders are named by those names, or by each line's
+first word as in ImageNet's ``LOC_synset_mapping.txt``), else, where every folder is an
+ImageNet synset (``n01440764``), from its ImageNet-1k index, else from the sorted folder
+names; the result says which. Images are read and run one small
 batch at a time, so memory stays flat whatever the folder's size.
 """
 
@@ -32,6 +34,7 @@ class LabelledFolder:
 
 
 def labelled_folder(root: str | os.PathLike[str]) -> LabelledFolder:
+    from ..data.imagenet import imagenet_synsets
     from ..data.images import iter_image_files
 
     r = Path(root)
@@ -41,13 +44,27 @@ def labelled_folder(root: str | os.PathLike[str]) -> LabelledFolder:
     if not folders:
         raise EdgevisError(f"{r} holds no class folders: --val takes one sub-folder of images per class")
     listed = r / "classes.txt"
+    synsets = imagenet_synsets()
     if listed.is_file():
         names = [ln.strip() for ln in listed.read_text(errors="replace").splitlines() if ln.strip()]
+        how = ""
+        if any(f.name not in set(names) for f in folders):
+            # ImageNet's LOC_synset_mapping.txt style: "n01440764 tench, Tinca tinca", the folder is the first word
+            first = [n.split()[0] for n in names]
+            if all(f.name in set(first) for f in folders):
+                names, how = first, "first word of each line, "
         index = {n: i for i, n in enumerate(names)}
         unknown = [f.name for f in folders if f.name not in index]
         if unknown:
             raise EdgevisError(f"{listed} does not name the folder(s) {', '.join(unknown[:3])}")
-        classes, mapping = tuple(names), f"classes.txt ({len(names)} classes)"
+        classes, mapping = tuple(names), f"classes.txt ({how}{len(names)} classes)"
+    elif all(f.name in synsets for f in folders):
+        # ImageNet's own layout (n01440764/ ...): the class is the synset's ImageNet-1k index, whichever
+        # subset of the 1000 folders is present
+        index = {n: i for i, n in enumerate(synsets)}
+        classes = synsets
+        mapping = (f"ImageNet synset folder names ({len(folders)} of {len(synsets)} classes: "
+                   f"{folders[0].name} is index {index[folders[0].name]})")
     else:
         index = {f.name: i for i, f in enumerate(folders)}
         classes, mapping = tuple(f.name for f in folders), f"sorted folder names ({len(folders)} classes: index 0 is {folders[0].name!r})"
@@ -104,6 +121,7 @@ def evaluate_files(models: list[str | os.PathLike[str]], val: str | os.PathLike[
     runners = [OrtRunner(m, threads=threads).open() for m in models]
     results = [Accuracy(str(m)) for m in models]
     skipped: list[str] = []
+    mismatch: list[str] = []
     classes_seen: set[int] = set()
     try:
         done = 0
@@ -125,6 +143,14 @@ def evaluate_files(models: list[str | os.PathLike[str]], val: str | os.PathLike[
                     if logits.shape[1] < len(folder.classes):
                         raise EdgevisError(f"{acc.model} has {logits.shape[1]} classes but {folder.root} has "
                                            f"{len(folder.classes)} ({folder.mapping})")
+                    if logits.shape[1] > len(folder.classes) and folder.mapping.startswith("sorted") and not done:
+                        # e.g. an ImageNet model on 5 folders named "tabby", "espresso", ...: indices 0-4 are
+                        # tench, goldfish, ... for it; say so rather than report a meaningless 0 %
+                        mismatch.append(f"{Path(acc.model).name} has {logits.shape[1]} classes and {folder.root} "
+                                        f"{len(folder.classes)} folders, indexed by their sorted names (index 0 is "
+                                        f"{folder.classes[0]!r}); if that is not the model's class order, name the "
+                                        "folders by ImageNet synset (n01440764, ...) or list the model's classes "
+                                        "in a classes.txt")
                     order = np.argsort(-logits, axis=1)[:, :5]
                     acc.images += len(y)
                     acc.top1_hits += int(np.sum(order[:, 0] == y))
@@ -141,7 +167,7 @@ def evaluate_files(models: list[str | os.PathLike[str]], val: str | os.PathLike[
             r.close()
     if not results[0].images:
         raise EdgevisError(f"no readable image in {folder.root}" + (f" (e.g. {skipped[0]})" if skipped else ""))
-    warnings = [f"skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}"] if skipped else []
+    warnings = mismatch + ([f"skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}"] if skipped else [])
     return {"schema": "edgevis.evaluate", "schema_version": 1, "val": str(folder.root), "class_index": folder.mapping,
             "classes": len(folder.classes), "classes_with_images": len(classes_seen),
             "interval": "95 % Wilson score interval",

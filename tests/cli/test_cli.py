@@ -106,6 +106,15 @@ def test_real_weights_end_to_end_predict_names_the_cat(tmp_path):
     top3 = [t["index"] for t in json.loads(run("predict", tmp_path / "efficientnet_lite0.fp32.onnx", "--image", cup,
                                                 "--json", "--top", "3").stdout)["top"]]
     assert {967, 968, 504} & set(top3)  # espresso, cup, coffee mug
+    # evaluate on ImageNet's folder layout: a synset folder is its ImageNet-1k class, whichever few are present
+    # (by sorted folder names the two would be classes 0 and 1, tench and goldfish: top-5 0 %)
+    for synset, photo in (("n02123045", img), ("n07920052", cup)):  # tabby, espresso
+        (tmp_path / "val" / synset).mkdir(parents=True)
+        (tmp_path / "val" / synset / photo.name).write_bytes(photo.read_bytes())
+    d = json.loads(run("evaluate", tmp_path / "efficientnet_lite0.fp32.onnx", "--val", tmp_path / "val",
+                       "--json").stdout)
+    assert d["class_index"].startswith("ImageNet synset folder names (2 of 1000") and d["warnings"] == []
+    assert d["models"][0]["images"] == 2 and d["models"][0]["top5"] == 1.0
 
 
 def test_builtin_weights_for_a_model_without_them(tmp_path):

@@ -88,3 +88,32 @@ def test_labelled_folder_sorted_index(tmp_path):
         Image.new("RGB", (4, 4)).save(tmp_path / c / "a.png")
     f = labelled_folder(tmp_path)
     assert f.classes == ("ant", "cat") and [label for _, label in f.files] == [0, 1]
+
+
+def test_labelled_folder_imagenet_synsets_and_synset_mapping_file(tmp_path):
+    from PIL import Image
+
+    for c in ("n07920052", "n02123045"):  # espresso (967), tabby (281): a subset of ImageNet's 1000 folders
+        (tmp_path / c).mkdir()
+        Image.new("RGB", (4, 4)).save(tmp_path / c / "a.png")
+    f = labelled_folder(tmp_path)
+    assert len(f.classes) == 1000 and sorted(label for _, label in f.files) == [281, 967]
+    assert f.mapping.startswith("ImageNet synset folder names (2 of 1000 classes: n02123045 is index 281")
+    # ImageNet's LOC_synset_mapping.txt as classes.txt: the folder is each line's first word
+    (tmp_path / "classes.txt").write_text("n07920052 espresso\nn09999999 other, thing\nn02123045 tabby, tabby cat\n")
+    f = labelled_folder(tmp_path)
+    assert f.mapping == "classes.txt (first word of each line, 3 classes)"
+    assert {p.parent.name: label for p, label in f.files} == {"n07920052": 0, "n02123045": 2}
+
+
+def test_evaluate_warns_when_sorted_folders_are_fewer_than_the_classes(tmp_path, digits_folders, digits_files):
+    _, held = digits_folders
+    val = tmp_path / "val"
+    val.mkdir()
+    for c in "79":
+        (val / c).symlink_to(held / c, target_is_directory=True)
+    p = run("evaluate", digits_files["fp32"], "--val", val, "--json")
+    d = json.loads(p.stdout)
+    assert d["models"][0]["top1"] < 0.2  # 7 -> index 0, 9 -> index 1: the model's 7s and 9s are "wrong"
+    assert any("has 10 classes and" in w and "sorted names (index 0 is '7')" in w for w in d["warnings"])
+    assert "warning:" in p.stderr and "synset" in p.stderr
