@@ -73,7 +73,11 @@ def report_facts(report: dict[str, Any]) -> list[tuple[str, str]]:
         shape = prov.get("input_shape")
         if shape:
             facts.append(("Input", f"{' x '.join(str(d) for d in shape)} ({prov.get('layout') or 'NCHW'})"))
+    # each file's recipe up front (a reviewer reads the header, not each variant's section)
+    facts += [(f"Recipe ({e['label']})", recipe_text(e["provenance"])) for e in report["entries"]
+              if e.get("provenance")]
     facts += [("Baseline", _opt(report.get("baseline"), lambda b: f"{b} (ratios and fidelity are against it)")),
+              ("Units", "sizes in MiB (2^20 = 1,048,576 bytes), times in ms per inference call"),
               ("Created", _opt(report.get("created")))]
     return facts
 
@@ -275,8 +279,10 @@ def entry_blocks(report: dict[str, Any], entry: dict[str, Any]) -> list[Block]:
             # a profile may repeat its runs' warnings ("batch 8: ..."); say each once
             if not any(str(w) in seen for seen in warnings):
                 warnings.append(f"batch {r['batch']}: {w}")
-    blocks = [_model_block(entry), _latency_block(runs), _memory_block(runs), _energy_block(runs),
-              _fidelity_block(report, entry), _per_layer_block(runs)]
+    blocks = [_model_block(entry), _latency_block(runs), _memory_block(runs)]
+    if any(energy_of(r)[0] is not None for e in report["entries"] for r in e["profile"]["runs"]):
+        blocks.append(_energy_block(runs))  # else the note under the summary says, once, why there is none
+    blocks += [_fidelity_block(report, entry), _per_layer_block(runs)]
     slowest = _slowest_nodes_block(runs)
     if slowest is not None:
         blocks.append(slowest)

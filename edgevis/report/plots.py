@@ -204,12 +204,8 @@ def energy_vs_latency(report: dict[str, Any], batch: int | None = None) -> Plot:
     title = "Energy vs latency"
     rows = summary_rows(report, batch)
     pts = [r for r in rows if r["energy_j_per_inference"] is not None]
-    if not pts:
-        reasons: dict[str, list[str]] = {}
-        for r in rows:
-            reasons.setdefault(str(r["energy_reason"]), []).append(r["label"])
-        why = "; ".join(f"{', '.join(labels)}: {reason}" for reason, labels in reasons.items())
-        return Plot(title, None, reason=f"no entry has an energy measurement ({why})")
+    if not pts:  # why is said once, in the note under the summary table
+        return Plot(title, None, reason="no entry has an energy measurement (the note under the summary says why)")
     fig, ax = _scatter(report, [r for r in rows if r["energy_j_per_inference"] is not None],
                        "energy_j_per_inference", 1.0, "energy per inference, net of idle (J)")
     ax.set_ylim(bottom=0)  # from zero too, so that vertical distances read as the energy ratios

@@ -24,8 +24,13 @@ def test_header_names_weights_input_command_and_recipe():
     assert "**Command line**: edgevis bench --model lsnet_t --precisions fp32,int8 --input-size 64 64" in md
     assert "**Weights**: lsnet_t_digits.pth (sha256 abababababababab…)" in md
     assert "**Input**: 1 x 3 x 64 x 64 (NCHW)" in md
-    assert ("INT8 QDQ for ort-cpu: uint8 activations, int8 weights per channel; minmax calibration on 64 images "
-            "(digits/train); 3 op(s) kept in float") in md
+    # each precision's recipe in the header, before the summary, and the byte unit said there once
+    header = md.split("## Summary")[0]
+    assert ("**Recipe (int8)**: INT8 QDQ for ort-cpu: uint8 activations, int8 weights per channel; minmax calibration "
+            "on 64 images (digits/train); 3 op(s) kept in float") in header
+    assert "**Recipe (fp32)**: fp32: exported (dynamo)" in header
+    assert "**Units**: sizes in MiB (2^20 = 1,048,576 bytes)" in header
+    assert " MB" not in md and "KiB" not in md
     html = render_html(r, plots=[])
     assert 'class="bad"' not in html and "lsnet_t_digits.pth" in html
 
