@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ckernels import SHORT, conv_kernel
-from .gemm import MR, dw_kernel, gemm_kernel, pack_kernels, pack_rows, product_plan, round_up
+from .gemm import MR, dw_kernel_padded, gemm_kernel, pack_kernels, pack_rows, product_plan, round_up
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
 from .ranges import fits, value_ranges
 from .schedule import Plan, Step
@@ -340,10 +340,14 @@ class CWriter:
         geo = f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}"
         self._label = "conv_" + ("1x1" if pp.pointwise else "im2col" if pp.kind == "gemm" else pp.kind)
         if pp.kind == "dw":
-            self.kernels[f"dw_{x.ctype}"] = dw_kernel(x.ctype)
-            self.body.append(f"    for (long b_ = 0; b_ < {N}; b_++) ev_dw_{xs}({px} + b_ * {C * H * W}, {self.weight(w)}, "
-                             f"{py} + b_ * {O * HO * WO}, {C}, {H}, {W}, {O}, {geo}, {HO}, {WO}, {dil[0]}, {dil[1]}, "
-                             f"{zx}, {zw});")
+            # one kernel per geometry, its sizes compile-time constants; its padded plane in the arena
+            key = "dw_" + x.ctype + "_" + "_".join(str(v) for v in pp.dw_geometry)
+            if key not in self.kernels:
+                self.kernels[key] = dw_kernel_padded(x.ctype, f"ev_dw_{xs}_{sum(k.startswith('dw_') for k in self.kernels)}",
+                                                     pp.dw_geometry)
+            fn = self.kernels[key].split("static void ", 1)[1].split("(", 1)[0]
+            self.body.append(f"    for (long b_ = 0; b_ < {N}; b_++) {fn}({px} + b_ * {C * H * W}, {self.weight(w)}, "
+                             f"{py} + b_ * {O * HO * WO}, (int16_t *)(A + {self.plan.scratch[self._nstep]}));")
             return
         if pp.kind == "generic":
             self.kernels[f"conv_{x.ctype}"] = conv_kernel(x.ctype)

@@ -12,9 +12,10 @@ blocking gives the reference's bits: the kernels below only reorder the sum.
   is packed at run time into an arena scratch of ``NB`` pixels at a time: ``x - ZX`` as int16 (it
   fits: ``|x - ZX| <= 255``), im2col for a window (a padded position holds 0, as the reference's
   zero point does), a transposition for a 1 x 1 convolution or a dynamic matmul operand.
-* **Depthwise** (one input channel per output): per output row and tap, a loop over the contiguous
-  output columns; the columns a tap's window leaves the image (the border) are cut off by bounds
-  computed once per tap, so the loop itself has no test.
+* **Depthwise** (one input channel per output): one kernel per geometry, every size, stride, pad and
+  zero point a compile-time constant. Each input channel is copied once into a zero-bordered int16
+  plane of ``x - ZX`` in the arena, its columns split by stride phase; every tap then reads
+  contiguous columns with no border test, and the compiler unrolls the taps.
 
 Written by hand: no C library does bit-exact int8 products with ONNX zero points, C99 only, no malloc.
 """
@@ -134,78 +135,37 @@ static void ev_im2col_{X}(const {XT} *restrict x, int C, int H, int W, int KH, i
 }
 """
 
-DEPTHWISE = r"""
-/* Depthwise ConvInteger (one input channel per group): output channel o reads channel o / (O / C). Per output
-   row and tap, the columns whose input lies inside the image are [lo, hi), computed once: the inner loop runs
-   over contiguous columns without a test. */
-static void ev_dw_{X}(const {XT} *restrict x, const int8_t *restrict w, int32_t *restrict y, int C, int H, int W,
-                     int O, int KH, int KW, int SH, int SW, int PT, int PL, int HO, int WO, int DH, int DW, int ZX,
-                     int ZW) {
-    int og = O / C, lo_[16], hi_[16];  /* each tap column's [lo, hi), computed once (no division per row) */
-    for (int j = 0; j < KW && j < 16; j++) {
-        int jj = j * DW - PL;
-        lo_[j] = jj >= 0 ? 0 : (-jj + SW - 1) / SW;  /* first ox with ox*SW + jj >= 0 */
-        hi_[j] = W - 1 - jj < 0 ? 0 : (W - 1 - jj) / SW + 1;  /* ox*SW + jj <= W - 1 */
-        if (hi_[j] > WO) hi_[j] = WO;
-    }
-    for (int o = 0; o < O; o++) {
-        const {XT} *xc = x + (long)(o / og) * H * W;
-        const int8_t *wo = w + (long)o * KH * KW;
-        for (int oy = 0; oy < HO; oy++) {
-            uint32_t *restrict dst = (uint32_t *)(y + ((long)o * HO + oy) * WO);
-            for (int ox = 0; ox < WO; ox++) dst[ox] = 0;
-            for (int i = 0; i < KH; i++) {
-                int iy = oy * SH + i * DH - PT;
-                const {XT} *row;
-                if (iy < 0 || iy >= H) continue;
-                row = xc + (long)iy * W;
-                for (int j = 0; j < KW; j++) {
-                    int32_t wv = (int32_t)wo[i * KW + j] - ZW;
-                    int jj = j * DW - PL, lo, hi;
-                    if (wv == 0) continue;
-                    if (j < 16) {
-                        lo = lo_[j];
-                        hi = hi_[j];
-                    } else {
-                        lo = jj >= 0 ? 0 : (-jj + SW - 1) / SW;
-                        hi = W - 1 - jj < 0 ? 0 : (W - 1 - jj) / SW + 1;
-                        if (hi > WO) hi = WO;
-                    }
-                    if (SW == 1) {
-                        const {XT} *rj = row + jj;
-                        for (int ox = lo; ox < hi; ox++) dst[ox] += (uint32_t)(wv * ((int32_t)rj[ox] - ZX));
-                    } else {
-                        for (int ox = lo; ox < hi; ox++)
-                            dst[ox] += (uint32_t)(wv * ((int32_t)row[(long)ox * SW + jj] - ZX));
-                    }
-                }
-            }
-        }
-    }
-}
-"""
 
 @dataclass(frozen=True)
 class ConvPlan:
     kind: str  # "dw" (direct depthwise), "gemm" (im2col or 1 x 1 packing + GEMM), "generic" (the plain loop)
     gemm: Gemm | None = None
     pointwise: bool = False  # 1 x 1, stride 1, no padding: the x side is a transposition, no im2col
+    dw_geometry: tuple[int, ...] = ()  # depthwise: its sizes in DW_PARAMS order (one kernel per geometry)
+
+    @property
+    def scratch(self) -> int:
+        """Arena bytes the kernel uses while it runs (packed GEMM operands, the depthwise padded plane)."""
+        if self.gemm is not None:
+            return self.gemm.scratch
+        return dw_plane_bytes(self.dw_geometry) if self.dw_geometry else 0
 
 
-def conv_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...], attrs: dict, zw: int) -> ConvPlan:
-    """The kernel of one ConvInteger (input N x C x H x W, weights O x C/G x KH x KW)."""
+def conv_plan(x_shape: tuple[int, ...], w_shape: tuple[int, ...], attrs: dict, zw: int, zx: int = 0) -> ConvPlan:
+    """The kernel of one ConvInteger (input N x C x H x W, weights O x C/G x KH x KW; zero points zx, zw)."""
     N, C, H, W = x_shape
     O, cg, KH, KW = w_shape
     G = int(attrs.get("group", 1))
     st = list(attrs.get("strides", [1, 1]))
     pads = list(attrs.get("pads", [0, 0, 0, 0]))
     dil = list(attrs.get("dilations", [1, 1]))
-    if cg == 1 and G == C and O % C == 0:
-        return ConvPlan("dw")
-    if zw != 0:  # weights less a non-zero zero point may leave int8: the plain loop
-        return ConvPlan("generic")
     ho = (H + pads[0] + pads[2] - dil[0] * (KH - 1) - 1) // st[0] + 1
     wo = (W + pads[1] + pads[3] - dil[1] * (KW - 1) - 1) // st[1] + 1
+    if cg == 1 and G == C and O % C == 0:
+        return ConvPlan("dw", dw_geometry=(C, H, W, O, KH, KW, st[0], st[1], pads[0], pads[1], ho, wo, dil[0], dil[1],
+                                           zx, zw))
+    if zw != 0:  # weights less a non-zero zero point may leave int8: the plain loop
+        return ConvPlan("generic")
     pw = KH == KW == 1 and st == [1, 1] and not any(pads)
     return ConvPlan("gemm", gemm_layout(O // G, ho * wo, cg * KH * KW), pw)
 
@@ -224,9 +184,10 @@ def product_plan(g: IntGraph, n: Node) -> ConvPlan:
     x, w = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]]
     zw = scalar_zero_point(g, n, 3)
     if n.op == "ConvInteger":
-        if zw is None or len(x.shape) != 4 or len(w.shape) != 4:
+        zx = scalar_zero_point(g, n, 2)
+        if zw is None or zx is None or len(x.shape) != 4 or len(w.shape) != 4:
             return ConvPlan("generic")
-        return conv_plan(x.shape, w.shape, n.attrs, zw)
+        return conv_plan(x.shape, w.shape, n.attrs, zw, zx)
     if len(x.shape) < 2 or len(w.shape) < 2:
         return ConvPlan("generic")
     M, K = x.shape[-2:]
@@ -247,5 +208,68 @@ def pack_kernels(xt: str) -> str:
     return PACK.replace("{X}", XSHORT[xt]).replace("{XT}", xt)
 
 
-def dw_kernel(xt: str) -> str:
-    return DEPTHWISE.replace("{X}", XSHORT[xt]).replace("{XT}", xt)
+DW_PARAMS = ("C", "H", "W", "O", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "DH", "DW", "ZX", "ZW")
+
+DEPTHWISE_PADDED = r"""
+/* Depthwise ConvInteger for one geometry (the sizes below are compile-time constants). Per input channel, the
+   window's rows are copied once into a zero-bordered plane of (x - ZX) as int16 (a padded position holds 0, as
+   the reference's zero point does), split into SW column phases (column k*SW + p at phase p, index k): then
+   every tap reads contiguous columns, the loops have no border test, and the compiler unrolls the taps. The
+   plane (PLANE int16) lives in the arena. */
+static void {FN}(const {XT} *restrict x, const int8_t *restrict w, int32_t *restrict y, int16_t *restrict P) {
+    enum { {CONSTS} };
+    enum { HP = (HO - 1) * SH + (KH - 1) * DH + 1, WP = (WO - 1) * SW + (KW - 1) * DW + 1, WQ = (WP + SW - 1) / SW,
+           PLANE = SW * HP * WQ, OG = O / C };
+    for (int o = 0; o < O; o++) {
+        const int8_t *wo = w + (long)o * KH * KW;
+        if (o % OG == 0) {  /* a new input channel: its padded, phase-split plane */
+            const {XT} *xc = x + (long)(o / OG) * H * W;
+            for (int r = 0; r < HP; r++) {
+                int iy = r - PT;
+                for (int p = 0; p < SW; p++) {
+                    int16_t *dst = P + ((long)p * HP + r) * WQ;
+                    /* the columns k inside the image: lo <= k < hi (k*SW + p - PL in [0, W)) */
+                    int lo = PL - p <= 0 ? 0 : (PL - p + SW - 1) / SW;
+                    int hi = W - 1 + PL - p < 0 ? 0 : (W - 1 + PL - p) / SW + 1, k = 0;
+                    if (hi > WQ) hi = WQ;
+                    if (iy < 0 || iy >= H) hi = 0;
+                    if (lo > hi) lo = hi;
+                    for (; k < lo; k++) dst[k] = 0;
+                    {
+                        const {XT} *row = xc + (long)(iy < 0 ? 0 : iy) * W;
+                        for (; k < hi; k++) dst[k] = (int16_t)(row[(long)k * SW + p - PL] - ZX);
+                    }
+                    for (; k < WQ; k++) dst[k] = 0;
+                }
+            }
+        }
+        for (int oy = 0; oy < HO; oy++) {
+            uint32_t acc[WO];
+            for (int ox = 0; ox < WO; ox++) acc[ox] = 0;
+            for (int i = 0; i < KH; i++)
+                for (int j = 0; j < KW; j++) {
+                    int32_t wv = (int32_t)wo[i * KW + j] - ZW;
+                    const int16_t *r = P + ((long)((j * DW) % SW) * HP + oy * SH + i * DH) * WQ + (j * DW) / SW;
+                    for (int ox = 0; ox < WO; ox++) acc[ox] += (uint32_t)(wv * r[ox]);
+                }
+            {
+                uint32_t *restrict dst = (uint32_t *)(y + ((long)o * HO + oy) * WO);
+                for (int ox = 0; ox < WO; ox++) dst[ox] = acc[ox];
+            }
+        }
+    }
+}
+"""
+
+
+def dw_plane_bytes(geometry: tuple[int, ...]) -> int:
+    """Arena bytes of the padded kernel's plane (int16) for a geometry in ``DW_PARAMS`` order."""
+    g = dict(zip(DW_PARAMS, geometry))
+    hp = (g["HO"] - 1) * g["SH"] + (g["KH"] - 1) * g["DH"] + 1
+    wp = (g["WO"] - 1) * g["SW"] + (g["KW"] - 1) * g["DW"] + 1
+    return 2 * g["SW"] * hp * ((wp + g["SW"] - 1) // g["SW"])
+
+
+def dw_kernel_padded(xt: str, fn: str, geometry: tuple[int, ...]) -> str:
+    consts = ", ".join(f"{k} = {v}" for k, v in zip(DW_PARAMS, geometry))
+    return DEPTHWISE_PADDED.replace("{FN}", fn).replace("{XT}", xt).replace("{CONSTS}", consts)

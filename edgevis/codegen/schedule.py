@@ -102,7 +102,7 @@ def schedule(g: IntGraph) -> Plan:
             continue
         kind = "reduce" if n.op in REDUCE else ("conv" if n.op == "ConvInteger" else "matmul")
         pp = product_plan(g, n) if n.op in LINEAR else None
-        steps.append(Step(kind, [n], _unique(dyn), list(n.outputs), scratch=pp.gemm.scratch if pp and pp.gemm else 0))
+        steps.append(Step(kind, [n], _unique(dyn), list(n.outputs), scratch=pp.scratch if pp else 0))
     close()
     for s in steps:
         for w in s.writes:
