@@ -121,6 +121,13 @@ def test_bad_input_gets_one_line_and_no_crash(cpp_build, digits_files, photos, t
     Path(str(opt) + ".json").write_text(json.dumps(side))
     why = ort_mismatch(side, onnxruntime.__version__, ["CPUExecutionProvider"])
     assert one_line_error(cpp_build, opt, img) == f"{opt} cannot load here: {why}"
+    # ... and one by this ONNX Runtime whose sidecar records no sha256: nothing vouches for it (the guard's words)
+    bare_side = copy("nosha.onnx")
+    side = {k: v for k, v in side.items() if k != "sha256"} | {"onnxruntime": onnxruntime.__version__}
+    Path(str(bare_side) + ".json").write_text(json.dumps(side))
+    assert ort_mismatch(side, onnxruntime.__version__, ["CPUExecutionProvider"]) is None
+    why = check_sidecar_matches_file(side, bare_side)
+    assert one_line_error(cpp_build, bare_side, img) == f"{bare_side} cannot load here: {why}"
     # missing files, a file that is not ONNX, an image that is not an image, a truncated JPEG
     assert "model file not found" in one_line_error(cpp_build, work / "nope.onnx", img)
     junk = work / "junk.onnx"

@@ -112,8 +112,10 @@ std::string ort_mismatch(const Json& sidecar, const std::string& running_version
   return "";
 }
 
-std::string sidecar_sha_mismatch(const Json& sidecar, const std::string& path) {
+std::string sidecar_sha_mismatch(const Json& sidecar, const std::string& path, bool required) {
   const Json* want = sidecar.find("sha256");
+  if (required && (want == nullptr || !want->is_string() || want->text.empty()))
+    return "its sidecar " + file_name(path) + ".json records no sha256: it cannot tell whether it describes this file";
   if (!truthy(want)) return "";
   if (text_of(want, "") != sha256_hex_file(path))
     return "its sidecar " + file_name(path) +

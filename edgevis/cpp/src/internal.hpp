@@ -45,7 +45,9 @@ std::string file_name(const std::string& path);
 std::string version3(const std::string& version);
 
 // "its sidecar NAME.json describes another file (sha256 differs): ..." or "" when it matches.
-std::string sidecar_sha_mismatch(const Json& sidecar, const std::string& path);
+// `required` (a compiled file: engine, ORT-optimized graph): a sidecar that records no sha256 is
+// refused too, as guard.check_sidecar_matches_file refuses it; otherwise it is not checked.
+std::string sidecar_sha_mismatch(const Json& sidecar, const std::string& path, bool required);
 
 // What a backend hands back to Model.
 class BackendImpl {

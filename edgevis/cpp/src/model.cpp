@@ -200,10 +200,10 @@ Model Model::open(const std::string& path, const Options& options) {
   } else {
     if (kind == kKindOrt) {
       std::string why = ort_mismatch(sidecar, onnxruntime_version(), providers_for(options.device));
-      if (why.empty()) why = sidecar_sha_mismatch(sidecar, path);
+      if (why.empty()) why = sidecar_sha_mismatch(sidecar, path, true);
       if (!why.empty()) throw MismatchError(path + " cannot load here: " + why);
     } else if (has_sidecar) {
-      std::string why = sidecar_sha_mismatch(sidecar, path);
+      std::string why = sidecar_sha_mismatch(sidecar, path, false);  // predict checks a recorded one only
       if (!why.empty()) throw MismatchError(path + " cannot load here: " + why);
     }
     m.impl_ = open_onnxruntime(path, has_sidecar ? &sidecar : nullptr, options, &m.warnings_);

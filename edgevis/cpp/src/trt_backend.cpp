@@ -100,7 +100,7 @@ class TrtBackend final : public BackendImpl {
       if (!kind || !kind->is_string() || kind->text != kKindTrt)
         throw Error(path + ": its sidecar does not describe a TensorRT engine (kind " +
                     (kind && kind->is_string() ? "'" + kind->text + "'" : std::string("None")) + ")");
-      std::string why = sidecar_sha_mismatch(*sidecar, path);
+      std::string why = sidecar_sha_mismatch(*sidecar, path, true);
       if (why.empty()) why = engine_mismatch(*sidecar, running_info(runtime_.get()));
       if (!why.empty()) throw MismatchError(path + " cannot load here: " + why);
     }
