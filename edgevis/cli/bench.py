@@ -64,11 +64,6 @@ def bench(
     config = BenchConfig(model=model, precisions=parse_precisions(precisions), output_dir=output_dir, weights=weights,
                          input_size=tuple(input_size) if input_size else None,  # type: ignore[arg-type]
                          calib_dir=calib, holdout_dir=holdout, val_dir=val, reuse=reuse, rounds=rounds, profile=prof)
-    from ..core.files import ensure_writable_dir
-
-    ensure_writable_dir(output_dir)
-    if report is not None:
-        ensure_writable_dir(report)
     show = not quiet and not as_json
 
     def log(msg: str) -> None:
@@ -76,14 +71,10 @@ def bench(
             err.print(escape(msg), highlight=False)
 
     with progress_bar(show) as progress:
-        result = run_bench(config, progress=progress, log=log, invocation=command_line()).to_dict()
+        run = run_bench(config, progress=progress, log=log, invocation=command_line(), report_dir=report)
+    result, written = run.to_dict(), run.report_files
     for w in result["warnings"]:
         warn(w)
-    written = None
-    if report is not None:
-        from ..report import write_report
-
-        written = write_report(result, report)
     if as_json:
         print_json({**result, "report_files": {k: str(v) for k, v in written.items()} if written else None})
     elif csv:
@@ -94,12 +85,6 @@ def bench(
             out.print(f"report: {escape(str(written['html']))}")
 
 
-# the terminal's headers (the report's are longer): "x fp32" is the ratio against the baseline
-_SHORT = {"p50 latency": "p50", "p99 latency": "p99", "Speedup": "Speedup (p50)", "Throughput": "Throughput",
-          "File size": "Size", "Peak RSS (added)": "Peak RSS (added)", "Top-1 agreement": "Top-1 agr.",
-          "Energy / inference (net of idle)": "Energy"}
-
-
 def print_bench(result: dict[str, Any], wide: bool = False) -> None:
     from ..report import format_rows, summary_rows, table_notes
     from ..report.table import TERMINAL_COLUMNS
@@ -108,16 +93,16 @@ def print_bench(result: dict[str, Any], wide: bool = False) -> None:
     cols = None if wide else TERMINAL_COLUMNS
     for b in batches:
         rows = summary_rows(result, batch=b)
-        headers, cells = format_rows(rows, cols, hide_empty=not wide)
+        # by default the compact cells: units in the headers, so that the main columns fit 100 terminal columns
+        headers, cells = format_rows(rows, cols, hide_empty=not wide, compact=not wide)
         table = Table(title=f"{escape(result['title'])}, batch {b} (ratios against {result['baseline']})")
         for i, h in enumerate(headers):
             # numbers are never cut: a cell that does not fit folds onto a second line
-            table.add_column(escape(h if wide else _SHORT.get(h.split(" vs ")[0], h)),
-                             justify="left" if i == 0 else "right", overflow="fold", no_wrap=i == 0)
+            table.add_column(escape(h), justify="left" if i == 0 else "right", overflow="fold", no_wrap=i == 0)
         for row in cells:
             table.add_row(*(escape(c) for c in row))
         out.print(table)
-        for note in table_notes(rows, cols, hide_empty=not wide):
+        for note in table_notes(rows, cols, hide_empty=not wide, compact=not wide):
             out.print(escape(note), highlight=False)
     ran = [(e["label"], e["profile"]["model"]["inference_precision"]["label"]) for e in result["entries"]
            if e["profile"]["model"].get("inference_precision")]

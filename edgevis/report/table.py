@@ -159,14 +159,22 @@ def _value(v: float | None, fmt: Callable[[float], str], notes: _Notes, reason: 
     return notes.missing(reason) if v is None else fmt(v)
 
 
-def _ratio_cell(row: dict[str, Any], key: str, notes: _Notes, reason: str | None) -> str:
+def _ratio_cell(row: dict[str, Any], key: str, notes: _Notes, reason: str | None, compact: bool = False) -> str:
     if row["is_baseline"] and row[key] is not None:
-        return f"{fmt_ratio(row[key])} (baseline)"
+        return fmt_ratio(row[key]) if compact else f"{fmt_ratio(row[key])} (baseline)"
     return _value(row[key], fmt_ratio, notes, reason)
 
 
-def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
-    """Each column's cell, made on demand so that only the columns shown number footnotes."""
+def _bare(fmt: Callable[[float], str]) -> Callable[[float], str]:
+    """``fmt`` without its unit ("1.5 ms" -> "1.5"): the compact table says the unit once, in the header."""
+    return lambda v: fmt(v).rsplit(" ", 1)[0]
+
+
+def _cells(row: dict[str, Any], notes: _Notes, compact: bool = False) -> dict[str, Callable[[], str]]:
+    """Each column's cell, made on demand so that only the columns shown number footnotes. ``compact``: units
+    left to the headers (:data:`COMPACT_HEADERS`), the baseline's ratios without "(baseline)", the accuracy
+    interval without percent signs - what lets the terminal table fit 100 columns with nothing cut."""
+    ms, mb, ips = (_bare(fmt_ms), _bare(fmt_mb), _bare(fmt_ips)) if compact else (fmt_ms, fmt_mb, fmt_ips)
     same = row["label"].replace("_", "-") == row["precision"].replace("_", "-")
     label = row["label"] if same else f"{row['label']} ({row['precision']})"
     ratio_reason, energy_reason, fid_reason = row["ratio_reason"], row["energy_reason"], row["fidelity_reason"]
@@ -180,9 +188,9 @@ def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
     def rss() -> str:
         if row["peak_rss_mb"] is None:
             return notes.missing("memory was not measured")
-        added = f" ({'+' if row['added_mb'] >= 0 else ''}{fmt_mb(row['added_mb'])})" \
+        added = f" ({'+' if row['added_mb'] >= 0 else ''}{mb(row['added_mb'])})" \
             if row["added_mb"] is not None else ""
-        return fmt_mb(row["peak_rss_mb"]) + added
+        return mb(row["peak_rss_mb"]) + added
 
     def fidelity(key: str, fmt: Callable[[float], str]) -> str:
         if fid_reason == "reference":
@@ -197,24 +205,26 @@ def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
         return lambda: _value(row[key], fmt, notes, reason)
 
     def ratio(key: str, reason: str | None) -> Callable[[], str]:
-        return lambda: _ratio_cell(row, key, notes, reason)
+        return lambda: _ratio_cell(row, key, notes, reason, compact)
 
     return {
         "variant": lambda: label, "batch": lambda: str(row["batch"]),
-        "p50": value("p50_ms", fmt_ms, None), "p99": value("p99_ms", fmt_ms, None),
+        "p50": value("p50_ms", ms, None), "p99": value("p99_ms", ms, None),
         "mean": lambda: f"{sig(row['mean_ms'])} ± {sig(row['std_ms'], 2)} ms",
         "speedup": ratio("speedup_p50", ratio_reason),
-        "thr": value("throughput_ips", fmt_ips, "throughput was not recorded"),
+        "thr": value("throughput_ips", ips, "throughput was not recorded"),
         "thr_ratio": ratio("throughput_ratio", ratio_reason or "throughput was not recorded"),
-        "size": value("file_mb", fmt_mb, "file size was not recorded"),
+        "size": value("file_mb", mb, "file size was not recorded"),
         "size_ratio": ratio("size_ratio", "file size was not recorded"),
         "rss": rss,
-        "energy": value("energy_j_per_inference", lambda v: f"{sig(v)} J", energy_reason),
+        "energy": value("energy_j_per_inference", lambda v: sig(v) if compact else f"{sig(v)} J", energy_reason),
         "energy_ratio": ratio("energy_ratio", energy_ratio_reason),
         "power": value("avg_power_w", lambda v: f"{sig(v)} W", energy_reason),
         "top1": lambda: fidelity("top1_agreement", fmt_pct),
         "cos": lambda: fidelity("cosine_mean", lambda v: f"{v:.4f}"),
         "acc": lambda: (notes.missing("no accuracy measurement") if row["top1_accuracy"] is None else
+                        f"{100 * row['top1_accuracy']:.1f} ({100 * row['top1_accuracy_ci95'][0]:.1f}–"
+                        f"{100 * row['top1_accuracy_ci95'][1]:.1f})" if compact else
                         f"{fmt_pct(row['top1_accuracy'])} ({fmt_pct(row['top1_accuracy_ci95'][0])}–"
                         f"{fmt_pct(row['top1_accuracy_ci95'][1])})"),
     }
@@ -222,12 +232,17 @@ def _cells(row: dict[str, Any], notes: _Notes) -> dict[str, Callable[[], str]]:
 
 # what a terminal shows by default: the columns a reviewer reads first, within 100 columns
 TERMINAL_COLUMNS = ("variant", "acc", "p50", "speedup", "thr", "size", "rss", "energy", "top1")
+# the compact (terminal) table's headers, by column key: each unit said once, here, not in every cell
+# (two lines each, so that a header is no wider than its numbers)
+COMPACT_HEADERS = {"acc": "Top-1 %\n(95 % CI)", "p50": "p50\nms", "p99": "p99\nms", "speedup": "Speedup\n(p50)",
+                   "thr": "Through-\nput img/s", "size": "Size\nMiB", "rss": "Peak RSS\nMiB (added)",
+                   "energy": "Energy\nJ", "top1": "Top-1\nagreement"}
 # columns that exist only to carry an energy figure: hidden, with one note, where no row has one
 _ENERGY_COLUMNS = ("energy", "energy_ratio", "power")
 
 
 def _format(rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
-            hide_empty: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
+            hide_empty: bool = False, compact: bool = False) -> tuple[list[str], list[list[str]], list[str]]:
     base = rows[0]["baseline"] if rows else None
     cols = _headers(base, any(r["fidelity_reference"] is not None or r["top1_agreement"] is not None for r in rows),
                     any(r["top1_accuracy"] is not None for r in rows))
@@ -244,22 +259,24 @@ def _format(rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
     notes = _Notes()
     body = []
     for row in rows:
-        cells = _cells(row, notes)
+        cells = _cells(row, notes, compact)
         body.append([cells[k]() for k, _ in cols])
-    return [h for _, h in cols], body, lead + [f"[{n}] {text}" for text, n in notes.items.items()]
+    headers = [COMPACT_HEADERS.get(k, h) if compact else h for k, h in cols]
+    return headers, body, lead + [f"[{n}] {text}" for text, n in notes.items.items()]
 
 
 def format_rows(rows: list[dict[str, Any]], columns: Sequence[str] | None = None,
-                hide_empty: bool = False) -> tuple[list[str], list[list[str]]]:
+                hide_empty: bool = False, compact: bool = False) -> tuple[list[str], list[list[str]]]:
     """(headers, cells) of the summary table, every number with its unit; missing values are "—"
     followed by a footnote mark whose text :func:`table_notes` gives. p90 and CV stay in the rows and
     the per-entry details: the table is kept to what fits a review slide. ``columns`` keeps only those
     keys (see :data:`TERMINAL_COLUMNS`); ``hide_empty`` drops the energy columns where no row has energy,
-    leaving one note instead of a footnote per cell."""
-    headers, body, _ = _format(rows, columns, hide_empty)
+    leaving one note instead of a footnote per cell; ``compact`` puts the units in the headers (the terminal)."""
+    headers, body, _ = _format(rows, columns, hide_empty, compact)
     return headers, body
 
 
-def table_notes(rows: list[dict[str, Any]], columns: Sequence[str] | None = None, hide_empty: bool = False) -> list[str]:
+def table_notes(rows: list[dict[str, Any]], columns: Sequence[str] | None = None, hide_empty: bool = False,
+                compact: bool = False) -> list[str]:
     """The footnotes the marks in :func:`format_rows` refer to, e.g. ``"[1] no RAPL zones ..."``."""
-    return _format(rows, columns, hide_empty)[2]
+    return _format(rows, columns, hide_empty, compact)[2]

@@ -38,6 +38,23 @@ def test_default_table_fits_100_columns_and_cuts_no_number(energy):
         assert text.count("no RAPL zones") == 1
 
 
+@pytest.mark.parametrize("energy", [False, True])
+def test_with_accuracy_the_table_still_fits_and_says_units_in_headers(energy):
+    report = make_report(energy=energy)
+    for i, e in enumerate(report["entries"]):  # --val: top-1 accuracy with its 95 % interval, one more column
+        e["accuracy"] = {"top1": 0.969 - 0.01 * i, "top1_ci95": [0.946 - 0.01 * i, 0.983 - 0.01 * i]}
+    text = render(report, 100)
+    assert max(len(line) for line in text.splitlines()) <= 100 and "…" not in text
+    lines = text.splitlines()
+    if not energy:  # each row on one line, every interval whole on it
+        assert any("integer_only" in ln and "94.9 (92.6–96.3)" in ln for ln in lines)
+        assert any(ln.startswith("│ fp32 ") and "96.9 (94.6–98.3)" in ln and "reference" in ln for ln in lines)
+    else:  # one column more: a cell may wrap at its space, a number never splits
+        assert "(92.6–96.3)" in text and "(94.6–98.3)" in text and "0.0783" in text
+    assert "MiB" in text and text.count("MiB") <= 2  # in the headers (Size, Peak RSS), not in every cell
+    assert " ms " not in text.split("┡")[1]  # the body's numbers carry no unit: the header says ms
+
+
 def test_wide_and_csv_have_every_column(capsys):
     report = make_report(energy=False)
     wide = render(report, 400, wide=True)
