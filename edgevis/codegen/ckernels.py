@@ -65,6 +65,8 @@ static inline int32_t ev_floordiv32(int32_t a, int32_t b) { return ev_sub32(a, e
 static inline int32_t ev_floor_shr32(int32_t a, int64_t k) {
     return k > 31 ? -(int32_t)(a < 0) : (int32_t)((((uint32_t)a ^ EV_SIGN32) >> k) - (EV_SIGN32 >> k));
 }
+/* the exact product of two int32 values (|a * b| <= 2**62): GCC vectorizes it as vpmuldq / smull */
+static inline int64_t ev_mulw(int32_t a, int32_t b) { return (int64_t)a * (int64_t)b; }
 static inline uint64_t ev_shr_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a >> s; }
 static inline uint64_t ev_shl_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a << s; }
 """

@@ -111,23 +111,40 @@ class CWriter:
         self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{self._label}");')
         self._nstep += 1
 
-    def narrow(self, s: Step) -> bool:
-        """Whether the fused element-wise step ``s`` computes in int32: every int64 operand and result of its
-        nodes provably inside int32 (:mod:`.ranges`), so each int32 helper gives the int64 value exactly."""
-        g, r = self.g, self.ranges
+    def _plain(self, s: Step) -> bool:
+        """A step the int32 forms do not apply to (unsigned 64/32-bit values, bit shifts): int64 throughout."""
         names = [x for m in s.nodes for x in list(m.inputs) + list(m.outputs) if x]
-        if any(m.op == "BitShift" for m in s.nodes) or any(g.tensors[x].ctype in ("uint64_t", "uint32_t")
-                                                            for x in names):
-            return False
-        wide = [x for x in names if g.tensors[x].ctype == "int64_t"]
-        return bool(wide) and all(x in r and fits(r[x]) for x in wide)
+        return any(m.op == "BitShift" for m in s.nodes) or any(self.g.tensors[x].ctype in ("uint64_t", "uint32_t")
+                                                                 for x in names)
+
+    def _fits32(self, names) -> bool:  # type: ignore[no-untyped-def]
+        """Every int64 tensor of ``names`` provably inside int32 (:mod:`.ranges`)."""
+        g, r = self.g, self.ranges
+        return all(x in r and fits(r[x]) for x in names if x and g.tensors[x].ctype == "int64_t")
+
+    def _node32(self, m: Node, prod: dict[str, Node]) -> bool:
+        """Whether node ``m`` computes in int32: its int64 operands and result (and, for the fused floor division,
+        the dividend and the Mod) provably inside int32, so each int32 helper gives the int64 value exactly."""
+        names = list(m.inputs) + list(m.outputs)
+        sub = prod.get(m.inputs[0]) if m.op == "Div" else None
+        if sub is not None and sub.op == "Sub":
+            names += list(sub.inputs)
+        return self._fits32(names)
+
+    def narrow(self, s: Step) -> bool:
+        """Whether the fused element-wise step ``s`` computes wholly in int32 (every node, see ``_node32``)."""
+        prod = {o: m for m in s.nodes for o in m.outputs}
+        return not self._plain(s) and all(self._node32(m, prod) for m in s.nodes)
 
     def _ew(self, s: Step, _n: Node) -> None:
+        """One loop over the step's shape. Each int64 value provably inside int32 is held in an int32 local, and
+        each node whose operands and result all are computes with the int32 helpers (GCC vectorizes twice the
+        lanes, and int32 products and divisions by constants at all); a product of two such values that leaves
+        int32 is the exact widening int32 x int32 -> int64 (``vpmuldq``); the rest stays int64."""
         g = self.g
         loop = s.shape or (1,)
-        narrow = self.narrow(s)
-        self._sfx = "32" if narrow else ""
-        if narrow:
+        plain = self._plain(s)
+        if not plain and self.narrow(s):
             self._label = "ew32"
         ops: list[tuple[str, str, list[int]]] = []  # (c pointer, ctype, strides)
         local: dict[str, str] = {}
@@ -137,7 +154,7 @@ class CWriter:
         consts = _unique_consts(g, s)
         for c in consts:
             t = g.tensors[c]
-            if narrow and t.ctype == "int64_t":  # an int32 copy of the table (its values fit: narrow says so)
+            if not plain and t.ctype == "int64_t" and self._fits32([c]):  # an int32 copy of the table
                 ops.append((self.weight(t, np.asarray(t.value).astype(np.int32), "int32_t", key="#i32"), "int32_t",
                             _bcast(t.shape, loop)))
             else:
@@ -155,11 +172,21 @@ class CWriter:
         for j, m in enumerate(s.nodes):
             out = m.outputs[0]
             ct = g.tensors[out].ctype
-            if narrow and ct == "int64_t":
-                ct = "int32_t"
+            in32 = not plain and self._node32(m, prod)
+            self._sfx = "32" if in32 else ""
+            small = not plain and ct == "int64_t" and self._fits32([out])
             args = [self._arg(x, local) for x in m.inputs]
-            lines.append(f"{ct} v{j} = {self._expr(m, args, ct, prod, local)};")
+            if small:
+                ct = "int32_t"
+            if not plain and not in32 and m.op == "Mul" and self._fits32(m.inputs[:2]):
+                expr = f"ev_mulw({args[0]}, {args[1]})"  # int32 x int32: exact in int64
+            else:
+                expr = self._expr(m, args, ct, prod, local)
+            if small and not in32:  # computed in int64, its value fits: exact
+                expr = f"(int32_t)({expr})"
+            lines.append(f"{ct} v{j} = {expr};")
             local[out] = f"v{j}"
+            self._sfx = ""
         for k, w in enumerate(s.writes):
             base = len(s.reads) + len(consts) + k
             pre.append(f"{g.tensors[w].ctype} *q{k} = {ops[base][0]};")
@@ -167,7 +194,6 @@ class CWriter:
         pre, lines = _prune(pre, lines)
         self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
                          + "\n            ".join(lines) + "\n        }\n    }")
-        self._sfx = ""
 
     def _arg(self, x: str, local: dict[str, str]) -> str:
         if not x:

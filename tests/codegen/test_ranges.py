@@ -1,7 +1,8 @@
 """The value-range analysis (edgevis/codegen/ranges.py) is sound, and the int32 element-wise steps it allows are
 bit-exact: each interval rule against brute force over small operand intervals; every tensor of a small
 integer-only graph, computed by ONNX Runtime on random and extreme inputs, inside its interval; a step whose
-int32 product would overflow (127 * 2**25 before a shift back into range) kept in int64, the others narrowed,
+int32 product would overflow (127 * 2**25 before a shift back into range) kept in int64 (a widening product),
+the others narrowed,
 and the C equal to ONNX Runtime bit for bit (-O3 -march=native, and -O0 under ASan + UBSan)."""
 
 import hashlib
@@ -180,7 +181,8 @@ def test_narrowed_steps_equal_ort(ranges_file, flags):
     lib = emit_c(path, tmp / "c")
     text = lib.files["model"].read_text()
     assert "ev_mul32(" in text and "ev_floor_shr32(" in text and "ev_floordiv32(" in text
-    assert "ev_mul(" in text and "ev_floor_shr(" in text
+    # step B: 127 * 2**25 as the exact widening product, the floor shift in int64, its result held in int32
+    assert "ev_mulw(" in text and "= (int32_t)(ev_floor_shr(" in text
     xs = _inputs()
     x8, logits = ort_int8_and_logits(path, xs)
     got = run(build(lib, tmp / f"r{flags[0]}", flags=flags), x8.reshape(len(xs), -1), lib.classes)
