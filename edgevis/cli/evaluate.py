@@ -49,7 +49,8 @@ def print_accuracy(result: dict[str, Any]) -> None:
     for m in result["models"]:
         lo, hi = m["top1_ci95"]
         agree = m.get("top1_agreement")
-        t.add_row(escape(m["precision"] if by_precision else Path(m["model"]).name), f"{m['top1']:.2%}",
+        # precisions as the other tables spell them (integer-only; the JSON keeps the artifact key integer_only)
+        t.add_row(escape(m["precision"].replace("_", "-") if by_precision else Path(m["model"]).name), f"{m['top1']:.2%}",
                   f"{lo:.1%} – {hi:.1%}", f"{m['top5']:.2%}",
                   f"{agree['value']:.2%}" if agree else "reference" if len(result["models"]) > 1 else "—")
     out.print(t)

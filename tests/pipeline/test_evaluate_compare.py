@@ -117,3 +117,14 @@ def test_evaluate_warns_when_sorted_folders_are_fewer_than_the_classes(tmp_path,
     assert d["models"][0]["top1"] < 0.2  # 7 -> index 0, 9 -> index 1: the model's 7s and 9s are "wrong"
     assert any("has 10 classes and" in w and "sorted names (index 0 is '7')" in w for w in d["warnings"])
     assert "warning:" in p.stderr and "synset" in p.stderr
+
+
+def test_quantize_val_prints_accuracy_per_precision(tmp_path, digits_files, digits_folders):
+    calib, held = digits_folders
+    p = run("quantize", digits_files["fp32"], "--integer-only", "--calib", calib, "--holdout", held,
+            "--calib-count", 16, "--val", held, "-o", tmp_path)
+    table = p.stdout.split("accuracy on ")[1]
+    assert table.startswith(f"{held} (359 images; class index: sorted folder names (10 classes")
+    rows = {ln.split("│")[1].strip(): ln for ln in table.splitlines() if ln.startswith("│")}
+    assert list(rows) == ["fp32", "integer-only"]  # spelled as every other table spells it
+    assert "reference" in rows["fp32"] and "%" in rows["integer-only"]
