@@ -163,6 +163,29 @@ def test_bad_input_gets_one_line_and_no_crash(cpp_build, digits_files, photos, t
     assert "carries no preprocessing record" in one_line_error(cpp_build, bare, img)
 
 
+def test_images_over_the_pixel_limit_are_refused_as_load_image_refuses(cpp_build, digits_files, photos, monkeypatch):
+    """EDGEVIS_MAX_IMAGE_PIXELS (default: Pillow's 89,478,485): the example refuses from the header, in
+    load_image's words; a bad value of the variable is refused in max_image_pixels' words."""
+    from edgevis.core.errors import ImageError
+    from edgevis.data.images import PIXELS_ENV, load_image
+
+    fp32, _, _ = digits_files
+    for limit in ("100000", "5e4", "lots", "0"):
+        monkeypatch.setenv(PIXELS_ENV, limit)
+        for image in (photos["rocket.jpg"], photos["coffee.png"]):  # 427x640 and 600x400: over 1e5 pixels
+            with pytest.raises(ImageError) as e:
+                load_image(image)
+            p = subprocess.run([str(cpp_build.classify), str(fp32), str(image)], capture_output=True, text=True,
+                               env={**cpp_build.env, PIXELS_ENV: limit}, timeout=300)
+            assert "Sanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr
+            assert (p.returncode, p.stdout, p.stderr) == (1, "", f"error: {e.value}\n")
+    # at the limit, it decodes
+    monkeypatch.setenv(PIXELS_ENV, str(427 * 640))
+    p = subprocess.run([str(cpp_build.classify), str(fp32), str(photos["rocket.jpg"])], capture_output=True, text=True,
+                       env={**cpp_build.env, PIXELS_ENV: str(427 * 640)}, timeout=300)
+    assert p.returncode == 0, p.stderr
+
+
 def _readme_block() -> str:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("\n## C++", 1)[1].split("\n## ", 1)[0]

@@ -3,7 +3,8 @@
 // so the RGB bytes are the ones `edgevis predict` sees. Then edgevis.data.images.to_rgb's
 // conversions: grayscale replicated, 16-bit grayscale scaled to 8 bits, other 16-bit samples cut
 // to their high byte (Pillow's ;16B unpackers), alpha composited on black with Pillow's integer
-// formula, Adobe CMYK converted with Pillow's cmyk2rgb.
+// formula, Adobe CMYK converted with Pillow's cmyk2rgb. Images over load_image's pixel limit
+// (EDGEVIS_MAX_IMAGE_PIXELS, else Pillow's 89,478,485) are refused from the header, before decoding.
 #include "decode.hpp"
 
 #include <sys/stat.h>
@@ -14,8 +15,11 @@
 #include <jerror.h>
 #include <png.h>
 
+#include <cerrno>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -33,6 +37,40 @@ std::string read_all(const std::string& path) {
   std::ostringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+// edgevis.data.images.max_image_pixels, in its words
+constexpr long long kDefaultMaxPixels = 89478485;  // Pillow's Image.MAX_IMAGE_PIXELS default
+constexpr const char* kPixelsEnv = "EDGEVIS_MAX_IMAGE_PIXELS";
+
+long long max_image_pixels() {
+  const char* raw = std::getenv(kPixelsEnv);
+  if (raw == nullptr) return kDefaultMaxPixels;
+  char* end = nullptr;
+  errno = 0;
+  const double v = std::strtod(raw, &end);
+  while (end && *end && std::strchr(" \t\n\r\f\v", *end)) ++end;
+  if (end == raw || *end != '\0' || !std::isfinite(v) || errno == ERANGE)
+    throw Error(std::string(kPixelsEnv) + "='" + raw + "' is not a number of pixels");
+  if (std::trunc(v) < 1) throw Error(std::string(kPixelsEnv) + " must be >= 1 (got " + raw + ")");
+  return v >= 9.2e18 ? static_cast<long long>(9.2e18) : static_cast<long long>(std::trunc(v));
+}
+
+std::string thousands(long long v) {  // Python's f"{v:,}"
+  std::string digits = std::to_string(v), out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// load_image refuses, from the header's size, what would decode into more than the limit
+void check_pixels(const std::string& path, long long w, long long h, long long limit) {
+  if (w * h > limit)
+    throw Error("image " + path + " is " + std::to_string(w) + "x" + std::to_string(h) + " = " + thousands(w * h) +
+                " pixels, over the limit of " + thousands(limit) +
+                " pixels (a guard against decompression bombs); set " + kPixelsEnv + " to allow larger images");
 }
 
 // Pillow's AlphaComposite.c on an opaque black background (PRECISION_BITS 7)
@@ -73,7 +111,7 @@ void jpeg_warn(j_common_ptr cinfo, int level) {
 
 // Returns "" on success, else the reason; no C++ object lives across setjmp.
 std::string decode_jpeg_raw(const std::string& bytes, std::vector<std::uint8_t>* out, int* w, int* h, int* comps,
-                            bool* adobe_cmyk) {
+                            bool* adobe_cmyk, long long max_pixels, bool* too_large) {
   jpeg_decompress_struct cinfo;
   JpegError err;
   std::memset(&err, 0, sizeof err);
@@ -87,6 +125,13 @@ std::string decode_jpeg_raw(const std::string& bytes, std::vector<std::uint8_t>*
   jpeg_create_decompress(&cinfo);
   jpeg_mem_src(&cinfo, reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<unsigned long>(bytes.size()));
   jpeg_read_header(&cinfo, TRUE);
+  if (static_cast<long long>(cinfo.image_width) * cinfo.image_height > max_pixels) {
+    *w = static_cast<int>(cinfo.image_width);
+    *h = static_cast<int>(cinfo.image_height);
+    *too_large = true;
+    jpeg_destroy_decompress(&cinfo);
+    return "too large";
+  }
   // libjpeg's defaults, as Pillow (no draft mode): JDCT_ISLOW, fancy upsampling
   if (cinfo.num_components == 4) {
     cinfo.out_color_space = JCS_CMYK;
@@ -113,8 +158,10 @@ std::string decode_jpeg_raw(const std::string& bytes, std::vector<std::uint8_t>*
 Image decode_jpeg(const std::string& path, const std::string& bytes) {
   std::vector<std::uint8_t> raw;
   int w = 0, h = 0, comps = 0;
-  bool cmyk = false;
-  std::string why = decode_jpeg_raw(bytes, &raw, &w, &h, &comps, &cmyk);
+  bool cmyk = false, too_large = false;
+  const long long limit = max_image_pixels();
+  std::string why = decode_jpeg_raw(bytes, &raw, &w, &h, &comps, &cmyk, limit, &too_large);
+  if (too_large) check_pixels(path, w, h, limit);
   if (!why.empty()) throw Error("cannot read image " + path + " (corrupt or truncated): " + why);
   Image img{w, h, std::vector<std::uint8_t>(static_cast<size_t>(w) * h * 3)};
   const size_t n = static_cast<size_t>(w) * h;
@@ -164,7 +211,7 @@ void png_fail(png_structp png, png_const_charp msg) {
 void png_warn(png_structp, png_const_charp) {}
 
 std::string decode_png_raw(const std::string& bytes, std::vector<std::uint8_t>* out, int* w, int* h, int* channels,
-                           int* depth) {
+                           int* depth, long long max_pixels, bool* too_large) {
   PngReader reader{&bytes, 0, {0}};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, png_fail, png_warn);
   if (!png) return "out of memory";
@@ -177,6 +224,13 @@ std::string decode_png_raw(const std::string& bytes, std::vector<std::uint8_t>* 
   }
   png_set_read_fn(png, &reader, png_read_mem);
   png_read_info(png, info);
+  if (static_cast<long long>(png_get_image_width(png, info)) * png_get_image_height(png, info) > max_pixels) {
+    *w = static_cast<int>(png_get_image_width(png, info));
+    *h = static_cast<int>(png_get_image_height(png, info));
+    *too_large = true;
+    png_destroy_read_struct(&png, &info, nullptr);
+    return "too large";
+  }
   const int color = png_get_color_type(png, info);
   const int bit_depth = png_get_bit_depth(png, info);
   if (color == PNG_COLOR_TYPE_PALETTE) {
@@ -206,7 +260,10 @@ std::string decode_png_raw(const std::string& bytes, std::vector<std::uint8_t>* 
 Image decode_png(const std::string& path, const std::string& bytes) {
   std::vector<std::uint8_t> raw;
   int w = 0, h = 0, ch = 0, depth = 0;
-  std::string why = decode_png_raw(bytes, &raw, &w, &h, &ch, &depth);
+  bool too_large = false;
+  const long long limit = max_image_pixels();
+  std::string why = decode_png_raw(bytes, &raw, &w, &h, &ch, &depth, limit, &too_large);
+  if (too_large) check_pixels(path, w, h, limit);
   if (!why.empty()) throw Error("cannot read image " + path + " (corrupt or truncated): " + why);
   Image img{w, h, std::vector<std::uint8_t>(static_cast<size_t>(w) * h * 3)};
   const size_t n = static_cast<size_t>(w) * h;
