@@ -35,6 +35,8 @@ def profile(
     tolerance: float = typer.Option(
         2.0, "--tolerance", help="Warn when the mean latency is known less precisely than this, in percent (95 percent confidence)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write report.json, report.md and report.html here."),
+    wide: bool = typer.Option(False, "--wide", help="Every latency column (default: the main ones, within 100 "
+                                                    "terminal columns; --json has all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors and warnings."),
 ) -> None:
@@ -56,7 +58,7 @@ def profile(
     if as_json:
         print_json(run.to_dict())
     elif not quiet:
-        print_profile(run.result.to_dict())
+        print_profile(run.result.to_dict(), wide=wide)
         if run.report_files:
             out.print(f"report: {escape(str(run.report_files['html']))}")
 
@@ -67,11 +69,32 @@ def _runtime_name(result: dict[str, Any]) -> str:
     return runtime_name(result)
 
 
-def _mb(v: float | None) -> str:
-    return "—" if v is None else f"{v:.1f} MiB"
+def latency_table(result: dict[str, Any], wide: bool = False) -> Table:
+    """The latency table: units said once (ms in the title, MiB and img/s in the headers), three significant
+    digits, so that the default columns fit 100 terminal columns with every number on one line; ``wide`` adds
+    p95, min and max. GPU memory only where a run measured it."""
+    from ..report.table import sig
+
+    runs = result["runs"]
+    keys = ("p50", "p90", "p95", "p99", "min", "max") if wide else ("p50", "p90", "p99")
+    gpu = any((r["memory"] or {}).get("gpu_mb") is not None for r in runs)
+    table = Table(title="latency (ms, warm-up excluded)")
+    for c in ("batch", "iters", *keys, "mean ± std", "CV", "through-\nput img/s", "peak RSS\nMiB (+model)",
+              *(["GPU\nMiB"] if gpu else [])):
+        table.add_column(c, justify="right", overflow="fold")  # numbers are never cut
+    for r in runs:
+        s, mem = r["latency_ms"], r["memory"] or {}
+        rss = "—" if mem.get("peak_rss_mb") is None else sig(mem["peak_rss_mb"], 4 if mem["peak_rss_mb"] >= 1000 else 3)
+        if mem.get("added_mb") is not None and mem.get("peak_rss_mb") is not None:
+            rss += f" (+{sig(mem['added_mb'])})"
+        table.add_row(str(r["batch"]), str(r["iterations"]), *(sig(s[k]) for k in keys),
+                      f"{sig(s['mean'])} ± {sig(s['std'], 2)}", f"{s['cv']:.1%}" if s["cv"] is not None else "—",
+                      sig(r["throughput_ips"]), rss,
+                      *([("—" if mem.get("gpu_mb") is None else sig(mem["gpu_mb"]))] if gpu else []))
+    return table
 
 
-def print_profile(result: dict[str, Any]) -> None:
+def print_profile(result: dict[str, Any], wide: bool = False) -> None:
     m, d = result["model"], result["device"]
     cpu = d["cpu"]
     gpus = ", ".join(f"{g['name']} (driver {g['driver']})" for g in d.get("gpu") or [])
@@ -81,17 +104,7 @@ def print_profile(result: dict[str, Any]) -> None:
               + (f"; {escape(gpus)}" if gpus else "") + (f"; {escape(d['board'])}" if d.get("board") else "")
               + f"; threads {result['settings']['threads'] or ('ORT' if m['runtime'] == 'ort' else 'runtime') + ' default'}"
               + ("; input generation and copies timed" if result["settings"]["include_io"] else ""))
-    table = Table(title="latency (ms, warm-up excluded)")
-    for c in ("batch", "iters", "p50", "p90", "p95", "p99", "min", "max", "mean ± std", "CV", "throughput",
-              "peak RSS (+model)", "GPU mem"):
-        table.add_column(c, justify="right", overflow="fold")  # numbers are never cut
-    for r in result["runs"]:
-        s, mem = r["latency_ms"], r["memory"]
-        table.add_row(str(r["batch"]), str(r["iterations"]), *(f"{s[k]:.3f}" for k in ("p50", "p90", "p95", "p99", "min", "max")),
-                      f"{s['mean']:.3f} ± {s['std']:.3f}", f"{s['cv']:.1%}" if s["cv"] is not None else "—", f"{r['throughput_ips']:.1f} img/s",
-                      f"{_mb(mem['peak_rss_mb'])} (+{mem['added_mb']:.1f})" if mem.get("added_mb") is not None
-                      else _mb(mem["peak_rss_mb"]), _mb(mem.get("gpu_mb")))
-    out.print(table)
+    out.print(latency_table(result, wide=wide))
     for r in result["runs"]:
         e = r["energy"]
         if not e.get("available"):

@@ -62,3 +62,20 @@ def test_wide_and_csv_have_every_column(capsys):
     bench_cli.print_csv(report)
     rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
     assert rows[0][:2] == ["batch", "Variant"] and "Avg power" in rows[0] and len(rows) == 4
+
+
+def test_profile_latency_table_fits_100_columns_with_numbers_whole():
+    import edgevis.cli.profile as profile_cli
+
+    result = make_report(energy=False)["entries"][0]["profile"]
+    run = result["runs"][0]
+    run["iterations"], run["latency_ms"]["p99"], run["throughput_ips"] = 102204, 1234.567, 9876.5
+    buf = io.StringIO()
+    Console(file=buf, width=100, soft_wrap=False, color_system=None).print(profile_cli.latency_table(result))
+    text = buf.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 100 and "…" not in text
+    row = next(ln for ln in text.splitlines() if ln.startswith("│ "))  # the one run on one line, numbers whole
+    assert "102204" in row and "1235" in row and "9876" in row and "p95" not in text and "GPU" not in text
+    buf = io.StringIO()
+    Console(file=buf, width=160, soft_wrap=False, color_system=None).print(profile_cli.latency_table(result, wide=True))
+    assert all(k in buf.getvalue() for k in ("p95", "min", "max"))
