@@ -75,7 +75,7 @@ class CWriter:
         self.body: list[str] = []
         self._nstep = 0
         self._label = ""
-        self.ranges = value_ranges(g)
+        self.ranges = plan.ranges or value_ranges(g)
         self._sfx = ""  # "32" while a fused element-wise step computes in int32 (the helpers' suffix)
 
     # ------------------------------------------------------------ storage
@@ -96,7 +96,8 @@ class CWriter:
             return "input"
         if r == self.g.logits:
             return "logits"
-        cast = t.ctype if write else f"const {t.ctype}"
+        ct = self.plan.stype(self.g, name)
+        cast = ct if write else f"const {ct}"
         return f"(({cast} *)(A + {self.plan.offsets[r]}))"
 
     # ------------------------------------------------------------ steps
@@ -150,7 +151,7 @@ class CWriter:
         local: dict[str, str] = {}
         pre: list[str] = []
         for x in s.reads:
-            ops.append((self.ptr(x), g.tensors[x].ctype, _bcast(g.tensors[x].shape, loop)))
+            ops.append((self.ptr(x), self.plan.stype(g, x), _bcast(g.tensors[x].shape, loop)))
         consts = _unique_consts(g, s)
         for c in consts:
             t = g.tensors[c]
@@ -160,7 +161,7 @@ class CWriter:
             else:
                 ops.append((self.weight(t), t.ctype, _bcast(t.shape, loop)))
         for w in s.writes:
-            ops.append((self.ptr(w, write=True), g.tensors[w].ctype, _contig(loop)))
+            ops.append((self.ptr(w, write=True), self.plan.stype(g, w), _contig(loop)))
         dims, strides = _merge(list(loop), [o[2] for o in ops])
         head, var = _loops(dims)
         for k, (p, ct, _) in enumerate(ops[:len(s.reads) + len(consts)]):
@@ -189,7 +190,7 @@ class CWriter:
             self._sfx = ""
         for k, w in enumerate(s.writes):
             base = len(s.reads) + len(consts) + k
-            pre.append(f"{g.tensors[w].ctype} *q{k} = {ops[base][0]};")
+            pre.append(f"{ops[base][1]} *q{k} = {ops[base][0]};")
             lines.append(f"q{k}[{_offset(strides[base])}] = {local[w]};")
         pre, lines = _prune(pre, lines)
         self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
@@ -318,13 +319,17 @@ class CWriter:
         ro, _ = _loops(rd, "j")
         px, po = self.ptr(n.inputs[0]), self.ptr(n.outputs[0], write=True)
         xi = f"px[{_offset(ks[0], 'i')} + {_offset(rs[0], 'j')}]"
-        if n.op == "ReduceSum":
+        if n.op == "ReduceSum" and fits(self.ranges.get(n.outputs[0], (INT64_MIN, 0))):
+            # the sum provably inside int32: modulo 2**32 it is exact (partial sums may wrap, the result cannot)
+            init, upd, fin = "uint32_t acc = 0;", f"acc += (uint32_t){xi};", "(int32_t)acc"
+        elif n.op == "ReduceSum":
             init, upd, fin = "uint64_t acc = 0;", f"acc += (uint64_t){xi};", "(int64_t)acc"
         else:
             f = "ev_max" if n.op == "ReduceMax" else "ev_min"
             lim = literal(INT64_MIN if n.op == "ReduceMax" else (1 << 63) - 1, "int64_t")
             init, upd, fin = f"int64_t acc = {lim};", f"acc = {f}(acc, {xi});", "acc"
-        self.body.append(f"    {{\n        const int64_t *px = {px};\n        int64_t *po = {po};\n"
+        xt, ot = self.plan.stype(g, n.inputs[0]), self.plan.stype(g, n.outputs[0])
+        self.body.append(f"    {{\n        const {xt} *px = {px};\n        {ot} *po = {po};\n"
                          f"        {ko}{{\n            {init}\n            {ro}{{ {upd} }}\n"
                          f"            po[{_offset(ks[1], 'i')}] = {fin};\n        }}\n    }}")
         assert out.size == int(np.prod(kd))

@@ -16,6 +16,7 @@ from typing import Any
 
 from .gemm import product_plan
 from .model import CodegenError, IntGraph, Node
+from .ranges import Interval, fits, value_ranges
 from .views import ALIAS_OPS, DATA_OPS, Move, plan_moves
 
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Mod", "Neg", "Abs", "Max", "Min", "Clip", "Where", "GreaterOrEqual",
@@ -45,6 +46,16 @@ class Plan:
     intermediate_bytes: int = 0  # every stored intermediate and kernel scratch side by side (no reuse)
     scratch: dict[int, int] = field(default_factory=dict)  # step index -> arena offset of its kernel scratch
     lifetimes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    ranges: dict[str, Interval] = field(default_factory=dict)  # every tensor's value interval (ranges.py)
+    storage: dict[str, str] = field(default_factory=dict)  # stored tensor -> its C type where narrower than the graph's
+
+    def stype(self, g: IntGraph, name: str) -> str:
+        """The C type tensor ``name`` is stored as: int32 for an int64 tensor proved inside int32, else its own."""
+        return self.storage.get(self.root.get(name, name), g.tensors[name].ctype)
+
+    def nbytes(self, g: IntGraph, name: str) -> int:
+        t = g.tensors[name]
+        return t.size * {"int64_t": 8, "int32_t": 4}.get(self.stype(g, name), t.itemsize)
 
     def to_dict(self) -> dict[str, Any]:
         return {"arena_bytes": self.arena_bytes, "intermediate_bytes": self.intermediate_bytes,
@@ -107,9 +118,27 @@ def schedule(g: IntGraph) -> Plan:
     for s in steps:
         for w in s.writes:
             root.setdefault(w, w)
-    plan = Plan(steps, root)
+    plan = Plan(steps, root, ranges=value_ranges(g))
+    plan.storage = _narrow_storage(g, plan)
     _plan_arena(g, plan)
     return plan
+
+
+def _narrow_storage(g: IntGraph, plan: Plan) -> dict[str, str]:
+    """The stored int64 tensors to keep as int32: every value proved inside int32 (ranges.py), for it and every
+    view of its bytes; not the input, the logits, nor what a data movement copies (its byte copies keep the
+    graph's types). Element-wise steps and reductions read and write them through int32 pointers: half the bytes."""
+    moved = {plan.root.get(x, x) for s in plan.steps if s.kind == "move" for x in s.reads + s.writes}
+    views: dict[str, list[str]] = {}
+    for name, r in plan.root.items():
+        views.setdefault(r, []).append(name)
+    out: dict[str, str] = {}
+    for r, names in views.items():
+        if r in (g.input_int8, g.logits) or r in moved or g.tensors[r].ctype != "int64_t":
+            continue
+        if all(g.tensors[x].ctype == "int64_t" and x in plan.ranges and fits(plan.ranges[x]) for x in names):
+            out[r] = "int32_t"
+    return out
 
 
 def _unique(xs) -> list[str]:  # type: ignore[no-untyped-def]
@@ -133,7 +162,7 @@ def _plan_arena(g: IntGraph, plan: Plan) -> None:
                 life[r][1] = max(life[r][1], i)
     for special in (g.input_int8, g.logits):
         life.pop(special, None)
-    sizes = {t: _aligned(g.tensors[t].nbytes) for t in life}
+    sizes = {t: _aligned(plan.nbytes(g, t)) for t in life}
     for i, s in enumerate(plan.steps):  # a kernel's scratch: a block alive during its own step only
         if s.scratch:
             life[f"#scratch{i}"] = [i, i]
@@ -163,7 +192,7 @@ def _aligned(n: int) -> int:
 
 def check_plan(plan: Plan, g: IntGraph) -> None:
     """No two tensors (or kernel scratch blocks) alive at the same step share a byte (a self-check of the planner)."""
-    items = [(plan.offsets[t], plan.offsets[t] + g.tensors[t].nbytes, *plan.lifetimes[t]) for t in plan.offsets]
+    items = [(plan.offsets[t], plan.offsets[t] + plan.nbytes(g, t), *plan.lifetimes[t]) for t in plan.offsets]
     items += [(o, o + plan.steps[i].scratch, i, i) for i, o in plan.scratch.items()]
     items.sort()
     for i, (o1, e1, f1, l1) in enumerate(items):

@@ -2,8 +2,8 @@
 bit-exact: each interval rule against brute force over small operand intervals; every tensor of a small
 integer-only graph, computed by ONNX Runtime on random and extreme inputs, inside its interval; a step whose
 int32 product would overflow (127 * 2**25 before a shift back into range) kept in int64 (a widening product),
-the others narrowed,
-and the C equal to ONNX Runtime bit for bit (-O3 -march=native, and -O0 under ASan + UBSan)."""
+the others narrowed; the int64 tensors proved inside int32 stored as int32; and the C equal to ONNX Runtime bit
+for bit (-O3 -march=native, and -O0 under ASan + UBSan)."""
 
 import hashlib
 import itertools
@@ -178,11 +178,14 @@ def test_narrowed_steps_equal_ort(ranges_file, flags):
     step = {m.name: s for s in plan.steps if s.kind == "ew" for m in s.nodes}
     assert w.narrow(step["m"]) and len(step["m"].nodes) > 20  # step A, fused whole, in int32
     assert not w.narrow(step["big"])  # step B keeps int64: its product 127 * 2**25 would wrap in int32
+    # stored as int32: the int64 tensors proved inside int32 (not what a data movement copies: s -> Concat)
+    assert plan.storage.get("c") == plan.storage.get("rm") == "int32_t" and "s" not in plan.storage
     lib = emit_c(path, tmp / "c")
     text = lib.files["model"].read_text()
     assert "ev_mul32(" in text and "ev_floor_shr32(" in text and "ev_floordiv32(" in text
     # step B: 127 * 2**25 as the exact widening product, the floor shift in int64, its result held in int32
     assert "ev_mulw(" in text and "= (int32_t)(ev_floor_shr(" in text
+    assert "uint32_t acc = 0;" in text  # ReduceSum r: its sum proved inside int32, summed modulo 2**32
     xs = _inputs()
     x8, logits = ort_int8_and_logits(path, xs)
     got = run(build(lib, tmp / f"r{flags[0]}", flags=flags), x8.reshape(len(xs), -1), lib.classes)
