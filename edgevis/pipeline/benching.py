@@ -13,6 +13,7 @@ CPU provider, so the precisions are compared on equal terms.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -288,6 +289,7 @@ class BenchResult:
     accessors; ``to_dict()`` is the record as written to report.json."""
 
     data: dict[str, Any] = field(repr=False)
+    report_files: dict[str, Path] | None = None  # report.json/.md/.html, when bench was given report_dir
 
     @property
     def precisions(self) -> list[str]:
@@ -320,18 +322,28 @@ class BenchResult:
 
 
 def bench(config: BenchConfig | None = None, *, progress: Progress | None = None,
-          log: Callable[[str], None] | None = None, invocation: str | None = None, **options: Any) -> BenchResult:
+          log: Callable[[str], None] | None = None, invocation: str | None = None,
+          report_dir: str | os.PathLike[str] | None = None, **options: Any) -> BenchResult:
     """Export (or reuse) every precision of a catalog model, measure its fidelity against FP32 and
     profile it in alternating rounds; ``options`` are :class:`BenchConfig` fields for a config built
-    in place (``model="lsnet_t", precisions=("fp32", "int8")``)."""
+    in place (``model="lsnet_t", precisions=("fp32", "int8")``). With ``report_dir``, also write
+    report.json, report.md and report.html there (the folder is checked before any work)."""
     if config is not None and options:
         raise TypeError("pass either config or BenchConfig fields, not both")
     config = config or BenchConfig(**options)
     from ..core.files import ensure_writable_dir
     from .steps import locked_output
 
-    with locked_output(ensure_writable_dir(config.output_dir)):
+    out_dir = ensure_writable_dir(config.output_dir)
+    if report_dir is not None:
+        ensure_writable_dir(report_dir)  # before minutes of exporting and measuring, not after
+    with locked_output(out_dir):
         report = run_bench(config, progress=progress, log=log)
     if invocation:
         report["invocation"] = invocation
-    return BenchResult(report)
+    written = None
+    if report_dir is not None:
+        from ..report import write_report
+
+        written = write_report(report, report_dir)
+    return BenchResult(report, written)

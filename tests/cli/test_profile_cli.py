@@ -88,6 +88,7 @@ def test_bench_trained_model_three_precisions_then_reuse(tmp_path, digits_lsnet,
         assert prof["settings"]["rounds"] == 2 and prof["runs"][0]["iterations"] == 8  # 2 rounds of 4
         assert prof["model"]["precision"] == e["precision"]
     assert (tmp_path / "rep" / "report.html").is_file() and (tmp_path / "rep" / "report.md").is_file()
+    assert first["report_files"]["html"] == str(tmp_path / "rep" / "report.html")  # written by edgevis.bench
     # --val: accuracy on the labelled digits beside agreement, in the JSON and in the report's header and table
     assert fp32["accuracy"]["images"] == 359 and fp32["accuracy"]["top1"] >= 0.9
     assert int8["accuracy"]["top1"] >= fp32["accuracy"]["top1"] - 0.05
@@ -107,3 +108,8 @@ def test_bench_table_and_errors(tmp_path):
     assert_one_line_error(run("bench", "--model", "lsnet_t", "--runtime", "trt", "--precisions", "integer-only",
                               check_ok=False), r"integer-only models are benched on ONNX Runtime only \(not --runtime trt\)")
     assert_one_line_error(run("bench", "--model", "lsnet_t", "--rounds", 0, check_ok=False), "--rounds must be >= 1")
+    # an unwritable report folder is refused before any export starts
+    (tmp_path / "file").write_text("")
+    assert_one_line_error(run("bench", "--model", "lsnet_t", "-o", tmp_path / "out", "--report", tmp_path / "file",
+                              check_ok=False), "cannot create output directory .*file: File exists")
+    assert list((tmp_path / "out").iterdir()) == []
