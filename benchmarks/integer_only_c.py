@@ -11,7 +11,8 @@ compile it with ``-O3 -march=native`` into a shared library loaded in this proce
   (``edgevis.runtimes.latency.interleaved_latency``): ratios against the C model;
 * say where the C time goes: each step timed through the ``NAME_STEP_HOOK`` the emitted code calls, summed
   per kernel (``conv_1x1``, ``conv_im2col``, ``conv_dw``, ``conv_generic``, ``matmul_const``, ``matmul_dynamic``,
-  fused element-wise loops ``ew``, ``reduce``, data movement ``move``), and the slowest steps.
+  fused element-wise loops ``ew32`` (every op in int32: the value ranges allow it) and ``ew`` (some op in int64),
+  ``reduce``, data movement ``move``).
 
 The load average (``os.getloadavg``) is printed beside each model's numbers: on a shared machine only the
 same-process ratios mean something.

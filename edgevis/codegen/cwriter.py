@@ -108,7 +108,7 @@ class CWriter:
         self._label = s.kind
         getattr(self, f"_{s.kind}")(s, n)
         # a hook for profilers, empty unless the build defines NAME_STEP_HOOK(step, kind): kind names the kernel
-        # (conv_dw, conv_1x1, conv_im2col, conv_generic, matmul_const, matmul_dynamic, ew, reduce, move)
+        # (conv_dw, conv_1x1, conv_im2col, conv_generic, matmul_const, matmul_dynamic, ew32, ew, reduce, move)
         self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{self._label}");')
         self._nstep += 1
 
