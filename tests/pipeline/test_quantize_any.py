@@ -191,3 +191,24 @@ def test_an_old_opset_is_upgraded_in_the_adopted_copy_and_proven(tmp_path):
     x = np.random.default_rng(1).standard_normal((1, 3, 32, 32)).astype(np.float32)
     with OrtRunner(src) as a, OrtRunner(d["artifacts"]["fp32"]) as b:
         np.testing.assert_allclose(b.infer(x), a.infer(x), atol=1e-5)
+
+
+def test_the_readme_sidecar_makes_a_foreign_file_quantizable_without_flags(tmp_path):
+    """The sidecar format README.md documents ("The preprocessing record"), written by hand beside a plain export."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("**The preprocessing record.**"):]
+    block = re.search(r"```json\n(.*?)\n```", section, flags=re.S).group(1)
+    record = json.loads(block)["preprocess"]
+    src = tmp_path / "theirs.onnx"
+    torch.onnx.export(Small().eval(), (torch.randn(1, 3, *record["input_size"]),), str(src), dynamo=False)
+    (tmp_path / "theirs.onnx.json").write_text(block)
+    d = json.loads(run("quantize", src, "--int8", "--no-latency-search", "--calib-count", 8, "--json").stdout)
+    assert d["preprocess"] == record and set(d["artifacts"]) == {"fp32", "int8"}
+    # a record of the wrong type is refused with its key named, and nothing is written
+    bad = {**record, "mean": "imagenet"}
+    (tmp_path / "theirs.onnx.json").write_text(json.dumps({"preprocess": bad}))
+    assert_one_line_error(run("quantize", src, "--int8", "-o", tmp_path / "bad", check_ok=False), "mean")
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
