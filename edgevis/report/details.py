@@ -161,12 +161,18 @@ def _energy_block(runs: list[dict[str, Any]]) -> Block:
 def _fidelity_block(report: dict[str, Any], entry: dict[str, Any]) -> Block:
     block = Block("Fidelity")
     fid = entry.get("fidelity")
+    acc = entry.get("accuracy")
+    if acc and acc.get("top1") is not None:  # --val: accuracy on labelled images, beside agreement
+        lo, hi = acc["top1_ci95"]
+        block.facts.append(("Top-1 accuracy", f"{fmt_pct(acc['top1'])} (95 % CI {fmt_pct(lo)}–{fmt_pct(hi)}), top-5 "
+                            f"{_opt(acc.get('top5'), fmt_pct)}, on {acc.get('images')} labelled images "
+                            f"({acc.get('val', '?')}; class index: {acc.get('class_index', '?')})"))
     if entry["label"] == report.get("baseline"):
         block.lines.append("reference: this is the baseline the other variants are compared with")
     elif not fid:
         block.lines.append("not measured")
     else:
-        block.facts = [("Against", f"{fid.get('reference', '?')} on {_opt(fid.get('images'))} held-out images"
+        block.facts += [("Against", f"{fid.get('reference', '?')} on {_opt(fid.get('images'))} held-out images"
                                    + (f" ({fid['source']})" if fid.get("source") else "")),
                        ("Top-1 agreement", _opt(fid.get("top1_agreement"), fmt_pct)),
                        ("Top-5 overlap", _opt(fid.get("top5_overlap"), fmt_pct)),
@@ -242,7 +248,8 @@ def op_comparison_block(report: dict[str, Any]) -> Block | None:
             row.append(fmt_ms(v) if v is not None else DASH)
             if v is not None and k in b_ops and v > 0:
                 ratio = b_ops[k] / v
-                row.append(f"{ratio:.2f}×" + (" slower" if ratio < 1 else ""))
+                row.append(f"{ratio:.2f}×" if ratio >= 0.1 else f"{sig(ratio, 2)}×")  # 0.0025×, not 0.00×
+                row[-1] += " slower" if ratio < 1 else ""
                 if ratio < 0.95:
                     slower.append(f"{k} in {label}")
             else:

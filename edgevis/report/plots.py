@@ -183,9 +183,25 @@ def _scatter(report: dict[str, Any], rows: list[dict[str, Any]], key: str, scale
 
 
 def accuracy_vs_latency(report: dict[str, Any], batch: int | None = None) -> Plot:
-    """p50 latency against top-1 agreement with the baseline, one labelled point per measured variant."""
+    """p50 latency against top-1 accuracy on labelled images (``--val``: every variant, baseline included,
+    with its 95 % interval), else against top-1 agreement with the baseline."""
     title = "Accuracy vs latency"
     rows = summary_rows(report, batch)
+    labelled = [r for r in rows if r["top1_accuracy"] is not None]
+    if labelled:
+        fig, ax = _scatter(report, labelled, "top1_accuracy", 100.0, "top-1 accuracy on labelled images (%)")
+        for r in labelled:
+            lo, hi = r["top1_accuracy_ci95"]
+            ax.errorbar([r["p50_ms"]], [100 * r["top1_accuracy"]], color=_color(report, r["label"]), capsize=4,
+                        yerr=[[100 * (r["top1_accuracy"] - lo)], [100 * (hi - r["top1_accuracy"])]], zorder=2)
+        ax.set_ylim(max(0.0, min(100 * r["top1_accuracy_ci95"][0] for r in labelled) - 3),
+                    min(100.0, max(100 * r["top1_accuracy_ci95"][1] for r in labelled)) + 2)
+        acc = next(e["accuracy"] for e in report["entries"] if e.get("accuracy"))
+        caption = (f"Top-1 accuracy on {acc.get('images', '?')} labelled images ({acc.get('val', '?')}; class "
+                   f"index: {acc.get('class_index', '?')}); bars: 95 % Wilson interval.")
+        alt = "Scatter of p50 latency against top-1 accuracy: " + "; ".join(
+            f"{r['label']} {fmt_ms(r['p50_ms'])}, {100 * r['top1_accuracy']:.1f} %" for r in labelled)
+        return Plot(title, _png(fig), alt=alt, caption=caption)
     pts = [r for r in rows if r["top1_agreement"] is not None]
     if not pts:
         return Plot(title, None, reason="no entry has a fidelity measurement against the baseline")

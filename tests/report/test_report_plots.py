@@ -64,3 +64,20 @@ def test_far_outliers_are_named_not_hidden():
     report["entries"][1]["profile"]["runs"][0]["samples_ms"][7] = 250.0
     plot = latency_distribution(report)
     assert plot.png is not None and "int8: 1 above" in plot.caption
+
+
+def test_with_labelled_images_the_accuracy_plot_shows_accuracy_of_every_variant():
+    from edgevis.report.render import render_markdown
+
+    r = make_report(energy=False)
+    assert "agreement" in accuracy_vs_latency(r).alt  # without --val: agreement with the baseline
+    for i, e in enumerate(r["entries"]):
+        e["accuracy"] = {"images": 359, "top1": 0.97 - 0.02 * i, "top1_ci95": [0.94 - 0.02 * i, 0.98 - 0.02 * i],
+                         "top5": 0.99, "val": "digits/test", "class_index": "sorted folder names (10 classes)"}
+    plot = accuracy_vs_latency(r)
+    assert plot.png is not None and "top-1 accuracy" in plot.alt
+    assert all(f"{label} " in plot.alt for label in ("fp32", "int8", "integer_only"))  # the baseline too
+    assert "97.0 %" in plot.alt and "93.0 %" in plot.alt and "359 labelled images (digits/test" in plot.caption
+    # and each variant's section gives its accuracy beside its agreement
+    md = render_markdown(r)
+    assert md.count("**Top-1 accuracy**: ") == 3 and "- **Top-1 accuracy**: 95.0 % (95 % CI 92.0 %–96.0 %)" in md
