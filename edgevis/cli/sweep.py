@@ -32,14 +32,14 @@ def sweep(
                                                                               "the model files. Default: edgevis_out."),
     report: Optional[Path] = typer.Option(None, "--report", help="Report folder (cells/ and report.*). "
                                                                  "Default: edgevis_sweep."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="ort or trt (engines are built on each board)."),
-    device: Optional[str] = typer.Option(None, "--device", help="ONNX Runtime on the boards: cpu, cuda, tensorrt."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", metavar="[ort|trt]", help="ort or trt/tensorrt (engines are built on each board)."),
+    device: Optional[str] = typer.Option(None, "--device", metavar="[cpu|cuda|tensorrt]", help="ONNX Runtime on the boards: cpu, cuda, tensorrt."),
     warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed iterations before the timed ones."),
     iters: Optional[int] = typer.Option(None, "--iters", help="Timed iterations per cell (default: --duration)."),
     duration: Optional[float] = typer.Option(None, "--duration", help="Seconds of timed iterations per cell."),
     rounds: Optional[int] = typer.Option(None, "--rounds", help="Profile each cell in this many rounds, each in a "
                                                                 "fresh process (default 3)."),
-    energy: Optional[str] = typer.Option(None, "--energy", help="auto, nvml, jetson, rapl or none."),
+    energy: Optional[str] = typer.Option(None, "--energy", metavar="[auto|nvml|jetson|rapl|none]", help="auto, nvml, jetson, rapl or none."),
     retries: Optional[int] = typer.Option(None, "--retries", help="Ray retries of a cell whose worker or node died."),
     cell_timeout: Optional[float] = typer.Option(None, "--cell-timeout", help="Seconds a cell may run (default 1800)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Keep finished cells whose files, images and "

@@ -43,3 +43,27 @@ def test_json_errors_are_json_on_stdout_beside_the_line(tmp_path):
     assert p.returncode == 2 and json.loads(p.stdout)["kind"] == "UsageError"
     p = run("predict", tmp_path / "missing.onnx", "--image", tmp_path / "x.png", check_ok=False)
     assert p.stdout == ""  # without --json, stdout stays empty
+
+
+def test_every_option_with_a_fixed_set_of_values_lists_them_in_help():
+    """--runtime, --device, --energy, --target ... show their choices in --help (typer printed <str>)."""
+    import typer
+
+    from edgevis.cli.app import app
+
+    choice_options = {"--runtime", "--device", "--energy", "--target", "--calib-method", "--precision",
+                      "--precision-hint", "--optimization", "--interpolation", "--channel-order", "--layout"}
+    root = typer.main.get_command(app)
+    seen = []
+
+    def walk(cmd, path):
+        for name, sub in getattr(cmd, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+        for p in getattr(cmd, "params", []):
+            for opt in set(getattr(p, "opts", [])) & choice_options:
+                seen.append((path, opt, p.metavar))
+
+    walk(root, "edgevis")
+    assert len(seen) > 20 and any(c == "edgevis sweep" for c, _, _ in seen)
+    unlisted = [(c, o) for c, o, m in seen if not (m or "").startswith("[") or "|" not in m]
+    assert unlisted == []
