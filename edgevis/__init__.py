@@ -36,7 +36,11 @@ _LAZY = {
     "IntegerOnlyConfig": "edgevis.quant.integer_only",
     "QuantizedFile": "edgevis.quant.fidelity",
     "OrtBuildConfig": "edgevis.runtimes.ort_build",
+    "OrtBuild": "edgevis.runtimes.ort_build",
     "TrtBuildConfig": "edgevis.runtimes.trt",
+    "TrtBuild": "edgevis.runtimes.trt",
+    "OvConfig": "edgevis.runtimes.openvino",
+    "OvBuild": "edgevis.runtimes.openvino",
     "Preprocess": "edgevis.core.types",
     # the stages themselves
     "create_model": "edgevis.catalog.factory",

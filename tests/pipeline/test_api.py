@@ -12,7 +12,8 @@ HOST_ONLY = ("torch", "torchvision", "onnxscript", "onnxsim", "onnxslim", "skima
 def test_top_level_names_resolve_and_are_listed():
     for name in ("export", "quantize", "build", "profile", "bench", "write_report", "ExportConfig", "Int8Config",
                  "IntegerOnlyConfig", "ProfileConfig", "BenchConfig", "PreprocessOptions", "ExportRun", "QuantizeRun",
-                 "ProfileResult", "BenchResult"):
+                 "ProfileResult", "BenchResult", "QuantizedFile", "OrtBuildConfig", "OrtBuild", "TrtBuildConfig",
+                 "TrtBuild", "OvConfig", "OvBuild"):
         assert name in edgevis.__all__ and getattr(edgevis, name) is not None
     # edgevis.profile is the profile package and the function at once, before and after the package is imported
     import importlib
