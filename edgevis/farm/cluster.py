@@ -38,6 +38,35 @@ def import_ray():  # type: ignore[no-untyped-def]
     return ray
 
 
+def check_reachable(cluster: str, timeout: float = 10.0) -> None:
+    """One line, before any work, when nothing answers at the cluster's address. (``ray.init`` would wait
+    for an absent head for minutes, inside Ray's C++ client, where neither a deadline nor Ctrl-C reaches.)"""
+    import socket
+
+    address = cluster[len("ray://"):] if cluster.startswith("ray://") else cluster
+    if address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+        except ImportError:  # another Ray: its ray.init speaks for itself
+            return
+        try:
+            address = canonicalize_bootstrap_address("auto") or ""
+        except Exception as e:
+            raise EdgevisError(f"--cluster auto: {first_line(e)}") from None
+        if not address:
+            raise EdgevisError("--cluster auto: this machine belongs to no Ray cluster (start its head with "
+                               "`edgevis worker --head`, or name a head with --cluster HOST:PORT)")
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        return  # not HOST:PORT: ray.init says what is wrong with it
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise EdgevisError(f"cannot connect to the Ray cluster at {cluster}: nothing answers at {host}:{port} "
+                           f"({e.strerror or first_line(e)}); is its head running?") from None
+
+
 @contextlib.contextmanager
 def connect(cluster: str) -> Iterator[Any]:
     """Ray, connected to ``cluster`` (a connection this process already holds is used as it is)."""
@@ -45,6 +74,7 @@ def connect(cluster: str) -> Iterator[Any]:
     if ray.is_initialized():
         yield ray
         return
+    check_reachable(cluster)
     try:
         ray.init(address=cluster, logging_level="ERROR", log_to_driver=False)
     except Exception as e:  # ConnectionError, RuntimeError, ValueError, grpc errors: all one line for the user

@@ -65,12 +65,14 @@ def sweep(config: SweepConfig, *, log: Callable[[str], None] | None = None) -> S
     """Run the sweep ``config`` describes and write its report; see the module docstring."""
     from ..core.files import ensure_writable_dir
     from ..report.sweep import new_sweep_report, write_sweep_report
-    from .cluster import import_ray, run_local, run_ray
+    from .cluster import check_reachable, import_ray, run_local, run_ray
     from .host import prepare_model
 
     log = log or (lambda s: None)
     if config.cluster != "local":
-        import_ray()  # a missing extra is said before minutes of exporting
+        ray = import_ray()  # a missing extra, or a cluster nobody runs, is said before minutes of exporting
+        if not ray.is_initialized():
+            check_reachable(config.cluster)
     report_dir = ensure_writable_dir(config.report_dir)
     ensure_writable_dir(report_dir / "cells")
     ensure_writable_dir(config.output_dir)

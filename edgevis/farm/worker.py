@@ -25,6 +25,7 @@ from ..core.errors import EdgevisError, first_line
 from .config import check_name
 
 JOIN_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0  # how long `ray start` may take to stop its node on SIGTERM
 
 
 @dataclass(frozen=True)
@@ -100,46 +101,73 @@ def ray_start_command(config: WorkerConfig) -> list[str]:
     return cmd
 
 
-def _head_versions(address: str, boards: list[str], proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
-    """The head's versions, from a task on the head node, once this node (``proc``) is in the cluster."""
-    import ray
-
-    from .board import ray_probe
-    from .cluster import alive_boards
-
-    deadline = time.monotonic() + timeout
-
-    def started() -> None:
-        if proc.poll() is not None:
-            raise EdgevisError(f"ray start failed (exit code {proc.returncode}); its message is above")
-        if time.monotonic() > deadline:
-            raise EdgevisError(f"this node did not join the Ray cluster at {address} within {timeout:g} s")
-
-    while True:
-        started()
-        try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-            break
-        except Exception as e:
-            if time.monotonic() > deadline:
-                raise EdgevisError(f"cannot reach the Ray head at {address}: {first_line(e)}") from None
-            time.sleep(1.0)
+def _probe_head(conn: Any, address: str, boards: list[str]) -> None:
+    """In a child process: connect to the head once it answers, wait until ``boards`` are in the cluster,
+    and send ("ok", the head's versions) or ("error", why). The parent bounds it in time: ``ray.init``
+    blocks in Ray's C++ client while the head does not answer, out of reach of deadlines and signals."""
     try:
-        while not set(boards) <= set(alive_boards(ray)):
-            started()
-            time.sleep(0.5)
-        ref = ray.remote(ray_probe).options(resources={"node:__internal_head__": 0.001}, num_cpus=0,
-                                            max_retries=0).remote()
-        ready, _ = ray.wait([ref], timeout=max(1.0, deadline - time.monotonic()))
-        if not ready:
-            raise EdgevisError(f"the head at {address} did not answer the version check within {timeout:g} s")
+        import ray
+
+        from .board import ray_probe
+        from .cluster import alive_boards
+
+        while True:
+            try:
+                ray.init(address=address, logging_level="ERROR", log_to_driver=False)
+                break
+            except Exception:
+                time.sleep(1.0)
         try:
-            return ray.get(ref)["versions"]  # type: ignore[no-any-return]
-        except Exception as e:
-            raise EdgevisError(f"the head at {address} could not report its versions (is edgevis installed "
-                               f"there?): {first_line(e)}") from None
+            while not set(boards) <= set(alive_boards(ray)):
+                time.sleep(0.5)
+            ref = ray.remote(ray_probe).options(resources={"node:__internal_head__": 0.001}, num_cpus=0,
+                                                max_retries=0).remote()
+            try:
+                conn.send(("ok", ray.get(ref)["versions"]))
+            except Exception as e:
+                conn.send(("error", f"the head at {address} could not report its versions (is edgevis installed "
+                                    f"there?): {first_line(e)}"))
+        finally:
+            ray.shutdown()
+    except BaseException as e:  # pragma: no cover - the parent says that no answer came
+        conn.send(("error", f"the version check failed: {type(e).__name__}: {first_line(e)}"))
     finally:
-        ray.shutdown()
+        conn.close()
+
+
+def _head_versions(address: str, boards: list[str], proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
+    """The head's versions, from a task on the head node, once this node (``proc``) is in the cluster.
+
+    The check runs in a child process that this one waits for at most ``timeout`` seconds, so that an
+    unreachable head ends the join in time and Ctrl-C or SIGTERM are acted on at once."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    probe = ctx.Process(target=_probe_head, args=(child, address, boards), daemon=True)
+    probe.start()
+    child.close()
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            if parent.poll(0.5):
+                try:
+                    kind, value = parent.recv()
+                except EOFError:
+                    kind, value = "error", f"the version check ended without an answer (exit code {probe.exitcode})"
+                if kind == "ok":
+                    return value  # type: ignore[no-any-return]
+                raise EdgevisError(value)
+            if proc.poll() is not None:
+                raise EdgevisError(f"ray start failed (exit code {proc.returncode}); its message is above")
+            if time.monotonic() > deadline:
+                raise EdgevisError(f"this node did not join the Ray cluster at {address} and pass the version "
+                                   f"check within {timeout:g} s (is the head running there?)")
+    finally:
+        if probe.is_alive():
+            probe.kill()
+        probe.join()
+        parent.close()
 
 
 def join(config: WorkerConfig, *, log: Callable[[str], None] = lambda s: None,
@@ -149,6 +177,10 @@ def join(config: WorkerConfig, *, log: Callable[[str], None] = lambda s: None,
     from .board import version_mismatch
 
     here = local_versions()
+    if not config.head:
+        from .cluster import check_reachable
+
+        check_reachable(str(config.address))  # a head nobody runs is one line now, not a minute of retries
     cmd = ray_start_command(config)
     env = {**os.environ, **({"EDGEVIS_BOARD_LABEL": config.label} if config.label else {})}
     log("starting: " + " ".join(cmd))
@@ -157,7 +189,11 @@ def join(config: WorkerConfig, *, log: Callable[[str], None] = lambda s: None,
     def stop() -> None:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)  # `ray start --block` stops the node's processes and exits
-        proc.wait()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # still connecting to a head that does not answer: no node to stop
+            proc.kill()
+            proc.wait()
 
     def interrupt(*_: Any) -> None:  # SIGTERM leaves the cluster as Ctrl-C does
         raise KeyboardInterrupt
@@ -172,7 +208,6 @@ def join(config: WorkerConfig, *, log: Callable[[str], None] = lambda s: None,
                 raise EdgevisError(f"refused: this board {why}; install the head's versions and join again")
             log(f"joined {config.address} as {', '.join('board:' + b for b in boards)} (edgevis {here['edgevis']}, "
                 f"onnxruntime {here['onnxruntime']}); stop with Ctrl-C")
-            signal.signal(signal.SIGTERM, interrupt)  # ray.init/shutdown above replaced it
         return proc.wait()
     except KeyboardInterrupt:
         stop()

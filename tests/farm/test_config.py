@@ -92,3 +92,61 @@ def test_without_ray_the_farm_names_its_extra_and_local_needs_none(tmp_path):
         p = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
         assert_one_line_error(p, r"ray is not installed.*edgevis\[farm\]")
     assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_cluster_nobody_runs_is_one_line_before_any_work(tmp_path):
+    """ray.init and `ray start` wait minutes for an absent head (ray.init beyond Ctrl-C's reach): the sweep and
+    the worker say so at once, and the sweep before exporting anything."""
+    pytest.importorskip("ray", reason="the farm extra (ray) is not installed")
+    port = _free_port()
+    for cluster in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        p = run("sweep", "--models", "test_lsnet", "--cluster", cluster, "--report", tmp_path / "r", "-o",
+                tmp_path / "o", check_ok=False, timeout=120)
+        assert_one_line_error(p, rf"cannot connect to the Ray cluster at {re.escape(cluster)}: nothing answers at "
+                                 rf"127\.0\.0\.1:{port} .*is its head running")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()
+    p = run("worker", "--address", f"127.0.0.1:{port}", "--resources", "board:x", check_ok=False, timeout=120)
+    assert_one_line_error(p, rf"nothing answers at 127\.0\.0\.1:{port}")
+
+
+def test_the_join_check_ends_in_time_when_the_head_does_not_answer():
+    """The version check at join runs in a child process: when the head never answers, the join fails with
+    its reason after the timeout (ray.init in this process would have blocked on, past any deadline)."""
+    pytest.importorskip("ray", reason="the farm extra (ray) is not installed")
+    import threading
+
+    from edgevis.farm.worker import _head_versions
+
+    node = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])  # stands in for `ray start`
+    box = {}
+
+    def check():
+        try:
+            _head_versions(f"127.0.0.1:{_free_port()}", ["x"], node, timeout=3.0)
+        except EdgevisError as e:
+            box["error"] = str(e)
+
+    try:
+        t = threading.Thread(target=check, daemon=True)
+        t.start()
+        t.join(timeout=120)
+        assert not t.is_alive(), "the join check did not end"
+        assert re.search(r"did not join the Ray cluster at 127\.0\.0\.1:\d+ .*within 3 s", box.get("error", ""))
+        node.kill()
+        node.wait()
+        # `ray start` failing ends the check too, with that reason
+        t = threading.Thread(target=check, daemon=True)
+        t.start()
+        t.join(timeout=120)
+        assert not t.is_alive() and box["error"].startswith("ray start failed (exit code -9)")
+    finally:
+        node.kill()
+        node.wait()
