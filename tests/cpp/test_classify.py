@@ -220,6 +220,33 @@ def test_readme_commands_build_the_example_and_print_predicts_top5(enet_files, p
     np.testing.assert_allclose([float(r[-1]) for r in rows], [t["probability"] for t in want], atol=1e-4)
 
 
+def test_a_bgr_nhwc_model_gives_predicts_numbers(cpp_build, digits_files, photos, tmp_path):
+    """A model that takes BGR channels in NHWC layout (its record says so): the digits model behind a
+    Transpose, with a mean that is not the same for every channel (a swapped order changes the logits)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    fp32, _, digits = digits_files
+    m = onnx.load(str(fp32))
+    g = m.graph
+    old = g.input[0]
+    n, _, h, w = (d.dim_param or d.dim_value for d in old.type.tensor_type.shape.dim)
+    nhwc = helper.make_tensor_value_info(old.name + "_nhwc", TensorProto.FLOAT, [n, h, w, 3])
+    g.node.insert(0, helper.make_node("Transpose", [nhwc.name], [old.name], perm=[0, 3, 1, 2], name="nhwc_to_nchw"))
+    g.input.remove(old)
+    g.input.insert(0, nhwc)
+    prop = next(p for p in m.metadata_props if p.key == "edgevis.preprocess")
+    prop.value = json.dumps({**json.loads(prop.value), "channel_order": "BGR", "layout": "NHWC",
+                             "mean": [0.1, 0.5, 0.9], "std": [0.2, 0.3, 0.4]})
+    path = tmp_path / "bgr_nhwc.onnx"
+    onnx.save(m, str(path))
+    assert_same_as_predict(cpp_build, path, [digits[0], photos["rocket.jpg"], photos["coffee.png"]])
+    # the record and the graph disagree: refused, as predict refuses it
+    prop.value = json.dumps({**json.loads(prop.value), "layout": "NCHW"})
+    onnx.save(m, str(path))
+    assert "the record and the graph disagree" in one_line_error(cpp_build, path, photos["rocket.jpg"])
+
+
 def test_a_fixed_batch_of_two_runs_one_image_as_predict_does(cpp_build, photos, tmp_path):
     """A file exported with a fixed batch of 2: the image fills the batch (OrtRunner.infer_batched pads)."""
     from edgevis.exporters.onnx import ExportConfig, export_onnx

@@ -34,7 +34,7 @@ def cpp_preprocess(build, tmp_path, a: np.ndarray, spec: Preprocess, pad: int = 
     src, dst = tmp_path / "in.raw", tmp_path / "x.raw"
     np.ascontiguousarray(rows, dtype=np.uint8).tofile(src)
     build.run(build.probe, "preprocess", src, w, h, w * 3 + pad, json.dumps(spec.to_dict()), dst)
-    return np.fromfile(dst, np.float32).reshape(3, *spec.input_size)
+    return np.fromfile(dst, np.float32).reshape(spec.image_shape())
 
 
 def test_resize_is_pillows_byte_for_byte(cpp_build, photos, tmp_path):
@@ -56,7 +56,12 @@ SPECS = [Preprocess(),  # timm default: bicubic, 224, crop 0.875
          Preprocess(input_size=(96, 128), crop_pct=0.9, interpolation="lanczos"),  # non-square: both sides set
          Preprocess(input_size=(32, 32), crop_pct=1.3, interpolation="box"),  # crop past the border: zeros
          Preprocess(input_size=(40, 40), interpolation="nearest", mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)),
-         Preprocess(input_size=(48, 48), interpolation="hamming", crop_pct=0.95)]
+         Preprocess(input_size=(48, 48), interpolation="hamming", crop_pct=0.95),
+         # the channel order and layout the model takes (mean/std in its channel order)
+         Preprocess(input_size=(40, 56), interpolation="bilinear", crop_pct=0.9, mean=(0.1, 0.5, 0.9),
+                    std=(0.2, 0.3, 0.4), channel_order="BGR", layout="NHWC"),
+         Preprocess(input_size=(48, 48), mean=(0.1, 0.5, 0.9), std=(0.2, 0.3, 0.4), channel_order="BGR"),
+         Preprocess(input_size=(32, 32), mean=(0.1, 0.5, 0.9), layout="NHWC")]
 
 
 @pytest.mark.parametrize("shape", list(AWKWARD), ids=list(AWKWARD))
@@ -73,7 +78,7 @@ def test_preprocess_matches_python_on_awkward_sizes(cpp_build, photos, tmp_path,
 def test_preprocess_matches_python_on_real_photos(cpp_build, photos, tmp_path):
     for name, path in photos.items():
         img = load_image(path)
-        for spec in SPECS[:3]:
+        for spec in (*SPECS[:3], SPECS[-3]):
             want = preprocess(img, spec)
             got = cpp_preprocess(cpp_build, tmp_path, np.asarray(img), spec)
             assert np.abs(got - want).max() <= 1e-6, (name, spec)

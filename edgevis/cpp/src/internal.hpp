@@ -1,6 +1,7 @@
 // Internal helpers of the edgevis C++ runtime (not installed API).
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -53,10 +54,12 @@ std::string sidecar_sha_mismatch(const Json& sidecar, const std::string& path, b
 class BackendImpl {
  public:
   virtual ~BackendImpl() = default;
-  virtual std::vector<float> run(const std::vector<float>& input) = 0;
+  // One image of `image_shape` ((3, H, W) or (H, W, 3)): the first output's first row.
+  virtual std::vector<float> run(const std::vector<float>& input, const std::array<long long, 3>& image_shape) = 0;
   virtual int num_classes() const = 0;
-  // The input's (height, width) when fixed, else (-1, -1).
-  virtual std::pair<long long, long long> input_hw() const = 0;
+  // The input's name and dimensions as the graph or engine declares them (< 1: not fixed).
+  virtual std::string input_name() const = 0;
+  virtual std::vector<long long> input_dims() const = 0;
   // ONNX metadata_props value (ONNX Runtime only).
   virtual bool metadata(const std::string& key, std::string* value) const = 0;
 };

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "edgevis/edgevis.hpp"
@@ -78,6 +79,14 @@ Preprocess preprocess_from(const Json& j) {
     if (crop->type != Json::Type::Number || !(crop->number > 0))
       throw Error("preprocessing record: crop_pct must be a number > 0");
     p.crop_pct = crop->number;
+  }
+  for (const auto& [key, field, a, b] : {std::tuple{"channel_order", &p.channel_order, "RGB", "BGR"},
+                                         std::tuple{"layout", &p.layout, "NCHW", "NHWC"}}) {
+    if (const Json* v = j.find(key)) {
+      if (!v->is_string() || (v->text != a && v->text != b))
+        throw Error(std::string("preprocessing record: ") + key + " must be " + a + " or " + b);
+      *field = v->text;
+    }
   }
   static const char* known[] = {"bicubic", "bilinear", "nearest", "lanczos", "box", "hamming"};
   if (std::find(std::begin(known), std::end(known), p.interpolation) == std::end(known))
@@ -232,11 +241,26 @@ Model Model::open(const std::string& path, const Options& options) {
   m.model_name_ = prov.string_at("model");
   m.provenance_ = prov_text.empty() && has_sidecar ? read_file(sidecar_file) : prov_text;
 
-  auto hw = m.impl_->input_hw();
-  if (hw.first > 0 && hw.second > 0 && (hw.first != m.preprocess_.height || hw.second != m.preprocess_.width))
-    throw Error(path + ": the model's input is " + std::to_string(hw.first) + "x" + std::to_string(hw.second) +
-                " but its preprocessing record says " + std::to_string(m.preprocess_.height) + "x" +
-                std::to_string(m.preprocess_.width));
+  // runtimes/predict.py check_classifier: the graph's input is one image in the recorded layout
+  const std::vector<long long> dims = m.impl_->input_dims();
+  const Preprocess& pre = m.preprocess_;
+  const bool nhwc = pre.layout == "NHWC";
+  const std::vector<long long> want = nhwc ? std::vector<long long>{pre.height, pre.width, 3}
+                                           : std::vector<long long>{3, pre.height, pre.width};
+  auto show = [](const std::vector<long long>& d) {
+    std::string s = "(";
+    for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + (d[i] > 0 ? std::to_string(d[i]) : std::string("?"));
+    return s + ")";
+  };
+  if (dims.size() != 4)
+    throw Error(path + ": input '" + m.impl_->input_name() + "' has " + std::to_string(dims.size()) +
+                " dimensions; predict feeds one image as a 4-D (batch, channels, height, width) tensor");
+  for (size_t k = 1; k < 4; ++k)
+    if (dims[k] > 0 && dims[k] != want[k - 1])
+      throw Error(path + ": input '" + m.impl_->input_name() + "' has shape " + show(dims) +
+                  ", but the preprocessing it records makes " + pre.layout + " images of " + show(want) +
+                  " (input size " + std::to_string(pre.height) + "x" + std::to_string(pre.width) +
+                  "); the record and the graph disagree");
   return m;
 }
 
@@ -252,7 +276,9 @@ std::vector<float> Model::run(const std::vector<float>& input) {
     throw Error("input has " + std::to_string(input.size()) + " values; the model takes 3x" +
                 std::to_string(preprocess_.height) + "x" + std::to_string(preprocess_.width) + " = " +
                 std::to_string(want));
-  return impl_->run(input);
+  const bool nhwc = preprocess_.layout == "NHWC";
+  const long long h = preprocess_.height, w = preprocess_.width;
+  return impl_->run(input, nhwc ? std::array<long long, 3>{h, w, 3} : std::array<long long, 3>{3, h, w});
 }
 
 std::vector<float> Model::logits(const ImageView& image) { return run(preprocess(image, preprocess_)); }

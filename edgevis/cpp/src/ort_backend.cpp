@@ -62,9 +62,7 @@ class OrtBackend final : public BackendImpl {
     auto in_info = in_type.GetTensorTypeAndShapeInfo();
     if (in_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
       throw Error(path + ": its input " + input_name_ + " is not float32");
-    input_shape_ = in_info.GetShape();
-    if (input_shape_.size() != 4 || (input_shape_[1] > 0 && input_shape_[1] != 3))
-      throw Error(path + ": its input " + input_name_ + " is not an image batch (N, 3, H, W)");
+    input_shape_ = in_info.GetShape();  // Model checks it against the recorded layout and size
     Ort::TypeInfo out_type = session_.GetOutputTypeInfo(0);
     auto out_info = out_type.GetTensorTypeAndShapeInfo();
     if (out_info.GetElementType() != ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT)
@@ -78,15 +76,10 @@ class OrtBackend final : public BackendImpl {
     }
   }
 
-  std::vector<float> run(const std::vector<float>& input) override {
-    std::vector<int64_t> shape = input_shape_;
-    if (shape[0] <= 0) shape[0] = 1;
-    const int64_t batch = shape[0];  // a fixed batch > 1 is filled with copies, as OrtRunner.infer_batched pads
-    shape[1] = 3;
-    const int64_t hw = static_cast<int64_t>(input.size()) / 3;
-    if (shape[2] <= 0 && shape[3] <= 0) throw Error("the model's input height and width are not fixed");
-    if (shape[2] <= 0) shape[2] = hw / shape[3];
-    if (shape[3] <= 0) shape[3] = hw / shape[2];
+  std::vector<float> run(const std::vector<float>& input, const std::array<long long, 3>& image) override {
+    // a fixed batch > 1 is filled with copies, as OrtRunner.infer_batched pads
+    const int64_t batch = input_shape_.size() == 4 && input_shape_[0] > 0 ? input_shape_[0] : 1;
+    std::vector<int64_t> shape{batch, image[0], image[1], image[2]};
     std::vector<float> batched;
     if (batch > 1) {
       batched.reserve(input.size() * static_cast<size_t>(batch));
@@ -111,7 +104,11 @@ class OrtBackend final : public BackendImpl {
 
   int num_classes() const override { return num_classes_; }
 
-  std::pair<long long, long long> input_hw() const override { return {input_shape_[2], input_shape_[3]}; }
+  std::string input_name() const override { return input_name_; }
+
+  std::vector<long long> input_dims() const override {
+    return std::vector<long long>(input_shape_.begin(), input_shape_.end());
+  }
 
   bool metadata(const std::string& key, std::string* value) const override {
     for (const auto& kv : metadata_)

@@ -1,6 +1,6 @@
 // edgevis.data.preprocess.preprocess in C++: resize (Pillow's arithmetic, resample.cpp), center
 // crop with torchvision's rounding (PIL fills what lies past the border with zeros), /255,
-// mean/std in float32 as numpy does, HWC -> CHW.
+// RGB -> BGR where the model takes BGR, mean/std in float32 as numpy does, HWC -> CHW unless NHWC.
 #include <cfenv>
 #include <cmath>
 #include <string>
@@ -24,6 +24,11 @@ std::vector<float> preprocess(const ImageView& image, const Preprocess& spec) {
   if (th < 1 || tw < 1) throw Error("preprocess: input size must be >= 1 (got " + std::to_string(th) + "x" +
                                     std::to_string(tw) + ")");
   if (!(spec.crop_pct > 0)) throw Error("preprocess: crop_pct must be > 0");
+  if (spec.channel_order != "RGB" && spec.channel_order != "BGR")
+    throw Error("preprocess: channel order must be RGB or BGR (got '" + spec.channel_order + "')");
+  if (spec.layout != "NCHW" && spec.layout != "NHWC")
+    throw Error("preprocess: layout must be NCHW or NHWC (got '" + spec.layout + "')");
+  const bool bgr = spec.channel_order == "BGR", nhwc = spec.layout == "NHWC";
   int nw, nh;
   if (th == tw) {
     const int size = static_cast<int>(std::floor(th / spec.crop_pct));
@@ -52,19 +57,21 @@ std::vector<float> preprocess(const ImageView& image, const Preprocess& spec) {
   const float zero[3] = {(0.0f - mean[0]) / std_[0], (0.0f - mean[1]) / std_[1], (0.0f - mean[2]) / std_[2]};
   std::vector<float> out(static_cast<size_t>(3) * th * tw);
   const size_t plane = static_cast<size_t>(th) * tw;
+  // channel c of pixel o: NCHW keeps planes, NHWC keeps pixels together
+  auto at = [&](int c, size_t o) -> float& { return nhwc ? out[o * 3 + c] : out[c * plane + o]; };
   for (int y = 0; y < th; ++y) {
     const int sy = y + top;
     for (int x = 0; x < tw; ++x) {
       const int sx = x + left;
       const size_t o = static_cast<size_t>(y) * tw + x;
       if (sy < 0 || sy >= r.height || sx < 0 || sx >= r.width) {
-        for (int c = 0; c < 3; ++c) out[c * plane + o] = zero[c];
+        for (int c = 0; c < 3; ++c) at(c, o) = zero[c];
         continue;
       }
       const std::uint8_t* p = &r.pixels[(static_cast<size_t>(sy) * r.width + sx) * 3];
       for (int c = 0; c < 3; ++c) {
-        const float v = static_cast<float>(p[c]) / 255.0f;  // float32 array / 255.0 stays float32
-        out[c * plane + o] = (v - mean[c]) / std_[c];
+        const float v = static_cast<float>(p[bgr ? 2 - c : c]) / 255.0f;  // float32 array / 255.0 stays float32
+        at(c, o) = (v - mean[c]) / std_[c];  // mean and std are in the model's channel order
       }
     }
   }

@@ -128,8 +128,7 @@ class TrtBackend final : public BackendImpl {
     for (const std::string& n : {inputs_[0], outputs_[0]})
       if (engine_->getTensorDataType(n.c_str()) != nvinfer1::DataType::kFLOAT)
         throw Error(path + ": tensor " + n + " is not float32 (edgevis runs float32 I/O engines)");
-    input_dims_ = engine_->getTensorShape(inputs_[0].c_str());
-    if (input_dims_.nbDims != 4) throw Error(path + ": its input " + inputs_[0] + " is not an image batch (N, 3, H, W)");
+    input_dims_ = engine_->getTensorShape(inputs_[0].c_str());  // Model checks it against the recorded layout
     const nvinfer1::Dims out = engine_->getTensorShape(outputs_[0].c_str());
     num_classes_ = out.nbDims > 0 ? static_cast<int>(out.d[out.nbDims - 1]) : -1;
     buffers_.resize(inputs_.size() + outputs_.size());
@@ -141,15 +140,11 @@ class TrtBackend final : public BackendImpl {
     // context before engine before runtime (unique_ptr members are destroyed in reverse order)
   }
 
-  std::vector<float> run(const std::vector<float>& input) override {
-    nvinfer1::Dims shape = input_dims_;
-    const long long hw = static_cast<long long>(input.size()) / 3;
-    if (shape.d[0] < 0) shape.d[0] = 1;
-    if (shape.d[0] != 1) throw Error("the engine's batch is fixed to " + std::to_string(shape.d[0]) + "; edgevis runs one image");
-    if (shape.d[1] < 0) shape.d[1] = 3;
-    if (shape.d[2] < 0 && shape.d[3] < 0) throw Error("the engine's input height and width are not fixed");
-    if (shape.d[2] < 0) shape.d[2] = hw / shape.d[3];
-    if (shape.d[3] < 0) shape.d[3] = hw / shape.d[2];
+  std::vector<float> run(const std::vector<float>& input, const std::array<long long, 3>& image) override {
+    nvinfer1::Dims shape = input_dims_;  // 4-D: Model checked it
+    if (shape.d[0] > 1) throw Error("the engine's batch is fixed to " + std::to_string(shape.d[0]) + "; edgevis runs one image");
+    shape.d[0] = 1;
+    for (int k = 1; k < 4; ++k) shape.d[k] = image[k - 1];
     if (volume(shape) != input.size()) throw Error("input size does not match the engine's input shape");
     if (!context_->setInputShape(inputs_[0].c_str(), shape))
       throw Error("TensorRT refused input shape for " + inputs_[0] + ": " + logger_.last_error());
@@ -176,7 +171,13 @@ class TrtBackend final : public BackendImpl {
 
   int num_classes() const override { return num_classes_; }
 
-  std::pair<long long, long long> input_hw() const override { return {input_dims_.d[2], input_dims_.d[3]}; }
+  std::string input_name() const override { return inputs_[0]; }
+
+  std::vector<long long> input_dims() const override {
+    std::vector<long long> d;
+    for (int i = 0; i < input_dims_.nbDims; ++i) d.push_back(input_dims_.d[i]);
+    return d;
+  }
 
   bool metadata(const std::string&, std::string*) const override { return false; }
 

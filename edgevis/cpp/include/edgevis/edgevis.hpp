@@ -41,6 +41,8 @@ struct Preprocess {
   std::array<double, 3> std{0.229, 0.224, 0.225};
   std::string interpolation = "bicubic";  // bicubic, bilinear, nearest, lanczos, box, hamming
   double crop_pct = 0.875;
+  std::string channel_order = "RGB";  // RGB or BGR: the order the model takes (mean and std are in it)
+  std::string layout = "NCHW";        // NCHW: one image is (3, H, W); NHWC: (H, W, 3)
 
   // Parse the JSON object edgevis writes (`edgevis.preprocess` metadata or a sidecar's "preprocess").
   static Preprocess from_json(const std::string& json);
@@ -66,7 +68,8 @@ struct Image {
 // coefficients, 8-bit rounding between the two passes).
 Image resize(const ImageView& image, int out_width, int out_height, const std::string& interpolation);
 
-// The (3, height, width) float tensor edgevis.data.preprocess.preprocess makes from the same pixels.
+// The float tensor edgevis.data.preprocess.preprocess makes from the same pixels: (3, height, width),
+// or (height, width, 3) for an NHWC model, channels in spec.channel_order.
 std::vector<float> preprocess(const ImageView& image, const Preprocess& spec);
 
 struct Prediction {
