@@ -9,13 +9,14 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from .common import out, print_json, user_errors
+from .common import out, print_json, user_errors, warn
 
 
 @user_errors
 def compare(
     a: Path = typer.Argument(..., help="The reference file (e.g. FP32)."),
-    b: Path = typer.Argument(..., help="The file to check against it (e.g. INT8, or an ORT-optimized build)."),
+    b: Path = typer.Argument(..., help="The file to check against it (e.g. INT8, an ORT-optimized build, or a "
+                                       "TensorRT engine .engine/.plan built from A: outputs only)."),
     inputs: Optional[Path] = typer.Option(None, "--inputs", help="Images, preprocessed as A records (default: random)."),
     random: int = typer.Option(4, "--random", help="How many random inputs (or at most how many --inputs images)."),
     atol: float = typer.Option(1e-4, "--atol", help="Absolute tolerance."),
@@ -34,6 +35,8 @@ def compare(
     if atol < 0 or rtol < 0:
         raise EdgevisError("--atol and --rtol must be >= 0")
     r = compare_files(a, b, images=inputs, random=random, tolerance=Tolerance(atol, rtol), per_layer=per_layer)
+    for w in r.get("warnings", []):
+        warn(w)
     if as_json:
         print_json(r)
     else:

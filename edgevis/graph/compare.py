@@ -1,4 +1,5 @@
-"""Two model files, the same inputs: where do they diverge? (FP32 vs INT8, ONNX vs ORT-optimized.)
+"""Two model files, the same inputs: where do they diverge? (FP32 vs INT8, ONNX vs ORT-optimized, ONNX vs
+a TensorRT engine built from it: outputs only.)
 
 Per output: max absolute and relative difference, cosine, top-1 agreement. With
 ``per_layer``, every float tensor that both graphs produce under the same name (ORT's
@@ -38,7 +39,8 @@ def _stats(ref: np.ndarray, out: np.ndarray) -> dict[str, Any]:
     scale = float(np.max(np.abs(r))) if r.size else 0.0
     return {"shape": list(ref.shape), "max_abs_diff": float(diff.max()) if diff.size else 0.0,
             "max_rel_diff": float(diff.max() / scale) if diff.size and scale > 0 else 0.0,
-            "cosine": float(r @ o / denom) if denom > 0 else (1.0 if np.array_equal(r, o) else 0.0)}
+            # identical tensors are 1.0 exactly (r·r / |r|² rounds to 1.0000000000000002 for some r), never above
+            "cosine": 1.0 if np.array_equal(r, o) else float(np.clip(r @ o / denom, -1.0, 1.0)) if denom > 0 else 0.0}
 
 
 def inputs_for(model_file: str | os.PathLike[str], *, images: str | os.PathLike[str] | None, random: int,
@@ -117,6 +119,11 @@ def compare_files(a: str | os.PathLike[str], b: str | os.PathLike[str], *, image
     from ..core.onnxfile import load_onnx
     from ..runtimes.ort import run_session, session_from_onnx
 
+    if is_engine(a):
+        raise EdgevisError(f"give the ONNX file first and the engine second ({a} is a TensorRT engine): the inputs "
+                           "and their preprocessing come from the first file")
+    if is_engine(b):
+        return _compare_with_engine(a, b, images=images, random=random, tolerance=tolerance, per_layer=per_layer)
     ma, mb = load_onnx(a), load_onnx(b)
     if [i.name for i in ma.graph.input] != [i.name for i in mb.graph.input]:
         raise EdgevisError(f"{a} and {b} take different inputs ({[i.name for i in ma.graph.input]} vs "
@@ -148,16 +155,7 @@ def compare_files(a: str | os.PathLike[str], b: str | os.PathLike[str], *, image
         raise EdgevisError(f"fewer inputs than {a}'s fixed batch of {batch}")
     got_a = [np.concatenate([r[k] for r in ra]) for k in range(len(fetch))]
     got_b = [np.concatenate([r[k] for r in rb]) for k in range(len(fetch))]
-    outputs = []
-    for k, o in enumerate(shared):
-        s = _stats(got_a[k], got_b[k])
-        if got_a[k].ndim == 2:
-            s["top1_agreement"] = float(np.mean(np.argmax(got_a[k], 1) == np.argmax(got_b[k], 1)))
-        s["within_tolerance"] = not tolerance.exceeded(got_a[k], got_b[k])
-        outputs.append({"name": o, **s})
-    result: dict[str, Any] = {"schema": "edgevis.compare", "schema_version": 1, "a": str(a), "b": str(b),
-                              "inputs": source, "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
-                              "outputs": outputs, "match": all(o["within_tolerance"] for o in outputs)}
+    result = _result(a, b, source, tolerance, shared, got_a, got_b)
     if per_layer:
         diverging = []
         for k, t in enumerate(layer_names, start=len(shared)):
@@ -170,6 +168,65 @@ def compare_files(a: str | os.PathLike[str], b: str | os.PathLike[str], *, image
         result["per_layer"] = {"tensors_compared": len(layer_names), "order": f"topological order of {Path(a).name}",
                                "first_diverging": diverging}
     return result
+
+
+ENGINE_SUFFIXES = (".engine", ".plan")
+
+
+def is_engine(path: str | os.PathLike[str]) -> bool:
+    return Path(path).suffix.lower() in ENGINE_SUFFIXES
+
+
+def _result(a: Any, b: Any, source: str, tolerance: Tolerance, shared: list[str], got_a: list[np.ndarray],
+            got_b: list[np.ndarray]) -> dict[str, Any]:
+    outputs = []
+    for k, o in enumerate(shared):
+        s = _stats(got_a[k], got_b[k])
+        if got_a[k].ndim == 2:
+            s["top1_agreement"] = float(np.mean(np.argmax(got_a[k], 1) == np.argmax(got_b[k], 1)))
+        s["within_tolerance"] = not tolerance.exceeded(got_a[k], got_b[k])
+        outputs.append({"name": o, **s})
+    return {"schema": "edgevis.compare", "schema_version": 1, "a": str(a), "b": str(b),
+            "inputs": source, "tolerance": {"atol": tolerance.atol, "rtol": tolerance.rtol},
+            "outputs": outputs, "match": all(o["within_tolerance"] for o in outputs)}
+
+
+def _compare_with_engine(a: str | os.PathLike[str], b: str | os.PathLike[str], *, images: Any, random: int,
+                         tolerance: Tolerance, per_layer: bool) -> dict[str, Any]:
+    """ONNX (on ONNX Runtime's CPU provider) against a TensorRT engine built from it: outputs only."""
+    from ..core.onnxfile import load_onnx
+    from ..runtimes.ort import run_session, session_from_onnx
+    from ..runtimes.trt import TrtRunner
+
+    if per_layer:
+        raise EdgevisError(f"--per-layer compares two ONNX files: a TensorRT engine ({b}) exposes only its outputs; "
+                           "compare the ONNX files it was built from")
+    ma = load_onnx(a)
+    source, x = inputs_for(a, images=images, random=random)
+    name = ma.graph.input[0].name
+    sa = session_from_onnx(ma.SerializeToString(), source=str(a))
+    batch = _fixed_batch(ma) or 1  # one input at a time unless A fixes its batch: every engine profile takes it
+    with TrtRunner(b) as runner:
+        if runner.inputs != [name]:
+            raise EdgevisError(f"{b} takes {runner.inputs}, {a} takes [{name!r}]: compare an engine with the ONNX "
+                               "file it was built from")
+        shared = [o.name for o in ma.graph.output if o.name in runner.outputs]
+        if not shared:
+            raise EdgevisError(f"{a} and {b} share no output name ({[o.name for o in ma.graph.output]} vs "
+                               f"{runner.outputs})")
+        ra: list[list[np.ndarray]] = []
+        rb: list[list[np.ndarray]] = []
+        for i in range(0, len(x) - batch + 1, batch):
+            xb = x[i:i + batch]
+            ra.append(run_session(sa, {name: xb}, shared, source=str(a)))
+            got = runner.infer_all({name: xb})
+            rb.append([got[o].astype(np.float32) for o in shared])
+        warnings = list(runner.warnings)
+    if not ra:
+        raise EdgevisError(f"fewer inputs than {a}'s fixed batch of {batch}")
+    result = _result(a, b, source, tolerance, shared, [np.concatenate([r[k] for r in ra]) for k in range(len(shared))],
+                     [np.concatenate([r[k] for r in rb]) for k in range(len(shared))])
+    return {**result, "runtimes": {"a": "onnxruntime-cpu", "b": "tensorrt"}, "warnings": warnings}
 
 
 def _fixed_batch(m: Any) -> int | None:

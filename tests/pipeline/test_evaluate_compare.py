@@ -128,3 +128,38 @@ def test_quantize_val_prints_accuracy_per_precision(tmp_path, digits_files, digi
     rows = {ln.split("│")[1].strip(): ln for ln in table.splitlines() if ln.startswith("│")}
     assert list(rows) == ["fp32", "integer-only"]  # spelled as every other table spells it
     assert "reference" in rows["fp32"] and "%" in rows["integer-only"]
+
+
+def test_compare_with_an_engine_refuses_cleanly_without_tensorrt(tmp_path, digits_files):
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("TensorRT is installed here: the GPU test below compares a real engine")
+    except ImportError:
+        pass
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"not built here")
+    p = run("compare", digits_files["fp32"], engine, "--json", check_ok=False)
+    assert_one_line_error(p, r"tensorrt is not installed.*edgevis\[tensorrt\]")
+    assert json.loads(p.stdout)["kind"] == "MissingDependencyError"
+    assert_one_line_error(run("compare", engine, digits_files["fp32"], check_ok=False), "ONNX file first")
+    assert_one_line_error(run("compare", digits_files["fp32"], engine, "--per-layer", check_ok=False),
+                          "--per-layer compares two ONNX files")
+
+
+@pytest.mark.gpu
+def test_compare_onnx_with_the_engine_built_from_it(tmp_path, digits_files, digits_folders):
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed (needs an NVIDIA GPU)")
+    pytest.importorskip("cuda.bindings.runtime", reason="cuda-python is not installed")
+    from edgevis.core.errors import EdgevisError
+    from edgevis.runtimes.trt import TrtBuildConfig, engine_from_onnx, running_info
+
+    try:
+        running_info()
+    except EdgevisError as e:
+        pytest.skip(f"no usable GPU: {e}")
+    _, held = digits_folders
+    b = engine_from_onnx(digits_files["fp32"], tmp_path / "m.fp32.engine", TrtBuildConfig())
+    d = json.loads(run("compare", digits_files["fp32"], b.path, "--inputs", held / "5", "--random", 6,
+                       "--atol", 1e-2, "--rtol", 1e-2, "--json").stdout)
+    assert d["runtimes"] == {"a": "onnxruntime-cpu", "b": "tensorrt"} and d["inputs"].startswith("6 images")
+    assert d["match"] and d["outputs"][0]["cosine"] > 0.999 and d["outputs"][0]["top1_agreement"] == 1.0
