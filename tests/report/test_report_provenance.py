@@ -66,3 +66,17 @@ def test_slowest_nodes_table_in_the_html():
     node = r["entries"][0]["profile"]["runs"][0]["per_layer"]["by_node"][0]
     html = render_html(r, plots=[])
     assert "<h3>Slowest nodes</h3>" in html and node["node"] in html
+
+
+def test_a_per_layer_pass_slower_than_fp32_beside_a_faster_timed_p50_is_explained():
+    from edgevis.report.details import op_comparison_block
+
+    r = make_report(energy=False)
+    fp32, int8 = r["entries"][0], next(e for e in r["entries"] if e["label"] == "int8")
+    assert int8["profile"]["runs"][0]["latency_ms"]["p50"] < fp32["profile"]["runs"][0]["latency_ms"]["p50"]
+    note = "int8's per-layer pass took longer than fp32's"
+    assert not any(note in ln for ln in op_comparison_block(r).lines)  # the fixture's passes agree with p50
+    int8["profile"]["runs"][0]["per_layer"]["by_op"].append({"op": "Reshape", "nodes": 40, "ms": 500.0, "share": 0.9})
+    lines = op_comparison_block(r).lines
+    assert any(note in ln and "timed p50 is 2.27× faster" in ln and "the timed runs are the speed figure" in ln
+               for ln in lines), lines
