@@ -44,6 +44,36 @@ class SweepResult:
     def exit_code(self) -> int:
         return 0 if self.status == "complete" else PARTIAL_EXIT
 
+    def cell(self, model: str, precision: str, board: str) -> dict[str, Any]:
+        """The cell (model label, precision, board) as written to ``cells/``: done, failed or missing."""
+        for c in self.cells:
+            if (c["model"], c["precision"], c["board"]) == (model, precision, board):
+                return c
+        raise KeyError(f"no cell {model} {precision} on {board} in this sweep (models: "
+                       f"{', '.join(self.report['matrix']['models'])}; precisions: "
+                       f"{', '.join(self.report['matrix']['precisions'])}; boards: {', '.join(self.report['matrix']['boards'])})")
+
+    def profile(self, model: str, precision: str, board: str) -> Any:
+        """What ``edgevis.profile`` returns, for one measured cell: a :class:`edgevis.profile.api.ProfileResult`."""
+        from ..profile.api import ProfileResult
+
+        c = self.cell(model, precision, board)
+        if c["status"] != "done":
+            raise KeyError(f"{model} {precision} on {board} was not measured ({c['status']}: {c.get('reason')})")
+        return ProfileResult(c["profile"])
+
+    def bench(self, model: str, board: str) -> Any:
+        """What ``edgevis.bench`` returns, for one model on one board (its measured precisions, ratios and
+        fidelity against FP32 on that board): a :class:`edgevis.pipeline.benching.BenchResult`."""
+        from ..pipeline.benching import BenchResult
+        from ..report.sweep import board_report
+
+        self.cell(model, "fp32", board)  # an unknown model or board is a KeyError naming the matrix
+        rep = board_report(self.report, model, board)
+        if rep is None:
+            raise KeyError(f"no cell of {model} was measured on {board}")
+        return BenchResult(rep)
+
     def to_dict(self) -> dict[str, Any]:
         return {"status": self.status, "exit_code": self.exit_code, "report_dir": str(self.report_dir),
                 "ran": list(self.ran), "kept": list(self.kept), "failed": list(self.failed),

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -21,8 +23,9 @@ def readme_block(marker):
     return blocks[0]
 
 
-def run_block(block, cwd):
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+def run_block(block, cwd, **env_extra):
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+           **env_extra}
     return subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=900)
 
@@ -36,7 +39,11 @@ def test_readme_local_sweep_two_models_two_precisions_two_boards(farm_files, tmp
     (tmp_path / "digits" / "test").symlink_to(held)
     (tmp_path / "edgevis_out").symlink_to(out)
     block = readme_block("--cluster local")
-    p = run_block(block, tmp_path)
+    # --cluster local needs no Ray: a `ray` package that cannot be imported shadows the installed one
+    no_ray = tmp_path / "no_ray"
+    (no_ray / "ray").mkdir(parents=True)
+    (no_ray / "ray" / "__init__.py").write_text("raise ImportError('no ray here: the test hides it')\n")
+    p = run_block(block, tmp_path, PYTHONPATH=str(no_ray))
     assert p.returncode == 0, p.stderr
     rep = tmp_path / "sweep_report"
     doc = json.loads((rep / "report.json").read_text())
@@ -75,3 +82,26 @@ def test_readme_local_sweep_two_models_two_precisions_two_boards(farm_files, tmp
     cells = {c["model"] + c["precision"] + c["board"]: c["finished"] for c in doc["cells"]}
     doc2 = json.loads((rep / "report.json").read_text())
     assert {c["model"] + c["precision"] + c["board"]: c["finished"] for c in doc2["cells"]} == cells
+
+    # the same sweep through the Python API keeps every cell too, and hands each back as the typed results
+    # of edgevis.profile (a cell) and edgevis.bench (a model on a board, ratios against fp32 there)
+    import edgevis
+    from edgevis.farm import parse_models
+
+    res = edgevis.sweep(edgevis.SweepConfig(
+        models=parse_models("test_lsnet@64,test_lsnet@48", str(tmp_path / "test_lsnet_digits.pth")),
+        precisions=("fp32", "int8"), devices=("one", "two"), calib_dir=tmp_path / "digits" / "train",
+        holdout_dir=tmp_path / "digits" / "test", output_dir=tmp_path / "edgevis_out", report_dir=rep, rounds=1,
+        profile=edgevis.ProfileConfig(runtime="ort", warmup=2, iters=20)))
+    assert res.status == "complete" and res.exit_code == 0 and res.ran == () and len(res.kept) == 8
+    cell = next(c for c in doc2["cells"] if (c["model"], c["precision"], c["board"]) == ("test_lsnet@48", "int8", "two"))
+    prof = res.profile("test_lsnet@48", "int8", "two")
+    assert isinstance(prof, edgevis.ProfileResult) and prof.precision == "int8"
+    assert prof.latency_ms() == cell["profile"]["runs"][0]["latency_ms"]["p50"]
+    b = res.bench("test_lsnet@48", "two")
+    assert isinstance(b, edgevis.BenchResult) and b.precisions == ["fp32", "int8"]
+    fp32 = next(c for c in doc2["cells"] if (c["model"], c["precision"], c["board"]) == ("test_lsnet@48", "fp32", "two"))
+    assert b.speedup("int8") == fp32["profile"]["runs"][0]["latency_ms"]["p50"] / prof.latency_ms()
+    assert b.fidelity("int8") == cell["fidelity"]
+    with pytest.raises(KeyError, match="boards: one, two"):
+        res.profile("test_lsnet@48", "int8", "three")
