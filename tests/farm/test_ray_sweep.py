@@ -6,11 +6,14 @@ One test function walks the whole story on one cluster (a cluster per test would
 cells themselves, and xdist would start one per worker)."""
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -19,21 +22,28 @@ from farmhelpers import farm_config
 ray = pytest.importorskip("ray", reason="the farm extra (ray) is not installed: pip install 'edgevis[farm]'")
 
 NODE = dict(num_cpus=1, object_store_memory=100 * 2**20)
+NO_TORCH = Path(__file__).parent / "no_torch"  # a `torch` package that raises ImportError: a board's install
 GRACE_S = 3.0
 
 
 @pytest.fixture
-def cluster():
-    """Head + alpha + beta; always shut down (also when the test fails), with any node the test added."""
+def cluster(tmp_path, monkeypatch):
+    """Head + alpha + beta; always shut down (also when the test fails), with any node the test added.
+
+    The boards run as a board does: without torch (a `torch` that cannot be imported is first on their
+    PYTHONPATH), and with their own file cache (EDGEVIS_FARM_CACHE), where the files they receive land."""
     from ray.cluster_utils import Cluster
 
+    monkeypatch.setenv("EDGEVIS_FARM_CACHE", str(tmp_path / "board_cache"))
     c = Cluster(initialize_head=True, head_node_args={
         **NODE, "resources": {"host": 1}, "include_dashboard": False,
         # the head notices a dead node in ~8 s (a loaded 2-core machine delays heartbeats of live ones)
         "_system_config": {"health_check_period_ms": 1000, "health_check_failure_threshold": 8}})
     extra = []
     try:
-        nodes = {b: c.add_node(**NODE, resources={f"board:{b}": 1}) for b in ("alpha", "beta")}
+        with monkeypatch.context() as m:  # the nodes started here inherit this environment
+            m.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(NO_TORCH), os.environ.get("PYTHONPATH")) if p))
+            nodes = {b: c.add_node(**NODE, resources={f"board:{b}": 1}) for b in ("alpha", "beta")}
         c.wait_for_nodes()
         ray.init(address=c.address, logging_level="ERROR", log_to_driver=False)
         yield c, nodes, extra
@@ -69,6 +79,7 @@ def test_sweep_across_boards_survives_a_board_dropping_out(cluster, farm_files, 
     from clihelpers import assert_one_line_error, run
 
     from edgevis.farm import PARTIAL_EXIT, sweep
+    from edgevis.farm.cluster import alive_boards
 
     c, nodes, extra = cluster
     ckpt, folders, out = farm_files
@@ -107,6 +118,19 @@ def test_sweep_across_boards_survives_a_board_dropping_out(cluster, farm_files, 
         assert x["profile"]["runs"][0]["iterations"] == 20
         if x["precision"] == "int8":  # fidelity measured on the board, on the head's 359 held-out digits
             assert x["fidelity"]["images"] == 359 and x["fidelity"]["reference"] == "fp32"
+        # the file measured came through the object store into the board's cache, checked against its sha256
+        assert Path(x["file"]).parent == tmp_path / "board_cache" / x["file_sha256"], x["file"]
+        assert not Path(x["file"]).is_relative_to(out)
+    # ... on boards that cannot import torch, as a board's device-side install
+    def torch_here():
+        try:
+            import torch  # noqa: F401
+        except ImportError as e:
+            return str(e)
+        return "torch imported"
+
+    probe = ray.remote(torch_here).options(resources={"board:alpha": 0.001}, num_cpus=0)
+    assert "not installed on this board" in ray.get(probe.remote())
     # the file written as each cell finished says the same
     on_disk = _cells(rep)
     assert {k: v["status"] for k, v in on_disk.items()} == {
@@ -117,10 +141,12 @@ def test_sweep_across_boards_survives_a_board_dropping_out(cluster, farm_files, 
     assert "## Cells not measured" in md and md.count("board beta left the cluster") >= len(lost)
 
     # 2. a board rejoins with `edgevis worker` (its versions checked against the head's) ...
+    log = open(tmp_path / "worker_beta.log", "w")  # noqa: SIM115 - the worker runs to the end of the test
     proc = subprocess.Popen([sys.executable, "-m", "edgevis", "worker", "--address", c.address,
                              "--resources", "board:beta", "--num-cpus", "1", "--object-store-memory",
                              str(100 * 2**20), "--label", "beta, second life"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(NO_TORCH)})  # a board's install: no torch
     extra.append(proc)
     new_beta = _wait_for_board("beta")
     assert new_beta != node_of["beta"]
@@ -158,3 +184,15 @@ def test_sweep_across_boards_survives_a_board_dropping_out(cluster, farm_files, 
     # 4. a worker that names no board is refused in one line, before anything starts
     assert_one_line_error(run("worker", "--address", c.address, "--resources", "host", check_ok=False),
                           "declares its board")
+    # ... and a board whose edgevis differs from the head's is refused at join: its node leaves at once
+    other = ("import sys, edgevis; edgevis.__version__ = '0.0.0+other'; sys.argv = ['edgevis'] + sys.argv[1:]; "
+             "from edgevis.cli.app import main; main()")
+    p = subprocess.run([sys.executable, "-c", other, "worker", "--address", c.address, "--resources", "board:gamma",
+                        "--num-cpus", "0", "--object-store-memory", str(80 * 2**20)],
+                       capture_output=True, text=True, timeout=300)
+    assert_one_line_error(p, r"refused: this board runs edgevis 0\.0\.0\+other \(the head runs "
+                             + re.escape(first.boards["alpha"]["versions"]["edgevis"]) + r"\)")
+    deadline = time.monotonic() + 60
+    while "gamma" in alive_boards(ray):
+        assert time.monotonic() < deadline, "the refused board's node stayed in the cluster"
+        time.sleep(0.5)
