@@ -130,12 +130,15 @@ def _latency_block(runs: list[dict[str, Any]]) -> Block:
 
 
 def _memory_block(runs: list[dict[str, Any]]) -> Block:
-    headers = ["Batch", "Peak RSS", "RSS before", "Added", "GPU memory", "Method"]
+    # GPU memory only where a run measured it (a CPU host would show a column of dashes)
+    gpu = any((r.get("memory") or {}).get("gpu_mb") is not None for r in runs)
+    headers = ["Batch", "Peak RSS", "RSS before", "Added", *(["GPU memory"] if gpu else []), "Method"]
     rows = []
     for r in runs:
         m = r.get("memory") or {}
         rows.append([str(r["batch"]), _opt(m.get("peak_rss_mb"), fmt_mb), _opt(m.get("rss_before_mb"), fmt_mb),
-                     _opt(m.get("added_mb"), fmt_mb), _opt(m.get("gpu_mb"), fmt_mb), _opt(m.get("method"))])
+                     _opt(m.get("added_mb"), fmt_mb), *([_opt(m.get("gpu_mb"), fmt_mb)] if gpu else []),
+                     _opt(m.get("method"))])
     return Block("Memory", headers=headers, rows=rows)
 
 

@@ -132,3 +132,12 @@ def test_missing_matplotlib_names_the_package(tmp_path, reports, monkeypatch):
         write_report(reports["none"], tmp_path / "out")
     assert "\n" not in str(e.value)
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_gpu_memory_column_only_where_measured(reports):
+    r = copy.deepcopy(reports["none"])
+    assert all(run["memory"].get("gpu_mb") is None for e in r["entries"] for run in e["profile"]["runs"])
+    assert "GPU memory" not in render_markdown(r)  # a CPU host: no column of dashes
+    r["entries"][1]["profile"]["runs"][0]["memory"]["gpu_mb"] = 123.4
+    md = render_markdown(r)
+    assert md.count("| GPU memory |") == 1 and "| 123.4 MiB |" in md
