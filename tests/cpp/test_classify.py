@@ -247,6 +247,48 @@ def test_a_bgr_nhwc_model_gives_predicts_numbers(cpp_build, digits_files, photos
     assert "the record and the graph disagree" in one_line_error(cpp_build, path, photos["rocket.jpg"])
 
 
+def test_scores_that_are_not_a_classifiers_are_refused_as_predict_refuses(cpp_build, digits_files, photos, tmp_path):
+    """A first output of rank 4, and one that is not finite: one line each, predict's words."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edgevis.runtimes.predict import predict_image
+
+    fp32, _, _ = digits_files
+    image = photos["rocket.jpg"]
+
+    def wrapped(name: str, op: str) -> Path:
+        m = onnx.load(str(fp32))
+        g = m.graph
+        out = g.output[0]
+        raw = out.name + "_raw"
+        for node in g.node:
+            node.output[:] = [raw if o == out.name else o for o in node.output]
+        if op == "rank4":
+            g.initializer.append(numpy_helper.from_array(np.array([2, 3], np.int64), "hw_axes"))
+            g.node.append(helper.make_node("Unsqueeze", [raw, "hw_axes"], [out.name]))
+            dims = [d.dim_param or d.dim_value for d in out.type.tensor_type.shape.dim]
+            g.output.remove(out)
+            g.output.insert(0, helper.make_tensor_value_info(out.name, TensorProto.FLOAT, [*dims, 1, 1]))
+        else:  # x / 0: inf and nan
+            g.initializer.append(numpy_helper.from_array(np.array(0, np.float32), "zero"))
+            g.node.append(helper.make_node("Div", [raw, "zero"], [out.name]))
+        path = tmp_path / name
+        onnx.save(m, str(path))
+        return path
+
+    rank4 = wrapped("rank4.onnx", "rank4")
+    with pytest.raises(Exception) as e:
+        predict_image(rank4, image)
+    assert "predict needs class scores of shape (batch, classes)" in str(e.value)
+    assert one_line_error(cpp_build, rank4, image) == str(e.value)
+    nan = wrapped("nan.onnx", "div0")
+    with pytest.raises(Exception) as e:
+        predict_image(nan, image)
+    assert str(e.value).startswith("nan.onnx returned non-finite or non-numeric scores for ")
+    assert one_line_error(cpp_build, nan, image).startswith("nan.onnx returned non-finite or non-numeric scores for ")
+
+
 def test_a_fixed_batch_of_two_runs_one_image_as_predict_does(cpp_build, photos, tmp_path):
     """A file exported with a fixed batch of 2: the image fills the batch (OrtRunner.infer_batched pads)."""
     from edgevis.exporters.onnx import ExportConfig, export_onnx

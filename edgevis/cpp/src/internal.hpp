@@ -60,6 +60,9 @@ class BackendImpl {
   // The input's name and dimensions as the graph or engine declares them (< 1: not fixed).
   virtual std::string input_name() const = 0;
   virtual std::vector<long long> input_dims() const = 0;
+  // The first output's name and rank (0: not declared).
+  virtual std::string output_name() const = 0;
+  virtual int output_rank() const = 0;
   // ONNX metadata_props value (ONNX Runtime only).
   virtual bool metadata(const std::string& key, std::string* value) const = 0;
 };

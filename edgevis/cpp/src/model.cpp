@@ -283,7 +283,18 @@ std::vector<float> Model::run(const std::vector<float>& input) {
 
 std::vector<float> Model::logits(const ImageView& image) { return run(preprocess(image, preprocess_)); }
 
-std::vector<Prediction> Model::classify(const ImageView& image, int k) { return top_k(logits(image), k); }
+std::vector<Prediction> Model::classify(const ImageView& image, int k) {
+  // runtimes/predict.py: class scores of shape (batch, classes), finite
+  if (!impl_) throw Error("model is closed; open it with edgevis::Model::open");
+  const int rank = impl_->output_rank();
+  if (rank > 0 && rank != 2)
+    throw Error(path_ + ": output '" + impl_->output_name() + "' has " + std::to_string(rank) +
+                " dimensions; predict needs class scores of shape (batch, classes)");
+  const std::vector<float> scores = logits(image);
+  for (float v : scores)
+    if (!std::isfinite(v)) throw Error(file_name(path_) + " returned non-finite or non-numeric scores for this image");
+  return top_k(scores, k);
+}
 
 // ---------------------------------------------------------------------------------------------
 // backends that this build lacks

@@ -69,6 +69,7 @@ class OrtBackend final : public BackendImpl {
       throw Error(path + ": its output " + output_name_ + " is not float32");
     auto out_shape = out_info.GetShape();
     num_classes_ = out_shape.empty() ? -1 : static_cast<int>(out_shape.back());
+    output_rank_ = static_cast<int>(out_shape.size());
     Ort::ModelMetadata md = session_.GetModelMetadata();
     for (const char* key : {"edgevis.preprocess", "edgevis.provenance"}) {
       Ort::AllocatedStringPtr v = md.LookupCustomMetadataMapAllocated(key, alloc);
@@ -105,6 +106,8 @@ class OrtBackend final : public BackendImpl {
   int num_classes() const override { return num_classes_; }
 
   std::string input_name() const override { return input_name_; }
+  std::string output_name() const override { return output_name_; }
+  int output_rank() const override { return output_rank_; }
 
   std::vector<long long> input_dims() const override {
     return std::vector<long long>(input_shape_.begin(), input_shape_.end());
@@ -123,7 +126,7 @@ class OrtBackend final : public BackendImpl {
   Ort::Session session_{nullptr};
   std::string input_name_, output_name_;
   std::vector<int64_t> input_shape_;
-  int num_classes_ = -1;
+  int num_classes_ = -1, output_rank_ = 0;
   std::vector<std::pair<std::string, std::string>> metadata_;
 };
 

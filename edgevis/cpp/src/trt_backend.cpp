@@ -131,6 +131,7 @@ class TrtBackend final : public BackendImpl {
     input_dims_ = engine_->getTensorShape(inputs_[0].c_str());  // Model checks it against the recorded layout
     const nvinfer1::Dims out = engine_->getTensorShape(outputs_[0].c_str());
     num_classes_ = out.nbDims > 0 ? static_cast<int>(out.d[out.nbDims - 1]) : -1;
+    output_rank_ = out.nbDims > 0 ? out.nbDims : 0;
     buffers_.resize(inputs_.size() + outputs_.size());
   }
 
@@ -172,6 +173,8 @@ class TrtBackend final : public BackendImpl {
   int num_classes() const override { return num_classes_; }
 
   std::string input_name() const override { return inputs_[0]; }
+  std::string output_name() const override { return outputs_[0]; }
+  int output_rank() const override { return output_rank_; }
 
   std::vector<long long> input_dims() const override {
     std::vector<long long> d;
@@ -189,7 +192,7 @@ class TrtBackend final : public BackendImpl {
   cudaStream_t stream_ = nullptr;
   std::vector<std::string> inputs_, outputs_;
   nvinfer1::Dims input_dims_{};
-  int num_classes_ = -1;
+  int num_classes_ = -1, output_rank_ = 0;
   std::vector<DeviceBuffer> buffers_;
 };
 
