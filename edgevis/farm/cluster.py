@@ -153,7 +153,8 @@ def run_ray(config: SweepConfig, pending: dict[str, list[CellJob]], files: dict[
         def put(label: str, what: str) -> Any:  # each file and image set enters the object store once
             if (label, what) not in refs:
                 mf = files[label]
-                refs[label, what] = ray.put(mf.held if what == "held" else payload_of(mf.paths[what], mf.sha256[what]))
+                refs[label, what] = ray.put(mf.held if what == "held" else mf.payloads.get(what)
+                                            or payload_of(mf.paths[what], mf.sha256[what]))
             return refs[label, what]
 
         task = ray.remote(ray_cell)

@@ -30,6 +30,7 @@ class ModelFiles:
     held_sha256: str
     held_label: str
     warnings: list[str] = field(default_factory=list)
+    payloads: dict[str, Any] = field(default_factory=dict)  # precision -> Payload, when made on the host node
 
 
 def _bench_config(config: SweepConfig, spec: ModelSpec):  # type: ignore[no-untyped-def]
@@ -68,3 +69,47 @@ def prepare_model(config: SweepConfig, spec: ModelSpec, log: Callable[[str], Non
     return ModelFiles(spec, dict(paths), {p: sha256_file(f) for p, f in paths.items()}, list(reused),
                       spec_pre.to_dict(), held, hashlib.sha256(held.tobytes()).hexdigest(), held_src.label,
                       warnings)
+
+
+def torch_here() -> bool:
+    """Whether this process can export (torch imports here)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def prepare_on_host(config: SweepConfig, spec: ModelSpec) -> ModelFiles:
+    """The Ray task body that runs :func:`prepare_model` on the node declaring ``host``; the files' bytes
+    come back with it (as the payloads the boards receive), since the sweep's machine cannot read them."""
+    from ..core.files import ensure_writable_dir
+    from .board import payload_of
+
+    ensure_writable_dir(config.output_dir)
+    mf = prepare_model(config, spec, lambda s: None)
+    mf.payloads = {p: payload_of(path, mf.sha256[p]) for p, path in mf.paths.items()}
+    return mf
+
+
+def prepare_remote(ray: Any, config: SweepConfig, log: Callable[[str], None]) -> dict[str, ModelFiles]:
+    """Each model exported and quantized on the cluster's ``host`` node, one after the other (for a sweep
+    run where torch is not installed, e.g. a laptop joined through ``ray://``). Paths in ``config``
+    (weights, calibration and held-out images, output folder) name files on that node."""
+    from ..core.errors import EdgevisError
+    from .cluster import _reason
+
+    if not ray.cluster_resources().get("host"):
+        raise EdgevisError("torch is not installed here, and no node of the cluster declares the host resource "
+                           "to export on (start the head with: edgevis worker --head --resources host; or run "
+                           "the sweep where torch is installed)")
+    task = ray.remote(prepare_on_host).options(resources={"host": 0.001}, max_retries=0)
+    out = {}
+    for spec in config.models:
+        log(f"{spec.label}: exporting or reusing {', '.join(config.precisions)} on the cluster's host node "
+            "(torch is not installed here)")
+        try:
+            out[spec.label] = ray.get(task.remote(config, spec))
+        except Exception as e:
+            raise EdgevisError(f"{spec.label}: exporting on the host node failed: {_reason(ray, e)}") from None
+    return out

@@ -1,7 +1,8 @@
 """``edgevis.farm.sweep``: every model at every precision on every board, one report, nothing lost.
 
-1. On the head (this process, which has torch): export and quantize each model once, reusing
-   matching files, and preprocess the held-out images once per model.
+1. Where torch is (this process; or, when torch is not installed here, the cluster's node declaring the
+   ``host`` resource): export and quantize each model once, reusing matching files, and preprocess the
+   held-out images once per model.
 2. Each cell (model, precision, board) already finished with the same files, images and
    settings is kept; the others run, on their boards (Ray) or here (``--cluster local``).
 3. Each cell is written to ``REPORT_DIR/cells/`` the moment it finishes or fails.
@@ -95,8 +96,8 @@ def sweep(config: SweepConfig, *, log: Callable[[str], None] | None = None) -> S
     """Run the sweep ``config`` describes and write its report; see the module docstring."""
     from ..core.files import ensure_writable_dir
     from ..report.sweep import new_sweep_report, write_sweep_report
-    from .cluster import check_reachable, import_ray, run_local, run_ray
-    from .host import prepare_model
+    from .cluster import check_reachable, connect, import_ray, run_local, run_ray
+    from .host import prepare_model, prepare_remote, torch_here
 
     log = log or (lambda s: None)
     if config.cluster != "local":
@@ -105,8 +106,12 @@ def sweep(config: SweepConfig, *, log: Callable[[str], None] | None = None) -> S
             check_reachable(config.cluster)
     report_dir = ensure_writable_dir(config.report_dir)
     ensure_writable_dir(report_dir / "cells")
-    ensure_writable_dir(config.output_dir)
-    files = {m.label: prepare_model(config, m, log) for m in config.models}
+    if config.cluster != "local" and not torch_here():  # export where torch is: the node declaring `host`
+        with connect(config.cluster) as ray:
+            files = prepare_remote(ray, config, log)
+    else:
+        ensure_writable_dir(config.output_dir)
+        files = {m.label: prepare_model(config, m, log) for m in config.models}
     warnings = [w for mf in files.values() for w in mf.warnings]
     jobs = _jobs(config, files)
     kept, pending = [], {b: [] for b in config.devices}  # type: ignore[var-annotated]

@@ -181,6 +181,18 @@ def test_sweep_across_boards_survives_a_board_dropping_out(cluster, farm_files, 
     assert "no node of the cluster declares board:ghost" in ghost["reason"]
     assert "partial:" in p.stderr and "Traceback" not in p.stderr
 
+    # 3b. run where torch is not installed (as on a laptop), the sweep exports on the node declaring `host`
+    p = run("sweep", "--cluster", c.address, "--models", "test_lsnet@48", "--weights", ckpt, "--precisions",
+            "fp32,int8", "--devices", "alpha", "--calib", folders[0], "--holdout", folders[1], "-o", out,
+            "--report", tmp_path / "no_torch_here", "--warmup", 2, "--iters", 20, "--rounds", 1, "--energy", "none",
+            env={**os.environ, "PYTHONPATH": str(NO_TORCH)}, check_ok=False)
+    assert p.returncode == 0, p.stderr
+    assert "test_lsnet@48: exporting or reusing fp32, int8 on the cluster's host node" in p.stderr
+    doc = json.loads((tmp_path / "no_torch_here" / "report.json").read_text())
+    assert [(x["precision"], x["status"]) for x in doc["cells"]] == [("fp32", "done"), ("int8", "done")]
+    assert set(doc["models"]["test_lsnet@48"]["reused"]) == {"fp32", "int8"}  # the host found this session's files
+    assert doc["cells"][1]["fidelity"]["images"] == 359
+
     # 4. a worker that names no board is refused in one line, before anything starts
     assert_one_line_error(run("worker", "--address", c.address, "--resources", "host", check_ok=False),
                           "declares its board")
