@@ -143,14 +143,15 @@ def evaluate_files(models: list[str | os.PathLike[str]], val: str | os.PathLike[
                     if logits.shape[1] < len(folder.classes):
                         raise EdgevisError(f"{acc.model} has {logits.shape[1]} classes but {folder.root} has "
                                            f"{len(folder.classes)} ({folder.mapping})")
-                    if logits.shape[1] > len(folder.classes) and folder.mapping.startswith("sorted") and not done:
+                    if logits.shape[1] > len(folder.classes) and not done:
                         # e.g. an ImageNet model on 5 folders named "tabby", "espresso", ...: indices 0-4 are
                         # tench, goldfish, ... for it; say so rather than report a meaningless 0 %
+                        how = (f"indexed by their sorted names (index 0 is {folder.classes[0]!r})"
+                               if folder.mapping.startswith("sorted") else f"indexed by {folder.mapping}")
                         mismatch.append(f"{Path(acc.model).name} has {logits.shape[1]} classes and {folder.root} "
-                                        f"{len(folder.classes)} folders, indexed by their sorted names (index 0 is "
-                                        f"{folder.classes[0]!r}); if that is not the model's class order, name the "
-                                        "folders by ImageNet synset (n01440764, ...) or list the model's classes "
-                                        "in a classes.txt")
+                                        f"{len(folder.classes)}, {how}; if that is not the model's class order, name "
+                                        "the folders by ImageNet synset (n01440764, ...) or list all the model's "
+                                        "classes in a classes.txt")
                     order = np.argsort(-logits, axis=1)[:, :5]
                     acc.images += len(y)
                     acc.top1_hits += int(np.sum(order[:, 0] == y))

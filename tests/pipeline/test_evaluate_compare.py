@@ -116,6 +116,9 @@ def test_evaluate_warns_when_sorted_folders_are_fewer_than_the_classes(tmp_path,
     d = json.loads(p.stdout)
     assert d["models"][0]["top1"] < 0.2  # 7 -> index 0, 9 -> index 1: the model's 7s and 9s are "wrong"
     assert any("has 10 classes and" in w and "sorted names (index 0 is '7')" in w for w in d["warnings"])
+    (val / "classes.txt").write_text("7\n9\n")  # a classes.txt shorter than the model's classes: the same warning
+    d = json.loads(run("evaluate", digits_files["fp32"], "--val", val, "--json").stdout)
+    assert any("indexed by classes.txt (2 classes)" in w for w in d["warnings"])
     assert "warning:" in p.stderr and "synset" in p.stderr
 
 
