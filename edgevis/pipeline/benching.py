@@ -245,6 +245,7 @@ def run_bench(config: BenchConfig, *, progress: Progress | None = None,
         acc = evaluate_files([str(paths[p]) for p in paths], config.val_dir)
         accuracy = {p: {**m, "class_index": acc["class_index"], "val": acc["val"], "runtime": "onnxruntime-cpu"}
                     for p, m in zip(paths, acc["models"])}
+        warnings += acc["warnings"]
     parts: dict[str, list[dict[str, Any]]] = {p: [] for p in files}
     for r in range(config.rounds):
         # alternate the order so drift of the machine does not always fall on the same precision

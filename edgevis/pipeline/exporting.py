@@ -172,6 +172,7 @@ def measure_accuracy(run: Any, val: str | os.PathLike[str], log: Log, step: OnSt
     for (precision, _), m in zip(run.artifacts.items(), result["models"]):
         m["precision"] = precision
     step("accuracy", result)
+    say_warnings(step, run.warnings, result["warnings"])  # e.g. fewer class folders than the model's classes
     return result
 
 

@@ -124,13 +124,20 @@ def test_evaluate_warns_when_sorted_folders_are_fewer_than_the_classes(tmp_path,
 
 def test_quantize_val_prints_accuracy_per_precision(tmp_path, digits_files, digits_folders):
     calib, held = digits_folders
+    val = tmp_path / "val"  # two of the ten digits: sorted folder names make 7 class 0 and 9 class 1
+    val.mkdir()
+    for c in "79":
+        (val / c).symlink_to(held / c, target_is_directory=True)
+    n = sum(1 for c in "79" for _ in (held / c).iterdir())
     p = run("quantize", digits_files["fp32"], "--integer-only", "--calib", calib, "--holdout", held,
-            "--calib-count", 16, "--val", held, "-o", tmp_path)
+            "--calib-count", 16, "--val", val, "-o", tmp_path / "out")
     table = p.stdout.split("accuracy on ")[1]
-    assert table.startswith(f"{held} (359 images; class index: sorted folder names (10 classes")
+    assert table.startswith(f"{val} ({n} images; class index: sorted folder names (2 classes")
     rows = {ln.split("│")[1].strip(): ln for ln in table.splitlines() if ln.startswith("│")}
     assert list(rows) == ["fp32", "integer-only"]  # spelled as every other table spells it
     assert "reference" in rows["fp32"] and "%" in rows["integer-only"]
+    # evaluate's warning reaches the user of quantize too
+    assert "warning:" in p.stderr and "has 10 classes and" in " ".join(p.stderr.split())
 
 
 def test_compare_with_an_engine_refuses_cleanly_without_tensorrt(tmp_path, digits_files):
