@@ -91,6 +91,13 @@ def resolve_source(model: Any, *, name: str | None = None, weights: str | None =
                    preprocess: PreprocessOptions = PreprocessOptions(), num_classes: int | None = None) -> ModelSource:
     """``model`` as a :class:`ModelSource`; every user-caused problem is one :class:`EdgevisError`."""
     if isinstance(model, str) and not is_factory_spec(model) and not model.startswith("timm:"):
+        if model.lower().endswith(".onnx"):  # what a user with an ONNX file tries first
+            raise EdgevisError(f"{model} is an ONNX file; export takes a torch model (a catalog name, "
+                               f"file.py:factory or timm:NAME); quantize an ONNX file with `edgevis quantize {model} "
+                               "--int8`")
+        if model.endswith(".py"):
+            raise EdgevisError(f"--model {model} names no factory: give the function that returns your nn.Module, "
+                               f"as {model}:make_model")
         from ..catalog.registry import model_info
 
         model_info(model)  # unknown names fail here, with close names, before torch is imported

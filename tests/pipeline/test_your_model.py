@@ -93,6 +93,11 @@ def test_factory_needs_an_input_size_and_catalog_models_refuse_foreign_preproces
                           "give its input size")
     assert_one_line_error(run("export", "--model", "lsnet_t", "--mean", 0, 0, 0, "-o", tmp_path, check_ok=False),
                           "catalog model: its preprocessing is the catalog's")
+    # the forms a user tries first: an ONNX file, a factory file without its function
+    assert_one_line_error(run("export", "--model", tmp_path / "theirs.onnx", "-o", tmp_path, check_ok=False),
+                          r"is an ONNX file; .*`edgevis quantize .*theirs\.onnx --int8`")
+    assert_one_line_error(run("export", "--model", factory_file, "-o", tmp_path, check_ok=False),
+                          r"names no factory: .*mynet\.py:make_model")
 
 
 class TwoHeads(torch.nn.Module):
