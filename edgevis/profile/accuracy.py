@@ -148,10 +148,11 @@ def evaluate_files(models: list[str | os.PathLike[str]], val: str | os.PathLike[
                         # tench, goldfish, ... for it; say so rather than report a meaningless 0 %
                         how = (f"indexed by their sorted names (index 0 is {folder.classes[0]!r})"
                                if folder.mapping.startswith("sorted") else f"indexed by {folder.mapping}")
-                        mismatch.append(f"{Path(acc.model).name} has {logits.shape[1]} classes and {folder.root} "
-                                        f"{len(folder.classes)}, {how}; if that is not the model's class order, name "
-                                        "the folders by ImageNet synset (n01440764, ...) or list all the model's "
-                                        "classes in a classes.txt")
+                        msg = (f"the model has {logits.shape[1]} classes but {folder.root} has {len(folder.classes)}, "
+                               f"{how}; if that is not the model's class order, name the folders by ImageNet synset "
+                               "(n01440764, ...) or list all the model's classes in a classes.txt")
+                        if msg not in mismatch:  # said once, not once per file
+                            mismatch.append(msg)
                     order = np.argsort(-logits, axis=1)[:, :5]
                     acc.images += len(y)
                     acc.top1_hits += int(np.sum(order[:, 0] == y))
