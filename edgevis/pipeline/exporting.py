@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from ..core.errors import EdgevisError
 from .sources import PreprocessOptions, resolve_source
@@ -124,6 +125,7 @@ def export(
 
         labelled_folder(val)  # checked before the export
     custom = not isinstance(model, str) or _is_custom(model)
+    was_training = getattr(model, "training", None)  # a caller's nn.Module is given back as it came
     source = resolve_source(model, name=name, weights=str(weights) if custom and weights is not None else None,
                             preprocess=_with_size(preprocess or PreprocessOptions(), config.input_size),
                             num_classes=config.num_classes)
@@ -139,7 +141,7 @@ def export(
                         "pipeline, but any accuracy or fidelity figure from it is meaningless.")
     out_dir = ensure_writable_dir(output_dir)
     say_warnings(step, warnings, up_front)
-    with locked_output(out_dir):
+    with _given_back(source, was_training), locked_output(out_dir):
         log(f"exporting {source.name} to ONNX and checking it on ONNX Runtime")
         if source.is_catalog:
             result = export_fp32(source.name, out_dir, weights=None if weights is None else str(weights), config=config)
@@ -161,6 +163,20 @@ def export(
             if val is not None:
                 run.accuracy = measure_accuracy(run, val, log, step)
     return run
+
+
+@contextmanager
+def _given_back(source: Any, was_training: bool | None) -> Iterator[None]:
+    """A module the caller passed in is exported in eval mode with edgevis's records on it; afterwards (or
+    after a failure) it is handed back as it came: its train/eval mode restored, the records taken off."""
+    try:
+        yield
+    finally:
+        if source.kind == "module" and source.module is not None:
+            for name in ("edgevis_info", "edgevis_preprocess", "edgevis_weights"):
+                source.module.__dict__.pop(name, None)
+            if was_training is not None:
+                source.module.train(was_training)
 
 
 def measure_accuracy(run: Any, val: str | os.PathLike[str], log: Log, step: OnStep) -> dict[str, Any]:

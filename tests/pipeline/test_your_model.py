@@ -121,6 +121,8 @@ def test_python_module_export_and_int8(tmp_path, digits_folders):
     d = run_.to_dict()
     assert set(d["artifacts"]) == {"fp32", "int8"} and d["fidelity"]["int8"]["images"] == 359
     assert d["weights"]["source"] == "module:Sequential"
+    # the caller's module comes back as it was given: in train mode, with no edgevis attributes left on it
+    assert net.training and not [k for k in vars(net) if k.startswith("edgevis")]
     # the defaults are said, and recorded
     assert any("no --mean/--std given" in w for w in run_.warnings)
     assert json.loads((tmp_path / "seq.fp32.onnx.json").read_text())["preprocess"]["mean"] == [0.485, 0.456, 0.406]
