@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .ckernels import SHORT, conv_kernel
-from .gemm import MR, dw_kernel_padded, gemm_kernel, pack_kernels, pack_rows, product_plan, round_up
+from .gemm import (MR, U8_BIAS, dw_kernel_padded, gemm_kernel, gemm_u8_kernel, pack_kernels, pack_rows, packu_kernels,
+                   product_plan, round_up, u8_correction)
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
 from .ranges import fits, value_ranges
 from .schedule import Plan, Step
@@ -388,24 +389,26 @@ class CWriter:
         gm = pp.gemm
         assert gm is not None
         og, P = O // G, HO * WO
-        packed = np.concatenate([pack_rows(grp, og, gm.k) for grp in np.asarray(w.value).reshape(G, og, gm.k)])
+        rows = np.asarray(w.value).reshape(G, og, gm.k)
+        packed = np.concatenate([pack_rows(grp, og, gm.k) for grp in rows])
         wsym = self.weight(w, packed, "int8_t", key="#gemm")
-        self.kernels["gemm_int8_t"] = gemm_kernel("int8_t")
-        self.kernels[f"pack_{x.ctype}"] = pack_kernels(x.ctype)
+        csym = self.weight(w, u8_correction(rows, zx, x.ctype), "int32_t", key=f"#corr{zx}{x.ctype}")
+        self.kernels["gemm_u8"] = gemm_u8_kernel()
+        self.kernels[f"packu_{x.ctype}"] = packu_kernels(x.ctype)
         if pp.pointwise:
-            pack = f"ev_pack_{xs}(xg + p0, 1, {H * W}, n_, nr_, {cg}, {gm.kp}, {zx}, S)"
+            pack = f"ev_packu_{xs}(xg + p0, 1, {H * W}, n_, nr_, {cg}, {gm.kp}, S)"
         else:
-            pack = (f"ev_im2col_{xs}(xg, {cg}, {H}, {W}, {geo}, {WO}, {dil[0]}, {dil[1]}, {zx}, p0, n_, nr_, "
-                    f"{gm.kp}, S)")
+            pack = (f"ev_im2colu_{xs}(xg, {cg}, {H}, {W}, {geo}, {WO}, {dil[0]}, {dil[1]}, {zx + U8_BIAS[x.ctype]}, "
+                    f"p0, n_, nr_, {gm.kp}, S)")
         self.body.append(
-            f"    {{\n        int16_t *S = (int16_t *)(A + {self.plan.scratch[self._nstep]});\n"
+            f"    {{\n        uint8_t *S = A + {self.plan.scratch[self._nstep]};\n"
             f"        for (long b_ = 0; b_ < {N}; b_++) for (long g_ = 0; g_ < {G}; g_++) {{\n"
             f"            const {x.ctype} *xg = {px} + (b_ * {C} + g_ * {cg}) * {H * W};\n"
             f"            for (long p0 = 0; p0 < {P}; p0 += {gm.nb}) {{\n"
             f"                int n_ = {P} - p0 < {gm.nb} ? (int)({P} - p0) : {gm.nb}, nr_ = (n_ + 2) / 3 * 3;\n"
             f"                {pack};\n"
-            f"                ev_gemm_s8({wsym} + g_ * {round_up(og, MR) * gm.kp}, S, {py} + (b_ * {O} + g_ * {og}) * {P} + p0, "
-            f"{og}, n_, {gm.kp}, {P}, 1);\n"
+            f"                ev_gemm_u8({wsym} + g_ * {round_up(og, MR) * gm.kp}, S, {csym} + g_ * {og}, "
+            f"{py} + (b_ * {O} + g_ * {og}) * {P} + p0, {og}, n_, {gm.kp}, {P}, 1);\n"
             "            }\n        }\n    }")
 
     def _matmul(self, s: Step, n: Node) -> None:
@@ -425,27 +428,34 @@ class CWriter:
         pa, py = self.ptr(n.inputs[0]), self.ptr(n.outputs[0], write=True)
         dims, strides = _merge(list(batch) or [1], [sa or [0], sb or [0], sy or [0]])
         head, _ = _loops(dims)
-        self.kernels[f"pack_{at.ctype}"] = pack_kernels(at.ctype)
         off = self.plan.scratch[self._nstep]
-        lines = [f"int16_t *S = (int16_t *)(A + {off});"]
         self._label = "matmul_dynamic" if gm.w_scratch else "matmul_const"
         if gm.w_scratch:  # B computed (or not packable): B^T less its zero point, packed each time
+            self.kernels[f"pack_{at.ctype}"] = pack_kernels(at.ctype)
             self.kernels[f"pack_{bt.ctype}"] = pack_kernels(bt.ctype)
+            lines = [f"int16_t *S = (int16_t *)(A + {off});"]
+            packa = (f"ev_pack_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, "
+                     f"{gm.kp}, {za}, S); ")
             self.kernels["gemm_int16_t"] = gemm_kernel("int16_t")
             pb = self.ptr(n.inputs[1])
             lines.append(f"int16_t *WB = (int16_t *)(A + {off + 2 * gm.nb * gm.kp});")
-            wside, fn = "WB", "ev_gemm_s16"
+            wside, fn = "WB, S", "ev_gemm_s16"
             packb = (f"ev_pack_{SHORT[bt.ctype]}({pb} + {_offset(strides[1])}, 1, {N}, {N}, {round_up(N, MR)}, {K}, "
                      f"{gm.kp}, {zb}, WB); ")
-        else:  # constant int8 B with zero point 0: B^T packed now
-            self.kernels["gemm_int8_t"] = gemm_kernel("int8_t")
+        else:  # constant int8 B with zero point 0: B^T packed now; A as biased uint8 (see ev_gemm_u8)
+            self.kernels[f"packu_{at.ctype}"] = packu_kernels(at.ctype)
+            self.kernels["gemm_u8"] = gemm_u8_kernel()
             b2 = np.asarray(bt.value).reshape(K, N).T
-            wside, fn, packb = self.weight(bt, pack_rows(b2, N, K), "int8_t", key="#gemmT"), "ev_gemm_s8", ""
+            csym = self.weight(bt, u8_correction(b2, za, at.ctype), "int32_t", key=f"#corrT{za}{at.ctype}")
+            wside, fn, packb = self.weight(bt, pack_rows(b2, N, K), "int8_t", key="#gemmT"), "ev_gemm_u8", ""
+            wside += f", S, {csym}"
+            lines = [f"uint8_t *S = A + {off};"]
+            packa = (f"ev_packu_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, "
+                     f"{gm.kp}, S); ")
         lines.append(
             f"{head}{{ {packb}for (long m0 = 0; m0 < {M}; m0 += {gm.nb}) {{ "
             f"int n_ = {M} - m0 < {gm.nb} ? (int)({M} - m0) : {gm.nb}, nr_ = (n_ + 2) / 3 * 3; "
-            f"ev_pack_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, {gm.kp}, {za}, S); "
-            f"{fn}({wside}, S, {py} + {_offset(strides[2])} + m0 * {N}, {N}, n_, {gm.kp}, 1, {N}); }} }}")
+            f"{packa}{fn}({wside}, {py} + {_offset(strides[2])} + m0 * {N}, {N}, n_, {gm.kp}, 1, {N}); }} }}")
         self.body.append("    {\n        " + "\n        ".join(lines) + "\n    }")
 
     def _move(self, s: Step, n: Node) -> None:
