@@ -113,20 +113,23 @@ class CWriter:
         self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{self._label}");')
         self._nstep += 1
 
-    def _plain(self, s: Step) -> bool:
-        """A step the int32 forms do not apply to (unsigned 64/32-bit values, bit shifts): int64 throughout."""
-        names = [x for m in s.nodes for x in list(m.inputs) + list(m.outputs) if x]
-        return any(m.op == "BitShift" for m in s.nodes) or any(self.g.tensors[x].ctype in ("uint64_t", "uint32_t")
-                                                                 for x in names)
-
     def _fits32(self, names) -> bool:  # type: ignore[no-untyped-def]
-        """Every int64 tensor of ``names`` provably inside int32 (:mod:`.ranges`)."""
+        """Every tensor of ``names`` provably inside int32: int64 ones by :mod:`.ranges`, never a uint64/uint32 one
+        (those keep their unsigned 64-bit helpers), the narrower types always."""
         g, r = self.g, self.ranges
-        return all(x in r and fits(r[x]) for x in names if x and g.tensors[x].ctype == "int64_t")
+        for x in names:
+            if not x:
+                continue
+            ct = g.tensors[x].ctype
+            if ct in ("uint64_t", "uint32_t") or (ct == "int64_t" and not (x in r and fits(r[x]))):
+                return False
+        return True
 
     def _node32(self, m: Node, prod: dict[str, Node]) -> bool:
-        """Whether node ``m`` computes in int32: its int64 operands and result (and, for the fused floor division,
-        the dividend and the Mod) provably inside int32, so each int32 helper gives the int64 value exactly."""
+        """Whether node ``m`` computes in int32: its operands and result (and, for the fused floor division, the
+        dividend and the Mod) provably inside int32, so each int32 helper gives the int64 value exactly."""
+        if m.op == "BitShift":
+            return False
         names = list(m.inputs) + list(m.outputs)
         sub = prod.get(m.inputs[0]) if m.op == "Div" else None
         if sub is not None and sub.op == "Sub":
@@ -136,7 +139,7 @@ class CWriter:
     def narrow(self, s: Step) -> bool:
         """Whether the fused element-wise step ``s`` computes wholly in int32 (every node, see ``_node32``)."""
         prod = {o: m for m in s.nodes for o in m.outputs}
-        return not self._plain(s) and all(self._node32(m, prod) for m in s.nodes)
+        return all(self._node32(m, prod) for m in s.nodes)
 
     def _ew(self, s: Step, _n: Node) -> None:
         """One loop over the step's shape. Each int64 value provably inside int32 is held in an int32 local, and
@@ -145,8 +148,7 @@ class CWriter:
         int32 is the exact widening int32 x int32 -> int64 (``vpmuldq``); the rest stays int64."""
         g = self.g
         loop = s.shape or (1,)
-        plain = self._plain(s)
-        if not plain and self.narrow(s):
+        if self.narrow(s):
             self._label = "ew32"
         ops: list[tuple[str, str, list[int]]] = []  # (c pointer, ctype, strides)
         local: dict[str, str] = {}
@@ -156,7 +158,7 @@ class CWriter:
         consts = _unique_consts(g, s)
         for c in consts:
             t = g.tensors[c]
-            if not plain and t.ctype == "int64_t" and self._fits32([c]):  # an int32 copy of the table
+            if t.ctype == "int64_t" and self._fits32([c]):  # an int32 copy of the table
                 ops.append((self.weight(t, np.asarray(t.value).astype(np.int32), "int32_t", key="#i32"), "int32_t",
                             _bcast(t.shape, loop)))
             else:
@@ -174,13 +176,13 @@ class CWriter:
         for j, m in enumerate(s.nodes):
             out = m.outputs[0]
             ct = g.tensors[out].ctype
-            in32 = not plain and self._node32(m, prod)
+            in32 = self._node32(m, prod)
             self._sfx = "32" if in32 else ""
-            small = not plain and ct == "int64_t" and self._fits32([out])
+            small = ct == "int64_t" and self._fits32([out])
             args = [self._arg(x, local) for x in m.inputs]
             if small:
                 ct = "int32_t"
-            if not plain and not in32 and m.op == "Mul" and self._fits32(m.inputs[:2]):
+            if not in32 and m.op == "Mul" and self._fits32(m.inputs[:2]):
                 expr = f"ev_mulw({args[0]}, {args[1]})"  # int32 x int32: exact in int64
             else:
                 expr = self._expr(m, args, ct, prod, local)

@@ -106,6 +106,10 @@ def _model() -> onnx.ModelProto:
     mn = node("Min", [node("Neg", [fl], "ng"), mx], "mn")
     cl = node("Clip", [mn, const(-1000, "lo"), const(1000, "hi")], "cl")
     wh = node("Where", [node("Greater", [cl, const(0, "zero")], "gt"), cl, d], "wh")
+    # a uint64 shift in the same loop (its nodes keep 64 bits, the others still narrow): 2**clip(c, 0, 20) + a
+    u = node("Cast", [node("Clip", [c, "zero", const(20, "twenty")], "c20")], "u", to=TensorProto.UINT64)
+    p2 = node("BitShift", [const(1, "one_u", np.uint64), u], "p2", direction="LEFT")
+    t = node("Add", [node("Cast", [p2], "p2_64", to=TensorProto.INT64), a], "t")
     s = node("Add", [node("Add", [wh, fl2], "s0"), f7], "s")
     r = node("ReduceSum", [s, const([2, 3], "ax")], "r", keepdims=1)
     # step B (kept in int64): 127 * 2**25 leaves int32, the floor shift by 20 brings it back
@@ -113,13 +117,13 @@ def _model() -> onnx.ModelProto:
     big = node("Mul", [rm, const(1 << 25, "p25")], "big")
     sh = node("Div", [node("Sub", [big, node("Mod", [big, const(1 << 20, "p20")], "b_m")], "b_s"), "p20"], "sh")
     flat = []
-    for t in (s, r, sh):
-        flat.append(node("Reshape", [t, const([1, -1], f"{t}_shape")], f"{t}_f"))
+    for x in (s, r, sh, t):
+        flat.append(node("Reshape", [x, const([1, -1], f"{x}_shape")], f"{x}_f"))
     cat = node("Concat", flat, "cat", axis=1)
     out = node("Cast", [cat], "cat32", to=TensorProto.INT32)
     nodes.append(helper.make_node("DequantizeLinear", [out, const(0.5, "so", np.float32), const(0, "zo", np.int32)],
                                   ["y"]))
-    n = C * H * W + C + H * W
+    n = 2 * C * H * W + C + H * W
     g = helper.make_graph(nodes, "ranges", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, W])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])], inits)
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
@@ -151,14 +155,15 @@ def test_every_computed_value_lies_in_its_interval(ranges_file):
     g = read_integer_graph(path, m)
     r = value_ranges(g)
     names = [o for n in g.nodes for o in n.outputs]
-    types = {n: {"int64_t": TensorProto.INT64, "int32_t": TensorProto.INT32, "uint8_t": TensorProto.BOOL}[
+    types = {n: {"int64_t": TensorProto.INT64, "int32_t": TensorProto.INT32, "uint8_t": TensorProto.BOOL,
+                 "uint64_t": TensorProto.UINT64}[
         g.tensors[n].ctype] for n in names}
     m.graph.output.extend(helper.make_tensor_value_info(n, types[n], None) for n in names)
     s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
     seen = {n: [] for n in names}
     for x in _inputs():
         for n, v in zip(names, s.run(names, {"x": x})):
-            seen[n].append(np.asarray(v, np.int64).reshape(-1))
+            seen[n].append(np.asarray(v).astype(object).reshape(-1))  # Python ints: uint64 as is
     for n in names:
         v = np.concatenate(seen[n])
         assert r[n][0] <= v.min() and v.max() <= r[n][1], (n, r[n], v.min(), v.max())
@@ -176,13 +181,17 @@ def test_narrowed_steps_equal_ort(ranges_file, flags):
     plan = schedule(g)
     w = CWriter(g, plan, "ranges")
     step = {m.name: s for s in plan.steps if s.kind == "ew" for m in s.nodes}
-    assert w.narrow(step["m"]) and len(step["m"].nodes) > 20  # step A, fused whole, in int32
+    assert len(step["m"].nodes) > 20 and step["m"] is step["p2"]  # step A, fused whole
+    prod = {o: m for m in step["m"].nodes for o in m.outputs}
+    in32 = {m.name for m in step["m"].nodes if w._node32(m, prod)}
+    assert {"m", "a", "fl", "fl2", "f7", "wh", "s", "c20"} <= in32  # in int32, beside the uint64 shift
+    assert not in32 & {"u", "p2", "p2_64", "t"}
     assert not w.narrow(step["big"])  # step B keeps int64: its product 127 * 2**25 would wrap in int32
     # stored as int32: the int64 tensors proved inside int32 (not what a data movement copies: s -> Concat)
     assert plan.storage.get("c") == plan.storage.get("rm") == "int32_t" and "s" not in plan.storage
     lib = emit_c(path, tmp / "c")
     text = lib.files["model"].read_text()
-    assert "ev_mul32(" in text and "ev_floor_shr32(" in text and "ev_floordiv32(" in text
+    assert "ev_mul32(" in text and "ev_floor_shr32(" in text and "ev_floordiv32(" in text and "ev_shl_u64(" in text
     # step B: 127 * 2**25 as the exact widening product, the floor shift in int64, its result held in int32
     assert "ev_mulw(" in text and "= (int32_t)(ev_floor_shr(" in text
     assert "uint32_t acc = 0;" in text  # ReduceSum r: its sum proved inside int32, summed modulo 2**32
