@@ -143,6 +143,9 @@ def quantize(
             raise EdgevisError(f"--layout {spec.layout} contradicts {src}'s input {_dims(image_input)}")
         prov = None
     label = name or (prov or {}).get("model") or src.name.replace(".fp32.onnx", "").replace(".onnx", "")
+    if not isinstance(label, str) or label in ("", ".", "..") or Path(label).name != label or any(c in label for c in "\\\0"):
+        # the name (--name, or the model a record names) makes the file names: it stays inside the output folder
+        raise EdgevisError(f"name {label!r} cannot name files inside {out_dir} (it holds a path); give --name NAME")
     sources = None
     if calibration is not None:
         sources = _array_sources(calibration, holdout, spec)

@@ -212,3 +212,13 @@ def test_the_readme_sidecar_makes_a_foreign_file_quantizable_without_flags(tmp_p
     (tmp_path / "theirs.onnx.json").write_text(json.dumps({"preprocess": bad}))
     assert_one_line_error(run("quantize", src, "--int8", "-o", tmp_path / "bad", check_ok=False), "mean")
     assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())
+
+
+def test_a_name_holding_a_path_is_refused_before_anything_is_written(tmp_path):
+    path = _graph(tmp_path, "cls", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 192])], [helper.make_node("Flatten", ["x"], ["y"])])
+    out = tmp_path / "o"
+    for name in ("../esc", "a/b", ".."):
+        assert_one_line_error(run("quantize", path, "--int8", "--mean", 0, 0, 0, "--std", 1, 1, 1, "--name", name,
+                                  "-o", out, check_ok=False), "cannot name files inside .*it holds a path")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["cls.onnx", "o"]
