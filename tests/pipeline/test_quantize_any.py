@@ -222,3 +222,36 @@ def test_a_name_holding_a_path_is_refused_before_anything_is_written(tmp_path):
         assert_one_line_error(run("quantize", path, "--int8", "--mean", 0, 0, 0, "--std", 1, 1, 1, "--name", name,
                                   "-o", out, check_ok=False), "cannot name files inside .*it holds a path")
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["cls.onnx", "o"]
+
+
+def test_an_old_opset_that_cannot_be_upgraded_or_changes_its_outputs_is_one_line(tmp_path, monkeypatch):
+    from onnx import version_converter
+
+    f = TensorProto.FLOAT
+    g = helper.make_graph([helper.make_node("Flatten", ["x"], ["y"])], "old",
+                          [helper.make_tensor_value_info("x", f, [1, 3, 8, 8])], [helper.make_tensor_value_info("y", f, [1, 192])])
+    src = tmp_path / "old.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 11)], ir_version=7), str(src))
+    pre = edgevis.PreprocessOptions(mean=(0.5,) * 3, std=(0.25,) * 3)
+
+    def refuse(model, target):
+        raise RuntimeError("No Adapter For Flatten")
+
+    monkeypatch.setattr(version_converter, "convert_version", refuse)
+    with pytest.raises(EdgevisError, match=r"is ONNX opset 11; .*cannot upgrade it \(No Adapter For Flatten\); "
+                                           r"export it again with opset 13"):
+        edgevis.quantize(src, int8=True, preprocess=pre, output_dir=tmp_path / "a")
+
+    def negate(model, target):  # a converter that got it wrong: the upgraded graph computes -y
+        m = onnx.ModelProto()
+        m.CopyFrom(model)
+        m.graph.node[0].output[0] = "flat"
+        m.graph.node.append(helper.make_node("Neg", ["flat"], ["y"]))
+        m.opset_import[0].version = target
+        return m
+
+    monkeypatch.setattr(version_converter, "convert_version", negate)
+    with pytest.raises(EdgevisError, match=r"upgraded to opset 13 by ONNX's version converter it computes other "
+                                           r"outputs \(output y differs"):
+        edgevis.quantize(src, int8=True, preprocess=pre, output_dir=tmp_path / "b")
+    assert sorted(p.name for p in tmp_path.rglob("*.onnx*")) == ["old.onnx"]
