@@ -396,7 +396,9 @@ class CWriter:
         wsym = self.weight(w, packed, "int8_t", key="#gemm")
         csym = self.weight(w, u8_correction(rows, zx, x.ctype), "int32_t", key=f"#corr{zx}{x.ctype}")
         self.kernels["gemm_u8"] = gemm_u8_kernel()
-        self.kernels[f"packu_{x.ctype}"] = packu_kernels(x.ctype)
+        pk = packu_kernels(x.ctype)
+        for key in (f"u8_{x.ctype}", f"packu_{x.ctype}" if pp.pointwise else f"im2colu_{x.ctype}"):
+            self.kernels[key] = pk[key]
         if pp.pointwise:
             pack = f"ev_packu_{xs}(xg + p0, 1, {H * W}, n_, nr_, {cg}, {gm.kp}, S)"
         else:
@@ -445,7 +447,9 @@ class CWriter:
             packb = (f"ev_pack_{SHORT[bt.ctype]}({pb} + {_offset(strides[1])}, 1, {N}, {N}, {round_up(N, MR)}, {K}, "
                      f"{gm.kp}, {zb}, WB); ")
         else:  # constant int8 B with zero point 0: B^T packed now; A as biased uint8 (see ev_gemm_u8)
-            self.kernels[f"packu_{at.ctype}"] = packu_kernels(at.ctype)
+            pk = packu_kernels(at.ctype)
+            for key in (f"u8_{at.ctype}", f"packu_{at.ctype}"):
+                self.kernels[key] = pk[key]
             self.kernels["gemm_u8"] = gemm_u8_kernel()
             b2 = np.asarray(bt.value).reshape(K, N).T
             csym = self.weight(bt, u8_correction(b2, za, at.ctype), "int32_t", key=f"#corrT{za}{at.ctype}")

@@ -115,28 +115,6 @@ static void ev_pack_{X}(const {XT} *restrict a, long RS, long KS, int N, int NR,
         for (; k < KP; k++) o[k] = 0;
     }
 }
-/* im2col of output pixels P0 .. P0+N-1 (rows N..NR zero): row r holds x[c][iy][ix] - ZX in (c, i, j) order,
-   0 where the window leaves the image */
-static void ev_im2col_{X}(const {XT} *restrict x, int C, int H, int W, int KH, int KW, int SH, int SW, int PT, int PL,
-                         int WO, int DH, int DW, int ZX, long P0, int N, int NR, int KP, int16_t *restrict out) {
-    for (int r = 0; r < NR; r++) {
-        int16_t *o = out + (long)r * KP;
-        int k = 0;
-        if (r < N) {
-            int oy = (int)((P0 + r) / WO), ox = (int)((P0 + r) % WO);
-            for (int c = 0; c < C; c++)
-                for (int i = 0; i < KH; i++) {
-                    int iy = oy * SH + i * DH - PT;
-                    const {XT} *row = x + ((long)c * H + (iy < 0 ? 0 : (iy >= H ? H - 1 : iy))) * W;
-                    for (int j = 0; j < KW; j++, k++) {
-                        int ix = ox * SW + j * DW - PL;
-                        o[k] = (iy < 0 || iy >= H || ix < 0 || ix >= W) ? 0 : (int16_t)(row[ix] - ZX);
-                    }
-                }
-        }
-        for (; k < KP; k++) o[k] = 0;
-    }
-}
 """
 
 
@@ -222,9 +200,13 @@ def gemm_u8_kernel() -> str:
     return GEMM_U8
 
 
-def packu_kernels(xt: str) -> str:
+def packu_kernels(xt: str) -> dict[str, str]:
+    """The uint8 packing's C, by kernel key: the bias helper, the row packing, the im2col (each emitted only where
+    used: an unused static function is a warning, an error under -Werror)."""
     tou = "(uint8_t)((uint8_t)v ^ 0x80u)" if xt == "int8_t" else "v"
-    return PACK_U8.replace("{X}", XSHORT[xt]).replace("{XT}", xt).replace("{TOU}", tou)
+    text = PACK_U8.replace("{X}", XSHORT[xt]).replace("{XT}", xt).replace("{TOU}", tou)
+    rows, im2col = text.index("/* N rows of the biased"), text.index("/* im2col of output pixels")
+    return {f"u8_{xt}": text[:rows], f"packu_{xt}": text[rows:im2col], f"im2colu_{xt}": text[im2col:]}
 
 
 def u8_correction(w_rows: np.ndarray, zero_point: int, xt: str) -> np.ndarray:
