@@ -26,6 +26,7 @@ Written by hand: no C library does bit-exact int8 products with ONNX zero points
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,16 +71,16 @@ def pack_rows(w: np.ndarray, rows: int, k: int, dtype: type = np.int8) -> np.nda
 
 
 GEMM = r"""
-/* y[o*so + p*sp] = sum over k < KP of w[o][k] * x[p][k] for o < O, p < P (int32, wrapping as uint32).
-   w: O rounded up to 4 rows of KP; x: P rounded up to 3 rows of KP int16; KP a multiple of 16. The 4 x 3
-   block of scalar sums is what GCC -O3 vectorizes into widening multiply-adds over k. */
-static void ev_gemm_{W}(const {WT} *restrict w, const int16_t *restrict x, int32_t *restrict y, int O, int P, int KP,
-                       long so, long sp) {
+/* {DOC}
+   w: O rounded up to 4 rows of KP; x: P rounded up to 3 rows of KP; KP a multiple of 16. The 4 x 3 block of
+   scalar sums is what GCC -O3 vectorizes into widening multiply-adds over k. */
+static void ev_gemm_{NAME}(const {WT} *restrict w, const {XT} *restrict x,{CORR_ARG} int32_t *restrict y, int O, int P,
+                       int KP, long so, long sp) {
     uint32_t *restrict yu = (uint32_t *)y;
     for (int o = 0; o < O; o += 4) {
         const {WT} *w0 = w + (long)o * KP, *w1 = w0 + KP, *w2 = w1 + KP, *w3 = w2 + KP;
         for (int p = 0; p < P; p += 3) {
-            const int16_t *x0 = x + (long)p * KP, *x1 = x0 + KP, *x2 = x1 + KP;
+            const {XT} *x0 = x + (long)p * KP, *x1 = x0 + KP, *x2 = x1 + KP;
             uint32_t s00 = 0, s01 = 0, s02 = 0, s10 = 0, s11 = 0, s12 = 0, s20 = 0, s21 = 0, s22 = 0, s30 = 0,
                      s31 = 0, s32 = 0;
             for (int k = 0; k < KP; k++) {
@@ -92,12 +93,30 @@ static void ev_gemm_{W}(const {WT} *restrict w, const int16_t *restrict x, int32
             {
                 uint32_t r[4][3] = {{s00, s01, s02}, {s10, s11, s12}, {s20, s21, s22}, {s30, s31, s32}};
                 for (int i = 0; i < 4 && o + i < O; i++)
-                    for (int j = 0; j < 3 && p + j < P; j++) yu[(long)(o + i) * so + (long)(p + j) * sp] = r[i][j];
+                    for (int j = 0; j < 3 && p + j < P; j++)
+                        yu[(long)(o + i) * so + (long)(p + j) * sp] = r[i][j]{CORR};
             }
         }
     }
 }
 """
+# the int16 form (a computed matmul operand, packed less its zero point) and the uint8 form (constant weights):
+# one blocked loop, two operand types; the uint8 form subtracts the per-row correction (u8_correction)
+GEMM_S16_DOC = ("y[o*so + p*sp] = sum over k < KP of w[o][k] * x[p][k] for o < O, p < P (int32, wrapping as "
+                "uint32), x int16.")
+GEMM_U8_DOC = ("The constant-weight GEMM on uint8 activations: y[o*so + p*sp] = sum over k < KP of w[o][k] * x[p][k] "
+               "- corr[o]\n   (int32, wrapping as uint32), where x = the activation plus a bias (128 for int8, 0 for "
+               "uint8) and\n   corr[o] = (zero point + bias) * sum_k w[o][k] (mod 2**32, computed at generation time): "
+               "modulo 2**32 the\n   reference's sum_k w * (x - ZX) exactly. uint8 x int8 products summed four at a "
+               "time are what GCC -O3 turns into\n   vpdpbusd (AVX-512 VNNI / AVX-VNNI), a widening multiply-add "
+               "elsewhere.")
+
+
+def _gemm(name: str, wt: str, xt: str, doc: str, corrected: bool) -> str:
+    subs = {"{DOC}": doc, "{NAME}": name, "{WT}": wt, "{XT}": xt,
+            "{CORR_ARG}": " const int32_t *restrict corr," if corrected else "",
+            "{CORR}": " - (uint32_t)corr[o + i]" if corrected else ""}
+    return re.sub("|".join(re.escape(k) for k in subs), lambda m: subs[m.group(0)], GEMM)
 
 PACK = r"""
 /* N rows of (a - Z) as int16, KP wide: row r, column k from a[r*RS + k*KS] (k < K; 0 beyond); rows N..NR zero */
@@ -118,38 +137,6 @@ static void ev_pack_{X}(const {XT} *restrict a, long RS, long KS, int N, int NR,
 """
 
 
-GEMM_U8 = r"""
-/* The constant-weight GEMM on uint8 activations: y[o*so + p*sp] = sum over k < KP of w[o][k] * x[p][k] - corr[o]
-   (int32, wrapping as uint32), where x = the activation plus a bias (128 for int8, 0 for uint8) and
-   corr[o] = (zero point + bias) * sum_k w[o][k] (mod 2**32, computed at generation time): modulo 2**32 the
-   reference's sum_k w * (x - ZX) exactly. uint8 x int8 products summed four at a time are what GCC -O3 turns into
-   vpdpbusd (AVX-512 VNNI / AVX-VNNI), a widening multiply-add elsewhere. */
-static void ev_gemm_u8(const int8_t *restrict w, const uint8_t *restrict x, const int32_t *restrict corr,
-                       int32_t *restrict y, int O, int P, int KP, long so, long sp) {
-    uint32_t *restrict yu = (uint32_t *)y;
-    for (int o = 0; o < O; o += 4) {
-        const int8_t *w0 = w + (long)o * KP, *w1 = w0 + KP, *w2 = w1 + KP, *w3 = w2 + KP;
-        for (int p = 0; p < P; p += 3) {
-            const uint8_t *x0 = x + (long)p * KP, *x1 = x0 + KP, *x2 = x1 + KP;
-            uint32_t s00 = 0, s01 = 0, s02 = 0, s10 = 0, s11 = 0, s12 = 0, s20 = 0, s21 = 0, s22 = 0, s30 = 0,
-                     s31 = 0, s32 = 0;
-            for (int k = 0; k < KP; k++) {
-                int32_t a0 = w0[k], a1 = w1[k], a2 = w2[k], a3 = w3[k], b0 = x0[k], b1 = x1[k], b2 = x2[k];
-                s00 += (uint32_t)(a0 * b0); s01 += (uint32_t)(a0 * b1); s02 += (uint32_t)(a0 * b2);
-                s10 += (uint32_t)(a1 * b0); s11 += (uint32_t)(a1 * b1); s12 += (uint32_t)(a1 * b2);
-                s20 += (uint32_t)(a2 * b0); s21 += (uint32_t)(a2 * b1); s22 += (uint32_t)(a2 * b2);
-                s30 += (uint32_t)(a3 * b0); s31 += (uint32_t)(a3 * b1); s32 += (uint32_t)(a3 * b2);
-            }
-            {
-                uint32_t r[4][3] = {{s00, s01, s02}, {s10, s11, s12}, {s20, s21, s22}, {s30, s31, s32}};
-                for (int i = 0; i < 4 && o + i < O; i++)
-                    for (int j = 0; j < 3 && p + j < P; j++)
-                        yu[(long)(o + i) * so + (long)(p + j) * sp] = r[i][j] - (uint32_t)corr[o + i];
-            }
-        }
-    }
-}
-"""
 
 PACK_U8 = r"""
 static inline uint8_t ev_u_{X}({XT} v) { return {TOU}; }  /* the activation plus its bias, as uint8 */
@@ -197,7 +184,7 @@ U8_BIAS = {"int8_t": 128, "uint8_t": 0}
 
 
 def gemm_u8_kernel() -> str:
-    return GEMM_U8
+    return _gemm("u8", "int8_t", "uint8_t", GEMM_U8_DOC, corrected=True)
 
 
 def packu_kernels(xt: str) -> dict[str, str]:
@@ -280,7 +267,7 @@ XSHORT = {"int8_t": "s8", "uint8_t": "u8"}
 
 
 def gemm_kernel(wt: str) -> str:
-    return GEMM.replace("{W}", WSHORT[wt]).replace("{WT}", wt)
+    return _gemm(WSHORT[wt], wt, "int16_t", GEMM_S16_DOC, corrected=False)
 
 
 def pack_kernels(xt: str) -> str:
