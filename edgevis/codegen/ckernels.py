@@ -10,58 +10,48 @@ or of INT64_MIN by -1. Only ``<stdint.h>`` and ``<string.h>``.
 
 from __future__ import annotations
 
-PRELUDE = r"""
-#define EV_SIGN UINT64_C(0x8000000000000000)
-static inline int64_t ev_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
-static inline int64_t ev_sub(int64_t a, int64_t b) { return (int64_t)((uint64_t)a - (uint64_t)b); }
-static inline int64_t ev_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
-static inline int64_t ev_neg(int64_t a) { return (int64_t)(UINT64_C(0) - (uint64_t)a); }
-static inline int64_t ev_abs(int64_t a) { return a < 0 ? ev_neg(a) : a; }
-static inline int64_t ev_max(int64_t a, int64_t b) { return a > b ? a : b; }
-static inline int64_t ev_min(int64_t a, int64_t b) { return a < b ? a : b; }
+# The wrapping arithmetic and ONNX's integer Div/Mod, written once for int64 and once more, by substitution, for
+# int32 (the fused element-wise steps whose every operand and intermediate the value-range analysis, ranges.py,
+# proves inside int32: there the int32 forms give the int64 results exactly)
+_ARITH = r"""
+static inline {T} ev_add{S}({T} a, {T} b) { return ({T})(({U})a + ({U})b); }
+static inline {T} ev_sub{S}({T} a, {T} b) { return ({T})(({U})a - ({U})b); }
+static inline {T} ev_mul{S}({T} a, {T} b) { return ({T})(({U})a * ({U})b); }
+static inline {T} ev_neg{S}({T} a) { return ({T})(({U})0 - ({U})a); }
+static inline {T} ev_abs{S}({T} a) { return a < 0 ? ev_neg{S}(a) : a; }
+static inline {T} ev_max{S}({T} a, {T} b) { return a > b ? a : b; }
+static inline {T} ev_min{S}({T} a, {T} b) { return a < b ? a : b; }
 /* ONNX integer Div: truncation toward zero (C's own, guarded where C is undefined) */
-static inline int64_t ev_div(int64_t a, int64_t b) {
-    return b == 0 ? 0 : (b == -1 ? ev_neg(a) : a / b);
-}
+static inline {T} ev_div{S}({T} a, {T} b) { return b == 0 ? 0 : (b == -1 ? ev_neg{S}(a) : a / b); }
 /* ONNX Mod with fmod=0: the result takes the sign of the divisor */
-static inline int64_t ev_mod(int64_t a, int64_t b) {
-    int64_t r;
+static inline {T} ev_mod{S}({T} a, {T} b) {
+    {T} r;
     if (b == 0 || b == -1) return 0;
     r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
 }
 /* ONNX Mod with fmod=1: the sign of the dividend (C's %) */
-static inline int64_t ev_fmod(int64_t a, int64_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
+static inline {T} ev_fmod{S}({T} a, {T} b) { return (b == 0 || b == -1) ? 0 : a % b; }
 /* Mod by a divisor known positive */
-static inline int64_t ev_modp(int64_t a, int64_t b) { int64_t r = a % b; return r < 0 ? r + b : r; }
+static inline {T} ev_modp{S}({T} a, {T} b) { {T} r = a % b; return r < 0 ? r + b : r; }
 /* floor(a / b) for b > 0 (the lowering's Div(a - Mod(a, b), b)) */
-static inline int64_t ev_floordiv(int64_t a, int64_t b) { return ev_sub(a, ev_modp(a, b)) / b; }
+static inline {T} ev_floordiv{S}({T} a, {T} b) { return ev_sub{S}(a, ev_modp{S}(a, b)) / b; }
+"""
+
+
+def _arith(t: str, u: str, suffix: str) -> str:
+    return _ARITH.replace("{T}", t).replace("{U}", u).replace("{S}", suffix)
+
+
+PRELUDE = r"""
+#define EV_SIGN UINT64_C(0x8000000000000000)
+#define EV_SIGN32 UINT32_C(0x80000000)
+""" + _arith("int64_t", "uint64_t", "") + _arith("int32_t", "uint32_t", "32") + r"""
 /* floor(a / 2**k), 0 <= k <= 63, without shifting a negative number */
 static inline int64_t ev_floor_shr(int64_t a, int64_t k) {
     return (int64_t)((((uint64_t)a ^ EV_SIGN) >> k) - (EV_SIGN >> k));
 }
-/* int32 forms of the helpers above, for the fused element-wise steps whose every operand and intermediate the
-   value-range analysis (ranges.py) proves inside int32: they give the int64 results exactly (the unsigned
-   arithmetic keeps them free of undefined behaviour all the same) */
-#define EV_SIGN32 UINT32_C(0x80000000)
-static inline int32_t ev_add32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
-static inline int32_t ev_sub32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
-static inline int32_t ev_mul32(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
-static inline int32_t ev_neg32(int32_t a) { return (int32_t)(UINT32_C(0) - (uint32_t)a); }
-static inline int32_t ev_abs32(int32_t a) { return a < 0 ? ev_neg32(a) : a; }
-static inline int32_t ev_max32(int32_t a, int32_t b) { return a > b ? a : b; }
-static inline int32_t ev_min32(int32_t a, int32_t b) { return a < b ? a : b; }
-static inline int32_t ev_div32(int32_t a, int32_t b) { return b == 0 ? 0 : (b == -1 ? ev_neg32(a) : a / b); }
-static inline int32_t ev_mod32(int32_t a, int32_t b) {
-    int32_t r;
-    if (b == 0 || b == -1) return 0;
-    r = a % b;
-    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
-}
-static inline int32_t ev_fmod32(int32_t a, int32_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
-static inline int32_t ev_modp32(int32_t a, int32_t b) { int32_t r = a % b; return r < 0 ? r + b : r; }
-static inline int32_t ev_floordiv32(int32_t a, int32_t b) { return ev_sub32(a, ev_modp32(a, b)) / b; }
-/* floor(a / 2**k), 0 <= k <= 63: -1 or 0 from k = 32 on */
+/* the same on int32: -1 or 0 from k = 32 on */
 static inline int32_t ev_floor_shr32(int32_t a, int64_t k) {
     return k > 31 ? -(int32_t)(a < 0) : (int32_t)((((uint32_t)a ^ EV_SIGN32) >> k) - (EV_SIGN32 >> k));
 }
