@@ -1,13 +1,25 @@
 """Compile an emitted C library with the test driver and run it on int8 inputs."""
 
+import hashlib
+import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
+import onnx
 
 DRIVER = Path(__file__).with_name("driver.c")
 WARN = ["-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-Wno-unused-function", "-Wno-unused-parameter"]
+
+
+def save_integer_file(model, path: Path, name: str) -> Path:
+    """``model`` saved as an integer-only file with the sidecar edgevis writes beside one (its sha256 vouching for it)."""
+    onnx.save(model, str(path))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    path.with_name(path.name + ".json").write_text(json.dumps({"precision": "integer-only", "sha256": sha,
+                                                              "model": name}))
+    return path
 
 
 def need(tool: str) -> str:

@@ -5,8 +5,6 @@ with constant and computed right operands (zero points on both sides, a broadcas
 everywhere (rows not a multiple of 4, columns not of 3, K not of 16). Built at -O3 -march=native (the
 vectorized GEMM), -O2, -O1, and -O0 under ASan + UBSan."""
 
-import hashlib
-import json
 
 import numpy as np
 import onnx
@@ -15,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from edgevis.codegen import emit_c
 
-from cbuild import build, ort_int8_and_logits, run
+from cbuild import build, ort_int8_and_logits, run, save_integer_file
 
 C, H, W = 6, 9, 11
 
@@ -90,11 +88,7 @@ def _model(seed: int = 3) -> onnx.ModelProto:
 @pytest.fixture(scope="module")
 def kernels_lib(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("kernels")
-    path = tmp / "kernels.integer_only.onnx"
-    onnx.save(_model(), str(path))
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    path.with_name(path.name + ".json").write_text(json.dumps({"precision": "integer-only", "sha256": sha,
-                                                              "model": "kernels"}))
+    path = save_integer_file(_model(), tmp / "kernels.integer_only.onnx", "kernels")
     lib = emit_c(path, tmp / "c")
     rng = np.random.default_rng(0)
     xs = [rng.standard_normal((1, C, H, W)).astype(np.float32) * s for s in (0.5, 3.0)]

@@ -5,9 +5,7 @@ int32 product would overflow (127 * 2**25 before a shift back into range) kept i
 the others narrowed; the int64 tensors proved inside int32 stored as int32; and the C equal to ONNX Runtime bit
 for bit (-O3 -march=native, and -O0 under ASan + UBSan)."""
 
-import hashlib
 import itertools
-import json
 
 import numpy as np
 import onnx
@@ -20,7 +18,7 @@ from edgevis.codegen.cwriter import CWriter
 from edgevis.codegen.ranges import fits, node_range, value_ranges
 from edgevis.codegen.schedule import schedule
 
-from cbuild import build, ort_int8_and_logits, run
+from cbuild import build, ort_int8_and_logits, run, save_integer_file
 
 
 def _tdiv(a, b):
@@ -139,11 +137,7 @@ def _inputs():
 @pytest.fixture(scope="module")
 def ranges_file(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ranges")
-    path = tmp / "ranges.integer_only.onnx"
-    onnx.save(_model(), str(path))
-    sha = hashlib.sha256(path.read_bytes()).hexdigest()
-    path.with_name(path.name + ".json").write_text(json.dumps({"precision": "integer-only", "sha256": sha,
-                                                              "model": "ranges"}))
+    path = save_integer_file(_model(), tmp / "ranges.integer_only.onnx", "ranges")
     return path, tmp
 
 
