@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <numeric>
@@ -38,6 +39,12 @@ std::string read_file(const std::string& path) {
 }
 
 namespace {
+
+// one image as the graph takes it, without the batch: (3, H, W), or (H, W, 3) for an NHWC record
+std::array<long long, 3> image_dims(const Preprocess& p) {
+  return p.layout == "NHWC" ? std::array<long long, 3>{p.height, p.width, 3}
+                            : std::array<long long, 3>{3, p.height, p.width};
+}
 
 bool ends_with(const std::string& s, const std::string& tail) {
   return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
@@ -244,9 +251,8 @@ Model Model::open(const std::string& path, const Options& options) {
   // runtimes/predict.py check_classifier: the graph's input is one image in the recorded layout
   const std::vector<long long> dims = m.impl_->input_dims();
   const Preprocess& pre = m.preprocess_;
-  const bool nhwc = pre.layout == "NHWC";
-  const std::vector<long long> want = nhwc ? std::vector<long long>{pre.height, pre.width, 3}
-                                           : std::vector<long long>{3, pre.height, pre.width};
+  const std::array<long long, 3> image = image_dims(pre);
+  const std::vector<long long> want(image.begin(), image.end());
   auto show = [](const std::vector<long long>& d) {
     std::string s = "(";
     for (size_t i = 0; i < d.size(); ++i) s += (i ? ", " : "") + (d[i] > 0 ? std::to_string(d[i]) : std::string("?"));
@@ -276,9 +282,7 @@ std::vector<float> Model::run(const std::vector<float>& input) {
     throw Error("input has " + std::to_string(input.size()) + " values; the model takes 3x" +
                 std::to_string(preprocess_.height) + "x" + std::to_string(preprocess_.width) + " = " +
                 std::to_string(want));
-  const bool nhwc = preprocess_.layout == "NHWC";
-  const long long h = preprocess_.height, w = preprocess_.width;
-  return impl_->run(input, nhwc ? std::array<long long, 3>{h, w, 3} : std::array<long long, 3>{3, h, w});
+  return impl_->run(input, image_dims(preprocess_));
 }
 
 std::vector<float> Model::logits(const ImageView& image) { return run(preprocess(image, preprocess_)); }
