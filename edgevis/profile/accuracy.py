@@ -48,17 +48,19 @@ def labelled_folder(root: str | os.PathLike[str]) -> LabelledFolder:
     if listed.is_file():
         names = [ln.strip() for ln in listed.read_text(errors="replace").splitlines() if ln.strip()]
         how = ""
-        if any(f.name not in set(names) for f in folders):
+        known = set(names)
+        if any(f.name not in known for f in folders):
             # ImageNet's LOC_synset_mapping.txt style: "n01440764 tench, Tinca tinca", the folder is the first word
             first = [n.split()[0] for n in names]
-            if all(f.name in set(first) for f in folders):
+            known_first = set(first)
+            if all(f.name in known_first for f in folders):
                 names, how = first, "first word of each line, "
         index = {n: i for i, n in enumerate(names)}
         unknown = [f.name for f in folders if f.name not in index]
         if unknown:
             raise EdgevisError(f"{listed} does not name the folder(s) {', '.join(unknown[:3])}")
         classes, mapping = tuple(names), f"classes.txt ({how}{len(names)} classes)"
-    elif all(f.name in synsets for f in folders):
+    elif set(f.name for f in folders) <= set(synsets):
         # ImageNet's own layout (n01440764/ ...): the class is the synset's ImageNet-1k index, whichever
         # subset of the 1000 folders is present
         index = {n: i for i, n in enumerate(synsets)}
