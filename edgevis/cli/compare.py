@@ -16,7 +16,7 @@ from .common import out, print_json, user_errors, warn
 def compare(
     a: Path = typer.Argument(..., help="The reference file (e.g. FP32)."),
     b: Path = typer.Argument(..., help="The file to check against it (e.g. INT8, an ORT-optimized build, or a "
-                                       "TensorRT engine .engine/.plan built from A: outputs only)."),
+                                       "TensorRT engine (.engine/.plan/.trt) built from A: outputs only)."),
     inputs: Optional[Path] = typer.Option(None, "--inputs", help="Images, preprocessed as A records (default: random)."),
     random: int = typer.Option(4, "--random", help="How many random inputs (or at most how many --inputs images)."),
     atol: float = typer.Option(1e-4, "--atol", help="Absolute tolerance."),

@@ -14,8 +14,8 @@ from .common import command_line, out, print_json, progress_bar, user_errors, wa
 
 @user_errors
 def profile(
-    model_file: Path = typer.Argument(..., help="An ONNX file (ONNX Runtime) or a TensorRT engine (.engine/.plan)."),
-    runtime: str = typer.Option("auto", "--runtime", metavar="[auto|ort|trt|openvino]", help="ort, trt or openvino (default: from the file: .engine/.plan -> trt, .blob -> openvino)."),
+    model_file: Path = typer.Argument(..., help="An ONNX file (ONNX Runtime) or a TensorRT engine (.engine/.plan/.trt)."),
+    runtime: str = typer.Option("auto", "--runtime", metavar="[auto|ort|trt|openvino]", help="ort, trt or openvino (default: from the file: .engine/.plan/.trt -> trt, .blob -> openvino)."),
     precision_hint: str = typer.Option("auto", "--precision-hint", metavar="[auto|f32|bf16]", help="openvino: the inference precision asked for (auto: OpenVINO's default, bf16 on CPUs that have it); the one that ran is printed."),
     device: str = typer.Option("cpu", "--device", metavar="[cpu|cuda|tensorrt]", help="ONNX Runtime: cpu, cuda or tensorrt (execution providers)."),
     providers: Optional[str] = typer.Option(None, "--providers", help="ONNX Runtime providers in order, e.g. "

@@ -5,7 +5,17 @@ Each option keeps the spelling its files and reports have always recorded (quant
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 _TENSORRT = {"trt", "tensorrt"}
+# what trtexec, TensorRT's samples and edgevis name serialized engines; every command reads the same list
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+
+
+def is_engine(path: str | os.PathLike[str]) -> bool:
+    """A TensorRT engine file, by its name."""
+    return Path(path).suffix.lower() in ENGINE_SUFFIXES
 
 
 def as_runtime(value: str) -> str:

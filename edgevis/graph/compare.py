@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import EdgevisError
+from ..core.names import is_engine
 
 # per-layer: at most this many shared tensors are exposed (a graph has hundreds; all are compared)
 MAX_TENSORS = 4000
@@ -168,13 +169,6 @@ def compare_files(a: str | os.PathLike[str], b: str | os.PathLike[str], *, image
         result["per_layer"] = {"tensors_compared": len(layer_names), "order": f"topological order of {Path(a).name}",
                                "first_diverging": diverging}
     return result
-
-
-ENGINE_SUFFIXES = (".engine", ".plan")
-
-
-def is_engine(path: str | os.PathLike[str]) -> bool:
-    return Path(path).suffix.lower() in ENGINE_SUFFIXES
 
 
 def _result(a: Any, b: Any, source: str, tolerance: Tolerance, shared: list[str], got_a: list[np.ndarray],

@@ -35,13 +35,14 @@ def profile_with_report(model_file: str | os.PathLike[str], config: ProfileConfi
                         report_dir: str | os.PathLike[str] | None = None,
                         progress: Progress | None = None, invocation: str | None = None) -> ProfileRun:
     from ..core.files import ensure_writable_dir
+    from ..core.names import is_engine
     from ..core.sidecar import load_sidecar
     from ..profile.profiler import profile_file
 
     path = Path(model_file)
     if report_dir is not None:
         ensure_writable_dir(report_dir)  # before minutes of measuring, not after
-    if not str(path).endswith((".engine", ".plan", ".blob")) and config.runtime in ("auto", "ort"):
+    if not is_engine(path) and path.suffix.lower() != ".blob" and config.runtime in ("auto", "ort"):
         from ..runtimes.isolate import check_loads
         from ..runtimes.ort import DEVICES
 

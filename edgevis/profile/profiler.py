@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..core.errors import EdgevisError
+from ..core.names import is_engine
 
 PROFILE_SCHEMA, PROFILE_VERSION = "edgevis.profile", 1
-ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
 DEFAULT_DURATION_S = 3.0  # as trtexec: at least 3 s of timed runs ...
 MIN_ITERS = 10  # ... and at least 10 iterations
 
@@ -107,20 +107,20 @@ def parse_batches(text: str) -> tuple[int, ...]:
 
 
 def resolve_runtime(path: Path, runtime: str) -> str:
-    is_engine = path.suffix.lower() in ENGINE_SUFFIXES
+    engine = is_engine(path)
     from ..runtimes.openvino import is_compiled_blob
 
     if is_compiled_blob(path):
         if runtime not in ("auto", "openvino"):
             raise EdgevisError(f"{path} is a compiled OpenVINO model; profile it with --runtime openvino")
         return "openvino"
-    if runtime == "openvino" and is_engine:
+    if runtime == "openvino" and engine:
         raise EdgevisError(f"{path} is a TensorRT engine; OpenVINO runs the .onnx file it was built from")
     if runtime == "auto":
-        return "trt" if is_engine else "ort"
-    if runtime == "trt" and not is_engine:
+        return "trt" if engine else "ort"
+    if runtime == "trt" and not engine:
         raise EdgevisError(f"{path} is not a TensorRT engine; build one first: edgevis build {path} --runtime trt")
-    if runtime == "ort" and is_engine:
+    if runtime == "ort" and engine:
         raise EdgevisError(f"{path} is a TensorRT engine; ONNX Runtime runs the .onnx file it was built from")
     return runtime
 

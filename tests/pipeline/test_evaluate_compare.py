@@ -146,6 +146,10 @@ def test_compare_with_an_engine_refuses_cleanly_without_tensorrt(tmp_path, digit
         pytest.skip("TensorRT is installed here: the GPU test below compares a real engine")
     except ImportError:
         pass
+    for suffix in (".plan", ".trt"):  # every name trtexec and TensorRT's samples give an engine is read as one
+        other = tmp_path / f"m{suffix}"
+        other.write_bytes(b"not built here")
+        assert_one_line_error(run("compare", digits_files["fp32"], other, check_ok=False), "tensorrt is not installed")
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"not built here")
     p = run("compare", digits_files["fp32"], engine, "--json", check_ok=False)
