@@ -193,8 +193,8 @@ def batched(arrays: Iterator[np.ndarray], batch: int, limit: int) -> Iterator[np
         yield np.stack(buf)
 
 
-class _ListReader:
-    """ORT ``CalibrationDataReader`` over a short list of input batches."""
+class ListReader:
+    """ORT ``CalibrationDataReader`` over a list of input batches (one input)."""
 
     def __init__(self, input_name: str, batches: list[np.ndarray]) -> None:
         self._it = iter(batches)
@@ -240,7 +240,7 @@ def calibrate_ranges(model_path: str | os.PathLike[str], batches: Iterator[np.nd
             part = list(itertools.islice(batches, chunk))
             if not part:
                 break
-            calibrator.collect_data(_ListReader(input_name, part))
+            calibrator.collect_data(ListReader(input_name, part))
             total += len(part)
         if total == 0:
             raise EdgevisError("no calibration data")

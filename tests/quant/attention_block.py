@@ -54,24 +54,19 @@ def _attention() -> onnx.ModelProto:
 
 
 def quantized_attention(d):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from edgevis.quant.calibration import ListReader
 
     fm = _attention()
     onnx.save(fm, str(d / "f.onnx"))
     rng = np.random.default_rng(1)
     xs = [rng.normal(0, 1, (1, T, C)).astype(np.float32) for _ in range(4)]
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(xs)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"x": x}
 
     logging.getLogger().setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()):
-        quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), Reader(), quant_format=QuantFormat.QDQ,
+        quantize_static(str(d / "f.onnx"), str(d / "q.onnx"), ListReader("x", xs), quant_format=QuantFormat.QDQ,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=["attn_qk", "attn_v"])
     return fm, unquantize_outputs(onnx.load(str(d / "q.onnx"))), xs

@@ -102,8 +102,9 @@ def _digit_batches(folder, spec, n):
 def test_bias_correction_removes_the_mean_output_shift_of_rounded_weights(digits_fp32, digits_folders, tmp_path):
     """On the digits-trained test_lsnet with 7-bit weights, quantized by ORT: the mean logit error over
     held-out digits (the systematic part of the error) shrinks once the biases are corrected."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    from edgevis.quant.calibration import ListReader
     from edgevis.runtimes.predict import recorded_preprocess
 
     fm = onnx.load(str(digits_fp32))
@@ -113,18 +114,11 @@ def test_bias_correction_removes_the_mean_output_shift_of_rounded_weights(digits
     calib = _digit_batches(calib_dir, spec, 32)
     held = np.concatenate(_digit_batches(held_dir, spec, 96))
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(calib)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {name: x}
 
     fm, _ = unshare_initializers(fm)
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
     onnx.save(fm, str(src))
-    quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
+    quantize_static(str(src), str(dst), ListReader(name, calib), quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
     qm = onnx.load(str(dst))
@@ -167,7 +161,9 @@ def _groupnorm_net(blocks=3, c=8):
 
 
 def test_groupnorm_graph_with_shared_parameters_quantizes_and_runs(tmp_path):
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+
+    from edgevis.quant.calibration import ListReader
 
     from edgevis.quant.equalize import prepare_float
     from edgevis.quant.int8 import quantizer_errors
@@ -180,18 +176,11 @@ def test_groupnorm_graph_with_shared_parameters_quantizes_and_runs(tmp_path):
     rng = np.random.default_rng(3)
     xs = [rng.standard_normal((1, 3, 6, 6)).astype(np.float32) for _ in range(8)]
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.it = iter(xs)
-
-        def get_next(self):
-            x = next(self.it, None)
-            return None if x is None else {"x": x}
 
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
     onnx.save(prepared, str(src))
     with quantizer_errors(src):
-        quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        quantize_static(str(src), str(dst), ListReader("x", xs), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     q = onnx.load(str(dst))
     assert any(n.op_type == "QuantizeLinear" for n in q.graph.node)
