@@ -1,4 +1,4 @@
-"""Per-layer time: ONNX Runtime's profiler trace and TensorRT's layer profiler, as one table.
+"""Per-layer time: ONNX Runtime's profiler trace, TensorRT's layer profiler and OpenVINO's PERF_COUNT, as one table.
 
 Both runtimes report a duration per executed node (ORT: ``"cat": "Node"`` events
 ``<node>_kernel_time`` with ``dur`` in microseconds and ``args.op_name`` /
@@ -57,6 +57,21 @@ def ort_per_layer(events: list[dict[str, Any]], *, skip: int) -> dict[str, Any]:
         ops[node], providers[node] = op, provider
     run_ms = [float(e.get("dur", 0)) / 1e3 for e in events if e.get("cat") == "Session" and e.get("name") == "model_run"]
     return per_layer_table(times, ops, skip=skip, source="onnxruntime profiler", providers=providers, run_ms=run_ms)
+
+
+def ov_per_layer(runs: list[list[Any]], run_ms: list[float], *, skip: int) -> dict[str, Any]:
+    """OpenVINO's ``get_profiling_info()`` after each run (``PERF_COUNT`` on): one entry per node of the
+    compiled graph, ``real_time`` for the nodes that executed; the node's kernel (``exec_type``, e.g.
+    ``brgconv_avx512_amx_I8``) names the precision it ran in, so it fills the provider column."""
+    times: dict[str, list[float]] = defaultdict(list)
+    ops: dict[str, str] = {}
+    kernels: dict[str, str] = {}
+    for info in runs:
+        for p in info:
+            if str(p.status).endswith("EXECUTED"):
+                times[p.node_name].append(p.real_time.total_seconds() * 1e3)
+                ops[p.node_name], kernels[p.node_name] = p.node_type, p.exec_type
+    return per_layer_table(times, ops, skip=skip, source="OpenVINO PERF_COUNT", providers=kernels, run_ms=run_ms)
 
 
 def trt_layer_profiler(trt):  # type: ignore[no-untyped-def]

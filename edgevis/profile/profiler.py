@@ -58,9 +58,6 @@ class ProfileConfig:
         object.__setattr__(self, "runtime", as_runtime(self.runtime))
         if self.runtime not in ("auto", "ort", "trt", "openvino"):
             raise EdgevisError(f"unknown runtime {self.runtime!r}; use ort, trt or openvino")
-        if self.runtime == "openvino" and self.per_layer:
-            raise EdgevisError("--per-layer is not available with --runtime openvino; profile the ONNX file with "
-                               "--runtime ort for per-layer times")
         if self.precision_hint != "auto" and self.runtime != "openvino":
             raise EdgevisError("--precision-hint applies to --runtime openvino")
         from ..runtimes.openvino import PRECISION_HINTS

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -238,8 +239,24 @@ class OvTarget(_Staged):
         return None, "CPU only"
 
     def per_layer(self, runs: int, warmup: int) -> dict[str, Any]:
-        raise EdgevisError("--per-layer is not available with --runtime openvino yet (OpenVINO's PERF_COUNT "
-                           "is not read by edgevis); profile the ONNX file with --runtime ort for per-layer times")
+        import time
+
+        from ..runtimes.openvino import OvRunner
+        from .layers import ov_per_layer
+
+        # a compiled model of its own with PERF_COUNT on, same precision hint and threads: counting slows runs
+        # down, and the timed model must not carry it
+        counted = OvRunner(self.path, replace(self.runner.config, perf_count=True)).open()
+        try:
+            infos, run_ms = [], []
+            for _ in range(warmup + runs):
+                t0 = time.perf_counter()
+                counted.run(None, self.feed)
+                run_ms.append((time.perf_counter() - t0) * 1e3)
+                infos.append(counted.request.get_profiling_info())
+        finally:
+            counted.close()
+        return ov_per_layer(infos, run_ms, skip=warmup)
 
     def close(self) -> None:
         self.runner.close()

@@ -61,6 +61,7 @@ class OvConfig:
 
     precision: str = "auto"  # the INFERENCE_PRECISION_HINT asked for (what ran is read back)
     threads: int | None = None
+    perf_count: bool = False  # per-node timings (PERF_COUNT): slows runs down, so only for a per-layer pass
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISION_HINTS:
@@ -74,6 +75,8 @@ class OvConfig:
             props["INFERENCE_PRECISION_HINT"] = self.precision
         if self.threads:
             props["INFERENCE_NUM_THREADS"] = int(self.threads)
+        if self.perf_count:
+            props["PERF_COUNT"] = True
         return props
 
 
@@ -282,7 +285,7 @@ def _import(core: Any, blob: bytes, config: OvConfig, name: str, hint: str | Non
     """``hint``: the float precision the blob was compiled for (``precision_of(...)["hint"]``). ``import_model``
     does not take it from the blob: without it the CPU's default applies, and on a CPU with AVX512-BF16 or AMX
     a blob compiled as f32 ran its convolutions in bf16 under its f32 label (max|diff| 3e-3 on a small convnet)."""
-    props = {k: v for k, v in config.properties().items() if k == "INFERENCE_NUM_THREADS"}
+    props = {k: v for k, v in config.properties().items() if k in ("INFERENCE_NUM_THREADS", "PERF_COUNT")}
     if hint:
         props["INFERENCE_PRECISION_HINT"] = hint
     try:

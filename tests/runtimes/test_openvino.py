@@ -146,6 +146,24 @@ def test_cli_build_profile_predict_print_the_precision_that_ran(classifier, tmp_
                                atol=tol)
 
 
+def test_per_layer_on_openvino_names_each_layer_and_the_kernel_precision_it_ran(built, tmp_path):
+    """``profile --per-layer`` on OpenVINO (PERF_COUNT, a compiled model of its own): the Q/DQ file's convs ran
+    in int8 kernels, the f32 blob's in f32 ones, and the shares add up."""
+    path = tmp_path / "qdq.onnx"
+    onnx.save(twin_qdq_convs(), path)
+    for model, want, never in ((path, "i8", ("bf16",)), (built.path, "f32", ("i8", "bf16"))):
+        r = json.loads(run("profile", model, "--runtime", "openvino", "--threads", 1, "--per-layer",
+                           "--per-layer-runs", 3, *QUICK, "--json").stdout)
+        pl = r["runs"][0]["per_layer"]
+        assert pl["source"] == "OpenVINO PERF_COUNT" and pl["runs"] == 3 and pl["total_ms"] > 0
+        assert abs(sum(row["share"] for row in pl["by_op"]) - 1.0) < 1e-6
+        convs = [row for row in pl["by_node"] if row["op"] == "Convolution"]
+        assert len(convs) == 2, pl["by_node"]
+        for row in convs:
+            kernel = row["provider"].lower()
+            assert want in kernel and not any(w in kernel for w in never), row
+
+
 def test_cli_bad_input_is_one_error_line(classifier, tmp_path):
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"this is not a model")
@@ -173,8 +191,6 @@ def test_bench_on_openvino_quantizes_for_it_and_profiles_there():
     assert r.runtime == "openvino" and r.precision_hint == "f32"
     with pytest.raises(EdgevisError, match="integer-only"):
         BenchConfig(model="lsnet_t", precisions=("fp32", "integer-only"), profile=ProfileConfig(runtime="openvino"))
-    with pytest.raises(EdgevisError, match="--per-layer is not available with --runtime openvino"):
-        ProfileConfig(runtime="openvino", per_layer=True)
     with pytest.raises(EdgevisError, match="--precision-hint applies to --runtime openvino"):
         ProfileConfig(runtime="ort", precision_hint="bf16")
 
