@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ckernels import SHORT, conv_kernel
-from .gemm import (MR, U8_BIAS, dw_kernel_padded, gemm_kernel, gemm_u8_kernel, pack_kernels, pack_rows, packu_kernels,
+from .gemm import (MR, U8_BIAS, dw_kernel, gemm_kernel, gemm_u8_kernel, pack_kernels, pack_rows, packu_kernels,
                    product_plan, round_up, u8_correction)
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
 from .ranges import fits, value_ranges
@@ -360,7 +360,8 @@ class CWriter:
         zx, zw = self._zero_points(n, 2)
         x, w, y = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]
         a = n.attrs
-        if w.value is None or w.ctype != "int8_t" or x.ctype not in SHORT or len(x.shape) != 4:
+        dw16 = x.ctype == "int16_t" and product_plan(g, n).kind == "dw"  # split16.py's merged halves
+        if w.value is None or w.ctype != "int8_t" or (x.ctype not in SHORT and not dw16) or len(x.shape) != 4:
             raise CodegenError(f"no C kernel for ConvInteger node '{n.name}' (want a 2-D int8/uint8 input and "
                                "constant int8 weights)")
         if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
@@ -374,15 +375,15 @@ class CWriter:
         HO, WO = y.shape[2], y.shape[3]
         px, py = self.ptr(n.inputs[0]), self.ptr(n.outputs[0], write=True)
         pp = product_plan(g, n)
-        xs = SHORT[x.ctype]
+        xs = "s16" if dw16 else SHORT[x.ctype]
         geo = f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}"
         self._label = "conv_" + ("1x1" if pp.pointwise else "im2col" if pp.kind == "gemm" else pp.kind)
         if pp.kind == "dw":
             # one kernel per geometry, its sizes compile-time constants; its padded plane in the arena
             key = "dw_" + x.ctype + "_" + "_".join(str(v) for v in pp.dw_geometry)
             if key not in self.kernels:
-                self.kernels[key] = dw_kernel_padded(x.ctype, f"ev_dw_{xs}_{sum(k.startswith('dw_') for k in self.kernels)}",
-                                                     pp.dw_geometry)
+                self.kernels[key] = dw_kernel(x.ctype, f"ev_dw_{xs}_{sum(k.startswith('dw_') for k in self.kernels)}",
+                                              pp.dw_geometry)
             fn = self.kernels[key].split("static void ", 1)[1].split("(", 1)[0]
             self.body.append(f"    for (long b_ = 0; b_ < {N}; b_++) {fn}({px} + b_ * {C * H * W}, {self.weight(w)}, "
                              f"{py} + b_ * {O * HO * WO}, (int16_t *)(A + {self.plan.scratch[self._nstep]}));")

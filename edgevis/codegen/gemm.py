@@ -17,9 +17,10 @@ blocking gives the reference's bits: the kernels below only reorder the sum.
   int16 multiply-adds). A computed matmul operand (``ev_gemm_s16``) is packed as int16 less its zero point
   (``vpmaddwd`` / ``vpdpwssd`` on x86, ``smlal`` on aarch64).
 * **Depthwise** (one input channel per output): one kernel per geometry, every size, stride, pad and
-  zero point a compile-time constant. Each input channel is copied once into a zero-bordered int16
-  plane of ``x - ZX`` in the arena, its columns split by stride phase; every tap then reads
-  contiguous columns with no border test, and the compiler unrolls the taps.
+  zero point a compile-time constant. Each input channel is copied once into zero-bordered int16
+  planes of ``x - ZX`` in the arena, rows and columns split by stride phase; every tap then reads
+  contiguous columns with no border test, the taps are written out (one expression per output, its
+  sum in a register), and small maps run as one flat loop per channel (``dw_kernel``).
 
 Written by hand: no C library does bit-exact int8 products with ONNX zero points, C99 only, no malloc.
 """
@@ -276,66 +277,106 @@ def pack_kernels(xt: str) -> str:
 
 DW_PARAMS = ("C", "H", "W", "O", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO", "DH", "DW", "ZX", "ZW")
 
-DEPTHWISE_PADDED = r"""
-/* Depthwise ConvInteger for one geometry (the sizes below are compile-time constants). Per input channel, the
-   window's rows are copied once into a zero-bordered plane of (x - ZX) as int16 (a padded position holds 0, as
-   the reference's zero point does), split into SW column phases (column k*SW + p at phase p, index k): then
-   every tap reads contiguous columns, the loops have no border test, and the compiler unrolls the taps. The
-   plane (PLANE int16) lives in the arena. */
-static void {FN}(const {XT} *restrict x, const int8_t *restrict w, int32_t *restrict y, int16_t *restrict P) {
-    enum { {CONSTS} };
-    enum { HP = (HO - 1) * SH + (KH - 1) * DH + 1, WP = (WO - 1) * SW + (KW - 1) * DW + 1, WQ = (WP + SW - 1) / SW,
-           PLANE = SW * HP * WQ, OG = O / C };
-    for (int o = 0; o < O; o++) {
-        const int8_t *wo = w + (long)o * KH * KW;
-        if (o % OG == 0) {  /* a new input channel: its padded, phase-split plane */
+DW_FLAT_BELOW = 32  # output maps narrower than this are computed as one flat loop per channel (see dw_kernel)
+
+DW_PLANE = r"""
+        if (o % OG == 0) {  /* a new input channel: its zero-bordered plane of (x - ZX), split by stride phase */
             const {XT} *xc = x + (long)(o / OG) * H * W;
-            for (int r = 0; r < HP; r++) {
-                int iy = r - PT;
-                for (int p = 0; p < SW; p++) {
-                    int16_t *dst = P + ((long)p * HP + r) * WQ;
-                    /* the columns k inside the image: lo <= k < hi (k*SW + p - PL in [0, W)) */
-                    int lo = PL - p <= 0 ? 0 : (PL - p + SW - 1) / SW;
-                    int hi = W - 1 + PL - p < 0 ? 0 : (W - 1 + PL - p) / SW + 1, k = 0;
-                    if (hi > WQ) hi = WQ;
-                    if (iy < 0 || iy >= H) hi = 0;
-                    if (lo > hi) lo = hi;
-                    for (; k < lo; k++) dst[k] = 0;
-                    {
-                        const {XT} *row = xc + (long)(iy < 0 ? 0 : iy) * W;
-                        for (; k < hi; k++) dst[k] = (int16_t)(row[(long)k * SW + p - PL] - ZX);
+            for (int a = 0; a < SH; a++)
+                for (int b = 0; b < SW; b++)
+                    for (int r = 0; r < HQ; r++) {
+                        int16_t *dst = P + ((long)(a * SW + b) * HQ + r) * WQ;
+                        int iy = r * SH + a - PT;
+                        /* the columns k inside the image: lo <= k < hi (k*SW + b - PL in [0, W)) */
+                        int lo = PL - b <= 0 ? 0 : (PL - b + SW - 1) / SW;
+                        int hi = W - 1 + PL - b < 0 ? 0 : (W - 1 + PL - b) / SW + 1, k = 0;
+                        if (hi > WQ) hi = WQ;
+                        if (iy < 0 || iy >= H) hi = 0;
+                        if (lo > hi) lo = hi;
+                        for (; k < lo; k++) dst[k] = 0;
+                        {
+                            const {XT} *row = xc + (long)(iy < 0 ? 0 : iy) * W + b - PL;
+                            for (; k < hi; k++) dst[k] = (int16_t)(row[(long)k * SW] - ZX);
+                        }
+                        for (; k < WQ; k++) dst[k] = 0;
                     }
-                    for (; k < WQ; k++) dst[k] = 0;
-                }
-            }
-        }
-        for (int oy = 0; oy < HO; oy++) {
-            uint32_t acc[WO];
-            for (int ox = 0; ox < WO; ox++) acc[ox] = 0;
-            for (int i = 0; i < KH; i++)
-                for (int j = 0; j < KW; j++) {
-                    int32_t wv = (int32_t)wo[i * KW + j] - ZW;
-                    const int16_t *r = P + ((long)((j * DW) % SW) * HP + oy * SH + i * DH) * WQ + (j * DW) / SW;
-                    for (int ox = 0; ox < WO; ox++) acc[ox] += (uint32_t)(wv * r[ox]);
-                }
-            {
-                uint32_t *restrict dst = (uint32_t *)(y + ((long)o * HO + oy) * WO);
-                for (int ox = 0; ox < WO; ox++) dst[ox] = acc[ox];
-            }
-        }
-    }
-}
-"""
+        }"""
+
+
+def _dw_dims(g: dict[str, int]) -> tuple[int, int, bool]:
+    """The phase planes' rows and columns (HQ, WQ) of a geometry, and whether it runs flat."""
+    hp = (g["HO"] - 1) * g["SH"] + (g["KH"] - 1) * g["DH"] + 1
+    wp = (g["WO"] - 1) * g["SW"] + (g["KW"] - 1) * g["DW"] + 1
+    return -(-hp // g["SH"]), -(-wp // g["SW"]), g["WO"] < DW_FLAT_BELOW
 
 
 def dw_plane_bytes(geometry: tuple[int, ...]) -> int:
-    """Arena bytes of the padded kernel's plane (int16) for a geometry in ``DW_PARAMS`` order."""
+    """Arena bytes of the depthwise kernel's scratch for a geometry in ``DW_PARAMS`` order: the phase planes
+    (int16), and for a flat kernel its int32 rows of WQ outputs."""
     g = dict(zip(DW_PARAMS, geometry))
-    hp = (g["HO"] - 1) * g["SH"] + (g["KH"] - 1) * g["DH"] + 1
-    wp = (g["WO"] - 1) * g["SW"] + (g["KW"] - 1) * g["DW"] + 1
-    return 2 * g["SW"] * hp * ((wp + g["SW"] - 1) // g["SW"])
+    hq, wq, flat = _dw_dims(g)
+    return round_up(2 * g["SH"] * g["SW"] * hq * wq, 4) + (4 * g["HO"] * wq if flat else 0)
 
 
-def dw_kernel_padded(xt: str, fn: str, geometry: tuple[int, ...]) -> str:
+def dw_kernel(xt: str, fn: str, geometry: tuple[int, ...]) -> str:
+    """The depthwise ConvInteger of one geometry (``DW_PARAMS`` order) as C.
+
+    Per input channel, the padded input (a padded position holds 0 = the zero point less itself) is copied once
+    into SH x SW phase planes of (x - ZX) as int16: padded row ``r*SH + a``, column ``k*SW + b`` at plane
+    ``(a, b)``, row ``r``, column ``k`` (HQ x WQ each). Tap ``(i, j)`` of output ``(oy, ox)`` is then plane
+    ``((i*DH) % SH, (j*DW) % SW)`` at row ``oy + (i*DH) / SH``, column ``ox + (j*DW) / SW``: every tap reads
+    contiguous columns, with no border test and no gather, also at stride 2. The taps are written out, their
+    weights held in locals, so each output is one expression over the taps (the accumulator stays in a
+    register; GCC vectorizes the loop over outputs with widening multiplies). A map narrower than
+    ``DW_FLAT_BELOW`` is computed as one flat loop over ``f = oy*WQ + ox`` (tap offsets ``(i*DH/SH)*WQ + ...``
+    are constant; the columns ox >= WO it also computes read initialized plane values and are dropped), its
+    rows then copied out: long vectors where rows are short. Products are int32 (|w - ZW| <= 255,
+    |x - ZX| <= 2**15), their sum wraps as uint32: the reference's int32 sum, in any order."""
+    g = dict(zip(DW_PARAMS, geometry))
+    if xt == "int16_t" and g["ZX"] != 0:
+        raise ValueError("an int16 depthwise input takes zero point 0 (x - ZX must fit int16)")
+    hq, wq, flat = _dw_dims(g)
+    KH, KW, SH, SW, DH, DW = (g[k] for k in ("KH", "KW", "SH", "SW", "DH", "DW"))
     consts = ", ".join(f"{k} = {v}" for k, v in zip(DW_PARAMS, geometry))
-    return DEPTHWISE_PADDED.replace("{FN}", fn).replace("{XT}", xt).replace("{CONSTS}", consts)
+    taps = [(i, j, (i * DH) % SH * SW + (j * DW) % SW, ((i * DH) // SH) * wq + (j * DW) // SW)
+            for i in range(KH) for j in range(KW)]
+    wdecl = "\n".join(f"        const int32_t w{i}_{j} = (int32_t)wo[{i * KW + j}] - ZW;" for i in range(KH)
+                      for j in range(KW))
+    base = "0" if flat else "(long)oy * WQ"
+    qdecl = "\n".join(f"            const int16_t *q{p} = P + (long){p} * HQ * WQ + {base};"
+                      for p in sorted({t[2] for t in taps}))
+    expr = "\n                    + ".join(f"(uint32_t)(w{i}_{j} * q{p}[f + {off}])" for i, j, p, off in taps)
+    if flat:
+        body = f"""        {{
+{qdecl}
+            uint32_t *restrict T = (uint32_t *)(P + PLANE);
+            uint32_t *restrict dst = (uint32_t *)(y + (long)o * HO * WO);
+            for (int f = 0; f < (HO - 1) * WQ + WO; f++)
+                T[f] = {expr};
+            for (int oy = 0; oy < HO; oy++)
+                for (int ox = 0; ox < WO; ox++) dst[oy * WO + ox] = T[oy * WQ + ox];
+        }}"""
+    else:
+        body = f"""        for (int oy = 0; oy < HO; oy++) {{
+{qdecl}
+            uint32_t *restrict dst = (uint32_t *)(y + ((long)o * HO + oy) * WO);
+            for (int f = 0; f < WO; f++)
+                dst[f] = {expr};
+        }}"""
+    plane = round_up(2 * SH * SW * hq * wq, 4) // 2
+    return f"""
+/* Depthwise ConvInteger for one geometry (sizes below, compile-time constants): see edgevis/codegen/gemm.py
+   dw_kernel. Per input channel, SH x SW phase planes (HQ x WQ int16 each) of the zero-bordered (x - ZX) in the
+   arena (P){", then the int32 outputs of one flat loop over oy*WQ + ox" if flat else ""}; each output is the sum
+   of its KH x KW taps, int32 products summed as uint32 (wrapping like the reference). */
+static void {fn}(const {xt} *restrict x, const int8_t *restrict w, int32_t *restrict y, int16_t *restrict P) {{
+    enum {{ {consts} }};
+    enum {{ HQ = {hq}, WQ = {wq}, PLANE = {plane}, OG = O / C }};
+    for (int o = 0; o < O; o++) {{
+        const int8_t *wo = w + (long)o * KH * KW;
+{DW_PLANE.replace("{XT}", xt)}
+{wdecl}
+{body}
+    }}
+}}
+"""

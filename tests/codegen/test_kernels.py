@@ -1,9 +1,10 @@
 """The C product kernels, each path against ONNX Runtime bit for bit, on one small integer-only file: depthwise
 (a channel multiplier, dilation, a column stride), a 1 x 1 convolution (the transposition path), windowed and
 grouped convolutions (im2col), a weight zero point (the plain loop), a uint8 input with a zero point, matmuls
-with constant and computed right operands (zero points on both sides, a broadcast batch). Shapes leave tails
-everywhere (rows not a multiple of 4, columns not of 3, K not of 16). Built at -O3 -march=native (the
-vectorized GEMM), -O2, -O1, and -O0 under ASan + UBSan."""
+with constant and computed right operands (zero points on both sides, a broadcast batch), a 16-bit activation's
+int8 / uint8 halves convolved with the same weights (merged into one int16 depthwise convolution), depthwise on a
+map wide enough for the row-by-row form. Shapes leave tails everywhere (rows not a multiple of 4, columns not
+of 3, K not of 16). Built at -O3 -march=native (the vectorized GEMM), -O2, -O1, and -O0 under ASan + UBSan."""
 
 
 import numpy as np
@@ -59,6 +60,29 @@ def _model(seed: int = 3) -> onnx.ModelProto:
     conv("win_u8", "u", 9, 5, const(100, np.uint8, "zx"), pads=[2, 2, 2, 2])
     conv("grouped", "q", 4, 3, group=2, pads=[0, 1, 0, 1], dilations=[1, 2])
     conv("w_zp", "q", 3, 3, "", const(3, np.int8, "zw"), pads=[1, 1, 1, 1])
+    # a 16-bit activation convolved as its int8 high and uint8 low halves with the same weights, added back
+    # (the integer-only lowering's form; the C convolves the int16 value once: split16.py), on a map 99 wide
+    # (the kernel's row-by-row form, phase-split columns at stride 2)
+    nodes += [helper.make_node("Reshape", ["q64", const([1, 2, 3, H * W], np.int64, "sh_w")], ["qw"]),
+              helper.make_node("Mul", ["qw", const(255, np.int64, "c255")], ["v0"]),
+              helper.make_node("Add", ["v0", const(-77, np.int64, "cm77")], ["v1"]),
+              helper.make_node("Mod", ["v1", const(256, np.int64, "c256")], ["lo64"], fmod=0),
+              helper.make_node("Sub", ["v1", "lo64"], ["v2"]),
+              helper.make_node("Div", ["v2", "c256"], ["hi64"]),
+              helper.make_node("Cast", ["hi64"], ["hi"], to=TensorProto.INT8),
+              helper.make_node("Cast", ["lo64"], ["lo"], to=TensorProto.UINT8)]
+    w16 = w8((2, 1, 3, 3), "w16")
+    for half in ("hi", "lo"):
+        nodes += [helper.make_node("ConvInteger", [half, w16], [f"c_{half}"], kernel_shape=[3, 3], group=2,
+                                   pads=[1, 1, 1, 1], strides=[1, 2]),
+                  helper.make_node("Cast", [f"c_{half}"], [f"c_{half}64"], to=TensorProto.INT64)]
+    nodes += [helper.make_node("Mul", ["c_hi64", "c256"], ["c_hi256"]),
+              helper.make_node("Add", ["c_hi256", "c_lo64"], ["split16"])]
+    outs.append("split16")
+    nodes += [helper.make_node("Reshape", ["q", "sh_w"], ["q8w"]),  # int8, row by row, a channel multiplier
+              helper.make_node("ConvInteger", ["q8w", w8((4, 1, 3, 3), "w_wide")], ["dw_wide"], kernel_shape=[3, 3],
+                               group=2, pads=[0, 2, 1, 0])]
+    outs.append("dw_wide")
     nodes.append(helper.make_node("Reshape", ["q", const([2, 3 * H, W], np.int64, "sh_a")], ["a"]))
     nodes.append(helper.make_node("Reshape", ["u", const([2, 3 * H, W], np.int64, "sh_au")], ["au"]))
     nodes.append(helper.make_node("Transpose", ["a"], ["at"], perm=[0, 2, 1]))
@@ -102,6 +126,8 @@ def test_every_kernel_path_is_emitted(kernels_lib):
     text = lib.files["model"].read_text()
     for label in ("conv_dw", "conv_1x1", "conv_im2col", "conv_generic", "matmul_const", "matmul_dynamic"):
         assert f'"{label}")' in text, label
+    # the split 16-bit pair is one int16 depthwise convolution; both its halves' convolutions are gone
+    assert "static void ev_dw_s16_" in text and "ConvInteger c_hi" not in text and "ConvInteger c_lo" not in text
 
 
 # every optimization level (GCC 12.2 was once suspected of miscompiling these files at -O1); -O0 under sanitizers
