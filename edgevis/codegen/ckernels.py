@@ -59,6 +59,12 @@ static inline int32_t ev_floor_shr32(int32_t a, int64_t k) {
 static inline int64_t ev_mulw(int32_t a, int32_t b) { return (int64_t)a * (int64_t)b; }
 static inline uint64_t ev_shr_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a >> s; }
 static inline uint64_t ev_shl_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a << s; }
+/* the same on uint64 values held in int32 (an element-wise step whose ranges allow it): x in [0, 2**31) and the
+   result proven there; the amount s as the int32 it was cast from (a negative one is an amount >= 2**63, and
+   (uint32_t)s > 31 exactly when the uint64 amount is >= 32). From 32 on the result is 0, as ev_shr_u64's is:
+   x has no bits there, and a left shift of a non-zero x that far would leave the proven range. */
+static inline int32_t ev_shr32u(int32_t x, int32_t s) { return (uint32_t)s > 31 ? 0 : (int32_t)((uint32_t)x >> s); }
+static inline int32_t ev_shl32u(int32_t x, int32_t s) { return (uint32_t)s > 31 ? 0 : (int32_t)((uint32_t)x << s); }
 """
 
 CONV = r"""

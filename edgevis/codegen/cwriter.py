@@ -8,7 +8,7 @@ from .ckernels import SHORT, conv_kernel
 from .gemm import (MR, U8_BIAS, dw_kernel, gemm_kernel, gemm_u8_kernel, pack_kernels, pack_rows, packu_kernels,
                    product_plan, round_up, u8_correction)
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
-from .ranges import fits, value_ranges
+from .ranges import INT32, fits, value_ranges
 from .schedule import Plan, Step
 from .views import MASK, TAG
 
@@ -177,9 +177,16 @@ class CWriter:
         # (measured: deit_tiny's integer GELU 9 % slower), so such a step stays int64 throughout
         scalar = any(m.op in ("Div", "Mod") and not g.is_const(m.inputs[1]) and not self._node32(m, prod)
                      for m in s.nodes)
+        held: set[str] = set()  # uint64 tensors whose locals are int32 (see _held32)
         for j, m in enumerate(s.nodes):
             out = m.outputs[0]
             ct = g.tensors[out].ctype
+            u = None if scalar else self._held32(m, held, local)
+            if u is not None:
+                lines.append(f"int32_t v{j} = {u};")
+                local[out] = f"v{j}"
+                held.add(out)
+                continue
             in32 = not scalar and self._node32(m, prod)
             self._sfx = "32" if in32 else ""
             small = not scalar and ct == "int64_t" and self._fits32([out])
@@ -202,6 +209,37 @@ class CWriter:
         pre, lines = _prune(pre, lines)
         self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
                          + "\n            ".join(lines) + "\n        }\n    }")
+
+    def _held32(self, m: Node, held: set[str], local: dict[str, str]) -> str | None:
+        """The int32 expression of a uint64 node (the lowering's per-element shift: ``Cast`` to uint64, ``BitShift``)
+        held in an int32 local, or None. A uint64 value ``u`` is held as the int32 ``v`` with ``u == v mod 2**64``
+        (what C's conversion of ``v`` to uint64 gives, wherever one is needed):
+
+        * ``Cast`` of an int64 value proven inside int32: that value itself;
+        * ``BitShift`` of a held value (or constant) proven in ``[0, 2**31)`` by a held amount (or constant), its
+          result proven in ``[0, 2**31)``: ``ev_shr32u`` / ``ev_shl32u``, which equal ``ev_shr_u64`` /
+          ``ev_shl_u64`` there (see the prelude). A ``Cast`` back to int64 then reads ``v``: exact."""
+        g, r = self.g, self.ranges
+        out = m.outputs[0]
+        if g.tensors[out].ctype != "uint64_t":
+            return None
+        if m.op == "Cast" and g.tensors[m.inputs[0]].ctype == "int64_t" and self._fits32(m.inputs[:1]):
+            return f"(int32_t)({self._arg(m.inputs[0], local)})"
+        if m.op != "BitShift" or not fits(r.get(out, (-1, 0)), (0, INT32[1])) or \
+                not fits(r.get(m.inputs[0], (-1, 0)), (0, INT32[1])):
+            return None
+        args = []
+        for k, x in enumerate(m.inputs[:2]):
+            t = g.tensors[x]
+            if x in held:
+                args.append(local[x])
+            elif t.value is not None and t.size == 1 and 0 <= int(np.asarray(t.value).reshape(-1)[0]) <= INT32[1]:
+                args.append(f"((int32_t){int(np.asarray(t.value).reshape(-1)[0])})")
+            else:
+                return None
+        d = m.attrs.get("direction", b"RIGHT")
+        d = d.decode() if isinstance(d, bytes) else d
+        return f"ev_{'shr' if d == 'RIGHT' else 'shl'}32u({args[0]}, {args[1]})"
 
     def _arg(self, x: str, local: dict[str, str]) -> str:
         if not x:

@@ -3,8 +3,9 @@
 A forward interval analysis over the :class:`~.model.IntGraph`: the int8 input is ``[-128, 127]``,
 a constant is ``[min, max]`` of its values, and each op maps its operands' intervals to the exact
 interval of its result over all operand values in them (Add/Sub/Mul/Neg/Abs by their corners,
-Div/Mod by the sign of the divisor, Clip/Max/Min/Where by their bounds, comparisons ``[0, 1]``,
-a reduction by its count, ConvInteger/MatMulInteger per output channel from the constant weights
+Div/Mod by the sign of the divisor, BitShift by its corners while the amount stays below the
+width, the lowering's floor remainder ``a - floor(a / d) * d`` as ``[0, d - 1]``, Clip/Max/Min/Where
+by their bounds, comparisons ``[0, 1]``, a reduction by its count, ConvInteger/MatMulInteger per output channel from the constant weights
 and the input's interval). The graph computes in fixed-width integers that wrap, so a result
 interval that leaves its type's range becomes the whole type range (wrapping may give any value).
 Ops without a rule get their type's whole range: the analysis is sound, only sometimes loose.
@@ -55,6 +56,8 @@ def _div(a: Interval, b: Interval) -> Interval:
     if b[0] > 0 or b[1] < 0:  # trunc(a / b) is monotone in a and in b on a rectangle that misses b = 0: corners
         c = [_tdiv(x, y) for x in a for y in b]
         return min(c), max(c)
+    if a[0] >= 0 and b[0] >= 0:  # a >= 0, b in {0} u [1, ..]: 0 (the C's value for b = 0) or in [0, a]
+        return 0, a[1]
     m = max(abs(a[0]), abs(a[1]))  # the divisor may be 0 (the C gives 0) or +-1: |result| <= |a|
     return -m, m
 
@@ -72,6 +75,23 @@ def _mod(a: Interval, b: Interval, fmod: bool) -> Interval:
     if b[1] < 0:
         return (a[0], a[1]) if a[1] <= 0 and a[0] > b[1] else (b[0] + 1, 0)
     return -(m - 1), m - 1
+
+
+def _bitshift(a: Interval, s: Interval, left: bool, ctype: str) -> Interval:
+    """ONNX BitShift on an unsigned type of ``bits`` width: ``a << s`` (wrapping modulo 2**bits) or ``a >> s``.
+
+    A shift by ``bits`` or more is undefined in C and C++: the emitted C gives 0 (``ev_shr_u64`` / ``ev_shl_u64``),
+    ONNX Runtime shifts by ``s mod bits`` on x86. Right: ``a >> s`` is at most ``a`` under either reading, so
+    ``[0, a1]`` bounds it; left: any value of the type. Within ``[0, bits)`` both are monotone in ``a`` and in
+    ``s`` (the shifted-out bits only ever lower a right shift, a left one only ever raises it while nothing
+    wraps): the corners; a left shift whose top corner leaves the type is caught by the caller's type clamp."""
+    whole = TYPE_RANGE.get(ctype, TYPE_RANGE["uint64_t"])
+    bits = whole[1].bit_length()
+    if whole[0] != 0 or a[0] < 0 or s[0] < 0:  # BitShift is unsigned-only: nothing to prove otherwise
+        return whole
+    if s[1] >= bits:
+        return whole if left else (0, a[1])
+    return (a[0] << s[0], a[1] << s[1]) if left else (a[0] >> s[1], a[1] >> s[0])
 
 
 def _products(g: IntGraph, n: Node, r: dict[str, Interval]) -> Interval:
@@ -109,8 +129,49 @@ def _products(g: IntGraph, n: Node, r: dict[str, Interval]) -> Interval:
     return min(lo), max(hi)
 
 
-def node_range(g: IntGraph, n: Node, r: dict[str, Interval]) -> Interval:
-    """The interval of ``n``'s (first) output from its inputs' intervals ``r``, before the type clamp."""
+def _positive_const(g: IntGraph, name: str) -> int | None:
+    """The largest value of constant int64 ``name`` if every value of it is > 0, else None."""
+    t = g.tensors.get(name)
+    if t is None or t.value is None or t.ctype != "int64_t" or not np.asarray(t.value).size:
+        return None
+    v = np.asarray(t.value, np.int64)
+    return int(v.max()) if bool(np.all(v > 0)) else None
+
+
+def _floor_remainder(g: IntGraph, n: Node, r: dict[str, Interval], prod: dict[str, Node]) -> Interval | None:
+    """``a - floor(a / d) * d`` as the lowering writes it (``Sub(a, Mul(Div(Sub(a, Mod(a, d)), d), d))``, d a
+    constant > 0, fmod = 0; ``Builder.floor_div`` then a multiply back): ``Mod(a, d)``, in ``[0, max(d) - 1]``.
+
+    Exact, not just bounded, when nothing wraps: ``Mod(a, d)`` is in ``[0, d - 1]``, so ``a - Mod(a, d)`` is the
+    multiple of ``d`` in ``(a - d, a]``, inside int64 when ``a >= INT64_MIN + max(d)``; dividing it by ``d`` is
+    exact and multiplying back gives it again. All operands broadcast the same ``d`` the same way, so each
+    element meets one divisor throughout. None where the pattern or a condition does not hold."""
+    if len(n.inputs) != 2 or g.tensors[n.outputs[0]].ctype != "int64_t":
+        return None
+    a, mul = n.inputs[0], prod.get(n.inputs[1])
+    if mul is None or mul.op != "Mul" or a not in r:
+        return None
+    for q_name, d in (mul.inputs, mul.inputs[::-1]):
+        q = prod.get(q_name)
+        if q is None or q.op != "Div" or q.inputs[1] != d:
+            continue
+        sub = prod.get(q.inputs[0])
+        if sub is None or sub.op != "Sub" or sub.inputs[0] != a:
+            continue
+        mod = prod.get(sub.inputs[1])
+        if mod is None or mod.op != "Mod" or int(mod.attrs.get("fmod", 0)) or mod.inputs != [a, d]:
+            continue
+        dmax = _positive_const(g, d)
+        if dmax is None or r[a][0] < TYPE_RANGE["int64_t"][0] + dmax or \
+                any(g.tensors[x].ctype != "int64_t" for x in (a, mul.outputs[0], q.outputs[0], sub.outputs[0])):
+            continue
+        return 0, dmax - 1
+    return None
+
+
+def node_range(g: IntGraph, n: Node, r: dict[str, Interval], prod: dict[str, Node] | None = None) -> Interval:
+    """The interval of ``n``'s (first) output from its inputs' intervals ``r``, before the type clamp; ``prod``
+    (each tensor's producer) lets a rule see the pattern ``n`` ends (:func:`_floor_remainder`)."""
     op = n.op
     a = [r[x] if x else None for x in n.inputs]
     out_ct = g.tensors[n.outputs[0]].ctype
@@ -119,7 +180,9 @@ def node_range(g: IntGraph, n: Node, r: dict[str, Interval]) -> Interval:
     if op == "Add":
         return a[0][0] + a[1][0], a[0][1] + a[1][1]
     if op == "Sub":
-        return a[0][0] - a[1][1], a[0][1] - a[1][0]
+        rem = _floor_remainder(g, n, r, prod) if prod else None
+        lo, hi = a[0][0] - a[1][1], a[0][1] - a[1][0]
+        return (max(lo, rem[0]), min(hi, rem[1])) if rem else (lo, hi)
     if op == "Mul":
         return _mul(a[0], a[1])
     if op == "Neg":
@@ -154,6 +217,9 @@ def node_range(g: IntGraph, n: Node, r: dict[str, Interval]) -> Interval:
         return a[0]
     if op in ("ConvInteger", "MatMulInteger"):
         return _products(g, n, r)
+    if op == "BitShift":
+        d = n.attrs.get("direction", b"")
+        return _bitshift(a[0], a[1], (d.decode() if isinstance(d, bytes) else d) == "LEFT", out_ct)
     if op in DATA_OPS:
         data = list(range(len(n.inputs))) if op == "Concat" else [0]
         rs = [a[i] for i in data if a[i]]
@@ -171,10 +237,12 @@ def value_ranges(g: IntGraph) -> dict[str, Interval]:
             v = np.asarray(t.value)
             r[name] = (int(v.min()), int(v.max()))
     r[g.input_int8] = TYPE_RANGE[g.tensors[g.input_int8].ctype]
+    prod: dict[str, Node] = {}
     for n in g.nodes:
         whole = [TYPE_RANGE.get(g.tensors[o].ctype, TYPE_RANGE["int64_t"]) for o in n.outputs]
         known = all(not x or x in r for x in n.inputs)
-        res = node_range(g, n, r) if known else whole[0]
+        res = node_range(g, n, r, prod) if known else whole[0]
+        prod.update((o, n) for o in n.outputs)
         for o, full in zip(n.outputs, whole):
             out = res if n.op in DATA_OPS or o == n.outputs[0] else full
             r[o] = out if fits(out, full) else full  # wrapped: any value of the type

@@ -15,7 +15,7 @@ from onnx import TensorProto, helper, numpy_helper
 from edgevis.codegen import emit_c
 from edgevis.codegen.model import IntGraph, Node, Tensor, read_integer_graph
 from edgevis.codegen.cwriter import CWriter
-from edgevis.codegen.ranges import fits, node_range, value_ranges
+from edgevis.codegen.ranges import _floor_remainder, fits, node_range, value_ranges
 from edgevis.codegen.schedule import schedule
 
 from cbuild import build, ort_int8_and_logits, run, save_integer_file
@@ -73,6 +73,85 @@ def test_interval_rules_hold_every_value(op):
             assert got == (min(vals), max(vals)), (op, rs, got)
 
 
+@pytest.mark.parametrize("ctype", ["uint8_t", "uint64_t"])
+@pytest.mark.parametrize("direction", ["LEFT", "RIGHT"])
+def test_bitshift_rule_holds_every_value(ctype, direction):
+    """BitShift (unsigned only) against brute force over small intervals, with a shift amount that may reach the
+    width: the emitted C gives 0 there, ONNX Runtime shifts by the amount modulo the width; the interval holds
+    both. On uint8 a left shift wraps early: a result that could leave the type is the whole type."""
+    bits = 8 if ctype == "uint8_t" else 64
+    top = (1 << bits) - 1
+    rng = np.random.default_rng(2)
+    ts = {x: Tensor(x, ctype, (1,)) for x in ("a", "s", "y")}
+    node = Node("BitShift", "n", ["a", "s"], ["y"], {"direction": direction.encode()})
+    g = IntGraph("x", "a", "y", 1.0, 1.0, ts, [node])
+    tight = 0
+    for k in range(300):
+        lo = int(rng.integers(0, 300 if bits == 64 else 200)) >> int(rng.integers(0, 4))
+        ra = (lo, min(lo + int(rng.integers(0, 60)), top))
+        s0 = int(rng.integers(0, bits + 3 if k % 3 == 0 else 7))
+        rs = (s0, s0 + int(rng.integers(0, 4)))
+        got = node_range(g, g.nodes[0], {"a": ra, "s": rs})
+        got = got if fits(got, (0, top)) else (0, top)  # value_ranges' type clamp
+        vals = set()
+        for a in range(ra[0], ra[1] + 1):
+            for sh in range(rs[0], rs[1] + 1):
+                for amount in ({sh} if sh < bits else {None, sh % bits}):  # the C's 0, ORT's modulo
+                    if amount is None:
+                        vals.add(0)
+                    else:
+                        vals.add(((a << amount) & top) if direction == "LEFT" else a >> amount)
+        assert got[0] <= min(vals) and max(vals) <= got[1], (direction, ctype, ra, rs, got, min(vals), max(vals))
+        if rs[1] < bits and (direction == "RIGHT" or ra[1] << rs[1] <= top):
+            assert got == (min(vals), max(vals)), (direction, ra, rs, got)  # exact within the width
+            tight += 1
+    assert tight > 30
+
+
+def _remainder_graph(d, a_shape=(2, 3)):
+    """``a - floor(a / d) * d`` as Builder.floor_div and a multiply back write it (Exp2's fraction, split16's low
+    byte); ``d`` a constant (scalar or per column)."""
+    ts = {x: Tensor(x, "int64_t", a_shape) for x in ("a", "md", "sb", "q", "m", "y")}
+    ts["d"] = Tensor("d", "int64_t", np.shape(d), np.asarray(d, np.int64))
+    nodes = [Node("Mod", "n0", ["a", "d"], ["md"], {"fmod": 0}), Node("Sub", "n1", ["a", "md"], ["sb"], {}),
+             Node("Div", "n2", ["sb", "d"], ["q"], {}), Node("Mul", "n3", ["q", "d"], ["m"], {}),
+             Node("Sub", "n4", ["a", "m"], ["y"], {})]
+    return IntGraph("x", "a", "y", 1.0, 1.0, ts, nodes)
+
+
+@pytest.mark.parametrize("d", [1, 7, 65536, [3, 16, 5]])
+def test_floor_remainder_rule_is_the_remainder(d):
+    """The pattern's result equals ``a mod d`` (numpy's floor modulo: ONNX Mod with fmod=0 by d > 0) for every a in
+    the interval, negative ones included, so ``[0, max(d) - 1]`` holds it; the plain Sub rule alone would give
+    the much wider ``[lo - hi*, hi - lo*]``."""
+    g = _remainder_graph(d)
+    dv = np.asarray(d, np.int64)
+    for lo, width in ((-70000, 140000), (-5, 3), (123456789, 10), (-(1 << 40), 1000)):
+        a = np.arange(lo, lo + width, dtype=np.int64)[:, None].repeat(3, axis=1)
+        md = np.fmod(np.fmod(a, dv) + dv, dv)  # ONNX Mod fmod=0 by d > 0
+        q = (a - md) // dv  # exact: a - md is a multiple of d
+        y = a - q * dv
+        assert np.array_equal(y, np.mod(a, dv))
+        r = {"a": (lo, lo + width - 1), "d": (int(dv.min()), int(dv.max()))}
+        for n in g.nodes:
+            r[n.outputs[0]] = node_range(g, n, r, {m.outputs[0]: m for m in g.nodes[:g.nodes.index(n)]})
+        assert 0 <= r["y"][0] and r["y"][1] <= int(dv.max()) - 1, r["y"]
+        assert r["y"][0] <= int(y.min()) and int(y.max()) <= r["y"][1]
+    # not the pattern, or a divisor that may be <= 0, or an a near INT64_MIN (a - Mod(a, d) could wrap): no rule
+    bad = _remainder_graph(7)
+    bad.nodes[0].attrs["fmod"] = 1
+    neg = _remainder_graph([3, -1, 5])
+    for gg, ra in ((bad, (-100, 100)), (neg, (-100, 100)), (_remainder_graph(7), (-(1 << 63), 0)),
+                   (_remainder_graph(7), (-(1 << 63) + 6, 0))):
+        r = {"a": ra, "d": (int(np.min(gg.tensors["d"].value)), int(np.max(gg.tensors["d"].value)))}
+        for n in gg.nodes:
+            r[n.outputs[0]] = node_range(gg, n, r, {m.outputs[0]: m for m in gg.nodes[:gg.nodes.index(n)]})
+        assert _floor_remainder(gg, gg.nodes[-1], r, {m.outputs[0]: m for m in gg.nodes}) is None
+    ok = _remainder_graph(7)  # the first a far enough from INT64_MIN
+    r = {"a": (-(1 << 63) + 7, 0), "d": (7, 7)}
+    assert _floor_remainder(ok, ok.nodes[-1], r, {m.outputs[0]: m for m in ok.nodes}) == (0, 6)
+
+
 C, H, W = 4, 6, 6
 
 
@@ -107,7 +186,16 @@ def _model() -> onnx.ModelProto:
     # a uint64 shift in the same loop (its nodes keep 64 bits, the others still narrow): 2**clip(c, 0, 20) + a
     u = node("Cast", [node("Clip", [c, "zero", const(20, "twenty")], "c20")], "u", to=TensorProto.UINT64)
     p2 = node("BitShift", [const(1, "one_u", np.uint64), u], "p2", direction="LEFT")
-    t = node("Add", [node("Cast", [p2], "p2_64", to=TensorProto.INT64), a], "t")
+    t0 = node("Add", [node("Cast", [p2], "p2_64", to=TensorProto.INT64), a], "t0")
+    # right shifts by clip(c, 0, 40) (amounts past 31, as the lowering's exp may shift): of a value proven inside
+    # int32 (held in int32 locals), and of one that is not (kept uint64)
+    s40 = node("Cast", [node("Clip", [c, "zero", const(40, "forty")], "c40")], "s40", to=TensorProto.UINT64)
+    va = node("Cast", [node("Clip", [a, "zero", const(1 << 30, "p30")], "a_pos")], "va", to=TensorProto.UINT64)
+    sr = node("Cast", [node("BitShift", [va, s40], "sr_u", direction="RIGHT")], "sr", to=TensorProto.INT64)
+    vw = node("Cast", [node("Mul", ["a_pos", const(1 << 20, "p20w")], "a_big")], "vw", to=TensorProto.UINT64)
+    wr = node("Div", [node("Cast", [node("BitShift", [vw, s40], "wr_u", direction="RIGHT")], "wr_64",
+                           to=TensorProto.INT64), "p20w"], "wr")
+    t = node("Add", [t0, node("Add", [sr, wr], "srw")], "t")
     s = node("Add", [node("Add", [wh, fl2], "s0"), f7], "s")
     r = node("ReduceSum", [s, const([2, 3], "ax")], "r", keepdims=1)
     # step B (kept in int64): 127 * 2**25 leaves int32, the floor shift by 20 brings it back
@@ -179,13 +267,19 @@ def test_narrowed_steps_equal_ort(ranges_file, flags):
     prod = {o: m for m in step["m"].nodes for o in m.outputs}
     in32 = {m.name for m in step["m"].nodes if w._node32(m, prod)}
     assert {"m", "a", "fl", "fl2", "f7", "wh", "s", "c20"} <= in32  # in int32, beside the uint64 shift
-    assert not in32 & {"u", "p2", "p2_64", "t"}
+    # the uint64 nodes are never int32 nodes (the shifts of values proven inside int32 are held in int32 locals:
+    # see below), a sum of their results back in int64 is
+    assert not in32 & {"u", "p2", "p2_64", "sr", "sr_u", "wr_u"} and {"t0", "srw", "t"} <= in32
+    held = set()
+    assert {m.name for m in step["m"].nodes if w._held32(m, held, {x: x for x in g.tensors}) is not None
+            and not held.add(m.outputs[0])} == {"u", "p2", "s40", "va", "sr_u"}  # not vw, wr_u: a_big > 2**31
     assert not w.narrow(step["big"])  # step B keeps int64: its product 127 * 2**25 would wrap in int32
     # stored as int32: the int64 tensors proved inside int32 (not what a data movement copies: s -> Concat)
     assert plan.storage.get("c") == plan.storage.get("rm") == "int32_t" and "s" not in plan.storage
     lib = emit_c(path, tmp / "c")
     text = lib.files["model"].read_text()
-    assert "ev_mul32(" in text and "ev_floor_shr32(" in text and "ev_floordiv32(" in text and "ev_shl_u64(" in text
+    assert "ev_mul32(" in text and "ev_floor_shr32(" in text and "ev_floordiv32(" in text and "ev_shl32u(" in text \
+        and "ev_shr32u(" in text and "ev_shr_u64(" in text
     # step B: 127 * 2**25 as the exact widening product, the floor shift in int64, its result held in int32
     assert "ev_mulw(" in text and "= (int32_t)(ev_floor_shr(" in text
     assert "uint32_t acc = 0;" in text  # ReduceSum r: its sum proved inside int32, summed modulo 2**32
