@@ -41,6 +41,8 @@ def test_c_equals_integer_reference_and_ort(int_model, emitted):
     # the model files compiled without any float or SSE register: a float operation would not compile
     got = run(build(lib, out / "x86", model_flags=("-mgeneral-regs-only",)), x8, lib.classes)
     assert np.array_equal(got, ort_logits)
+    # and as fast as this CPU allows (the AVX-512 VNNI 1 x 1 path where it has one, gemm.py): the same bits
+    assert np.array_equal(run(build(lib, out / "native", flags=("-O3", "-march=native")), x8, lib.classes), got)
     shape = lib.input_shape
     sel = [0, 6, len(x8) - 1]  # a digit, a photo, the largest random input (the numpy reference is slow)
     ref = np.concatenate([int_model.program.run(x8[i].reshape(shape).astype(np.int64)) for i in sel])
@@ -55,6 +57,10 @@ def test_model_files_hold_no_float(int_model, emitted, tmp_path):
     for key in ("model", "weights"):
         text = re.sub(r"/\*.*?\*/", "", lib.files[key].read_text(), flags=re.S)  # code, not comments
         assert not re.search(r"\b(float|double)\b", text), key
+        # the one other header: the x86 intrinsics, only where the compiler targets AVX-512 VNNI (gemm.py)
+        guarded = re.findall(r"#if !defined\(EV_PORTABLE\) && defined\(__AVX512F__\).*?#endif", text, flags=re.S)
+        assert all(re.findall(r"#include <(\w+\.h)>", b) == ["immintrin.h"] for b in guarded)
+        text = "".join(re.split(r"#if !defined\(EV_PORTABLE\) && defined\(__AVX512F__\).*?#endif", text, flags=re.S))
         assert re.findall(r"#include <(\w+\.h)>", text) in (["stdint.h", "string.h"], ["stdint.h"])
         assert "malloc" not in text
     # Cortex-M4 with soft float: no call into a soft-float helper
