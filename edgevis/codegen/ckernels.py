@@ -4,8 +4,8 @@ with a non-zero zero point; the fast product kernels are in :mod:`.gemm`).
 Written so that C has no undefined behaviour on any input: sums and products wrap in
 unsigned arithmetic (exactly what ONNX Runtime's int64 and int32 kernels do; the converter
 proves the values never get there), no shift of a negative number (floor division by a
-power of two shifts ``a + 2**63`` as unsigned), no shift by 64 or more, no division by zero
-or of INT64_MIN by -1. Only ``<stdint.h>`` and ``<string.h>``.
+power of two shifts ``a`` or ``~a``, whichever is non-negative, as unsigned), no shift by 64 or
+more, no division by zero or of INT64_MIN by -1. Only ``<stdint.h>`` and ``<string.h>``.
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ static inline {T} ev_mod{S}({T} a, {T} b) {
 static inline {T} ev_fmod{S}({T} a, {T} b) { return (b == 0 || b == -1) ? 0 : a % b; }
 /* Mod by a divisor known positive */
 static inline {T} ev_modp{S}({T} a, {T} b) { {T} r = a % b; return r < 0 ? r + b : r; }
-/* floor(a / b) for b > 0 (the lowering's Div(a - Mod(a, b), b)) */
-static inline {T} ev_floordiv{S}({T} a, {T} b) { return ev_sub{S}(a, ev_modp{S}(a, b)) / b; }
+/* floor(a / b) for b > 0 (the lowering's Div(a - Mod(a, b), b)): the truncated quotient, one less where the
+   remainder is negative (one division instruction gives both; q - 1 cannot wrap: b = 1 leaves no remainder) */
+static inline {T} ev_floordiv{S}({T} a, {T} b) { {T} q = a / b; return a % b < 0 ? q - 1 : q; }
 """
 
 
@@ -44,16 +45,18 @@ def _arith(t: str, u: str, suffix: str) -> str:
 
 
 PRELUDE = r"""
-#define EV_SIGN UINT64_C(0x8000000000000000)
-#define EV_SIGN32 UINT32_C(0x80000000)
 """ + _arith("int64_t", "uint64_t", "") + _arith("int32_t", "uint32_t", "32") + r"""
-/* floor(a / 2**k), 0 <= k <= 63, without shifting a negative number */
+/* floor(a / 2**k), 0 <= k <= 63, without shifting a negative number: for a < 0, ~a = -a - 1 >= 0 and
+   floor(a / 2**k) = ~(~a >> k); s (all ones for a < 0, else 0) applies ~ by xor. Unlike a form that subtracts
+   2**63 >> k, GCC vectorizes it with a per-element k too (a per-channel shift table) */
 static inline int64_t ev_floor_shr(int64_t a, int64_t k) {
-    return (int64_t)((((uint64_t)a ^ EV_SIGN) >> k) - (EV_SIGN >> k));
+    uint64_t s = (uint64_t)0 - (uint64_t)(a < 0);
+    return (int64_t)((((uint64_t)a ^ s) >> k) ^ s);
 }
 /* the same on int32: -1 or 0 from k = 32 on */
 static inline int32_t ev_floor_shr32(int32_t a, int64_t k) {
-    return k > 31 ? -(int32_t)(a < 0) : (int32_t)((((uint32_t)a ^ EV_SIGN32) >> k) - (EV_SIGN32 >> k));
+    uint32_t s = (uint32_t)0 - (uint32_t)(a < 0);
+    return (int32_t)((k > 31 ? 0 : ((uint32_t)a ^ s) >> k) ^ s);
 }
 /* the exact product of two int32 values (|a * b| <= 2**62): GCC vectorizes it as vpmuldq / smull */
 static inline int64_t ev_mulw(int32_t a, int32_t b) { return (int64_t)a * (int64_t)b; }

@@ -173,27 +173,26 @@ class CWriter:
             local[src[k]] = f"p{k}[{_offset(strides[k])}]"
         lines: list[str] = []
         prod = {o: m for m in s.nodes for o in m.outputs}
-        # a division by a computed int64 divisor keeps the loop scalar: there int32 locals only add conversions
-        # (measured: deit_tiny's integer GELU 9 % slower), so such a step stays int64 throughout
-        scalar = any(m.op in ("Div", "Mod") and not g.is_const(m.inputs[1]) and not self._node32(m, prod)
-                     for m in s.nodes)
+        # a division by a computed divisor does not vectorize (no SIMD integer division): the loop runs in phases
+        # (see _phased), the divisions alone in a scalar loop, the rest vectorized with int32 locals
+        divs = {f"v{j}" for j, m in enumerate(s.nodes) if m.op in ("Div", "Mod") and not g.is_const(m.inputs[1])}
         held: set[str] = set()  # uint64 tensors whose locals are int32 (see _held32)
         for j, m in enumerate(s.nodes):
             out = m.outputs[0]
             ct = g.tensors[out].ctype
-            u = None if scalar else self._held32(m, held, local)
+            u = self._held32(m, held, local)
             if u is not None:
                 lines.append(f"int32_t v{j} = {u};")
                 local[out] = f"v{j}"
                 held.add(out)
                 continue
-            in32 = not scalar and self._node32(m, prod)
+            in32 = self._node32(m, prod)
             self._sfx = "32" if in32 else ""
-            small = not scalar and ct == "int64_t" and self._fits32([out])
+            small = ct == "int64_t" and self._fits32([out])
             args = [self._arg(x, local) for x in m.inputs]
             if small:
                 ct = "int32_t"
-            if not scalar and not in32 and m.op == "Mul" and self._fits32(m.inputs[:2]):
+            if not in32 and m.op == "Mul" and self._fits32(m.inputs[:2]):
                 expr = f"ev_mulw({args[0]}, {args[1]})"  # int32 x int32: exact in int64
             else:
                 expr = self._expr(m, args, ct, prod, local)
@@ -207,6 +206,10 @@ class CWriter:
             pre.append(f"{ops[base][1]} *q{k} = {ops[base][0]};")
             lines.append(f"q{k}[{_offset(strides[base])}] = {local[w]};")
         pre, lines = _prune(pre, lines)
+        if divs & {ln.split(" = ")[0].split()[-1] for ln in lines}:
+            self.body.append("    {\n        " + "\n        ".join(pre) + "\n        "
+                             + _phased(lines, divs, dims).replace("\n", "\n        ") + "\n    }")
+            return
         self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
                          + "\n            ".join(lines) + "\n        }\n    }")
 
@@ -271,7 +274,7 @@ class CWriter:
                 return floor
             if self._const_positive(m.inputs[1]) is not None:
                 return f"({a[0]} / {a[1]})"
-            return f"ev_div{self._sfx}({a[0]}, {a[1]})"
+            return self._div_computed(m.inputs[0], m.inputs[1], a[0], a[1], ct) or f"ev_div{self._sfx}({a[0]}, {a[1]})"
         if op == "Mod":
             if int(m.attrs.get("fmod", 0)):
                 return f"ev_fmod{self._sfx}({a[0]}, {a[1]})"
@@ -316,6 +319,17 @@ class CWriter:
             return f"ev_{'shr' if d == 'RIGHT' else 'shl'}_u64({a[0]}, {a[1]})"
         raise CodegenError(f"no C kernel for {op} node '{m.name}'")
 
+    def _div_computed(self, x: str, d: str, a: str, b: str, ct: str) -> str | None:
+        """ONNX Div of ``x`` by a computed divisor ``d`` (C expressions ``a``, ``b``) where the ranges prove ``d >= 1``
+        (no zero, no -1: C's truncating ``/`` is ONNX's): in uint32 where both lie in ``[0, 2**32)`` (a cheaper
+        division than int64's; truncation and floor agree there), else in the operands' type; None otherwise."""
+        r = self.ranges
+        if d not in r or x not in r or r[d][0] < 1:
+            return None
+        if fits(r[x], (0, (1 << 32) - 1)) and fits(r[d], (0, (1 << 32) - 1)):
+            return f"(({ct})((uint32_t)({a}) / (uint32_t)({b})))"
+        return f"({a} / {b})"
+
     def _floor_div(self, div: Node, prod: dict[str, Node], local: dict[str, str]) -> str | None:
         """The lowering's floor division ``Div(Sub(a, Mod(a, d)), d)`` (d > 0) as one helper call."""
         sub = prod.get(div.inputs[0])
@@ -326,8 +340,15 @@ class CWriter:
                 or mod.inputs[1] != div.inputs[1]:
             return None
         d = self._const_positive(div.inputs[1])
-        if d is None:
-            return None
+        if d is None:  # a computed divisor the ranges prove positive: one division (ev_floordiv)
+            dr = self.ranges.get(div.inputs[1])
+            if self.g.is_const(div.inputs[1]) or dr is None or dr[0] < 1:
+                return None
+            a, b = self._arg(sub.inputs[0], local), self._arg(div.inputs[1], local)
+            ct = "int32_t" if self._sfx else self.g.tensors[div.outputs[0]].ctype
+            if self.ranges.get(sub.inputs[0], (-1, 0))[0] >= 0:  # a >= 0: floor is truncation
+                return self._div_computed(sub.inputs[0], div.inputs[1], a, b, ct)
+            return f"ev_floordiv{self._sfx}({a}, {b})"
         a = self._arg(sub.inputs[0], local)
         if np.all((d & (d - 1)) == 0):
             k = np.log2(d).astype(np.int64)
@@ -552,6 +573,51 @@ class CWriter:
                 head, _ = _loops(dims)
                 lines.append(f"{head}{py}[{_offset(ds, base=b.dst)}] = {src}[{_offset(ss, base=b.base)}];")
         self.body.append("    {\n        " + "\n        ".join(lines) + "\n    }")
+
+
+CHUNK = 128  # elements of the innermost loop per pass of a phased element-wise step
+
+
+def _phased(lines: list[str], divs: set[str], dims: list[int]) -> str:
+    """The loop over ``dims`` of an element-wise step with divisions by computed divisors (locals ``divs``), split
+    into phases over chunks of the innermost dimension: each local's phase is the latest of its operands', a
+    division's the next odd one (scalar loops: divisions alone), any other's the next even one (the loops the
+    compiler vectorizes). A local read in a later phase than its own passes through a chunk array on the stack.
+    Each element still computes the same expressions on the same values, only in another loop: the results are
+    those of the single loop exactly."""
+    import re
+
+    decl = re.compile(r"^(\w+) (v\d+) = (.*);$")
+    inner = len(dims) - 1
+    phase: dict[str, int] = {}
+    ctype: dict[str, str] = {}
+    items: list[tuple[int, str, list[str]]] = []  # (phase, line, locals it reads)
+    for ln in lines:
+        m = decl.match(ln)
+        deps = re.findall(r"\bv\d+\b", m.group(3) if m else ln)
+        p = max((phase[d] for d in deps), default=0)
+        if m:
+            v = m.group(2)
+            p += (p % 2 == 0) if v in divs else (p % 2)
+            phase[v], ctype[v] = p, m.group(1)
+        items.append((p, ln, deps))
+    cross = sorted({d for p, _, deps in items for d in deps if phase[d] != p}, key=lambda v: int(v[1:]))
+    head = "".join(f"for (long i{d} = 0; i{d} < {n}; i{d}++) " for d, n in enumerate(dims[:-1]))
+    n = dims[-1]
+    out = [f"{head}{{", f"    for (long c_ = 0; c_ < {n}; c_ += {CHUNK}) {{",
+           f"        const long n_ = {n} - c_ < {CHUNK} ? {n} - c_ : {CHUNK};"]
+    out += [f"        {ctype[v]} a_{v}[{CHUNK}];" for v in cross]
+    for ph in sorted({p for p, _, _ in items}):
+        body = [ln for p, ln, _ in items if p == ph]
+        used = {d for p, _, deps in items if p == ph for d in deps}
+        load = [f"{ctype[v]} {v} = a_{v}[k_];" for v in cross if phase[v] != ph and v in used]
+        store = [f"a_{v}[k_] = {v};" for v in cross if phase[v] == ph]
+        idx = [f"const long i{inner} = c_ + k_;"] if any(re.search(rf"\bi{inner}\b", ln) for ln in body) else []
+        out.append("        for (long k_ = 0; k_ < n_; k_++) {")
+        out += ["            " + ln for ln in idx + load + body + store]
+        out.append("        }")
+    out += ["    }", "}"]
+    return "\n".join(out)
 
 
 def _prune(pre: list[str], lines: list[str]) -> tuple[list[str], list[str]]:

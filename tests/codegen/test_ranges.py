@@ -6,6 +6,7 @@ the others narrowed; the int64 tensors proved inside int32 stored as int32; and 
 for bit (-O3 -march=native, and -O0 under ASan + UBSan)."""
 
 import itertools
+import subprocess
 
 import numpy as np
 import onnx
@@ -288,3 +289,77 @@ def test_narrowed_steps_equal_ort(ranges_file, flags):
     got = run(build(lib, tmp / f"r{flags[0]}", flags=flags), x8.reshape(len(xs), -1), lib.classes)
     assert np.array_equal(got, logits.reshape(len(xs), -1).astype(np.int32))
     assert len(np.unique(got)) > 50
+
+
+def _floor_div(a, b):
+    return a // b  # Python's // is floor division
+
+
+@pytest.mark.parametrize("flags", [("-O3", "-march=native"),
+                                   ("-O0", "-fsanitize=undefined", "-fno-sanitize-recover=all")])
+def test_prelude_shift_and_division_helpers_at_the_edges(tmp_path, flags):
+    """The prelude's floor shifts, one-division floor quotient and int32-held uint64 shifts against Python on edge
+    values (INT64_MIN/MAX, INT32_MIN/MAX, 0, +-1, powers of two and their neighbours), every shift amount (past 31
+    and 63 where the helper takes it), vectorized (-O3 -march=native: arrays of operands) and under UBSan."""
+    from edgevis.codegen.ckernels import PRELUDE
+
+    e64 = sorted({v for b in (0, 1, 7, 15, 16, 31, 32, 33, 40, 62, 63)
+                  for v in (1 << b, (1 << b) - 1, -(1 << b), -(1 << b) + 1, -(1 << b) - 1)}
+                 | {3, -3, 5, -5, 123456789, -987654321})
+    e64 = [v for v in e64 if -(1 << 63) <= v < (1 << 63)]
+    e32 = [v for v in e64 if -(1 << 31) <= v < (1 << 31)]
+    dpos = [v for v in e64 if v > 0]
+    d32 = [v for v in dpos if v < (1 << 31)]
+    arr = lambda name, ct, vs: f"static const {ct} {name}[{len(vs)}] = {{{', '.join(_c_lit(v, ct) for v in vs)}}};"
+    src = "\n".join(["#include <stdint.h>", "#include <stdio.h>", "#include <inttypes.h>", PRELUDE,
+                     arr("A", "int64_t", e64), arr("B", "int32_t", e32), arr("D", "int64_t", dpos),
+                     arr("E", "int32_t", d32), r"""
+int main(void) {
+    int nA = sizeof A / sizeof A[0], nB = sizeof B / sizeof B[0];
+    int nD = sizeof D / sizeof D[0], nE = sizeof E / sizeof E[0];
+    int64_t r64[64]; int32_t r32[64];
+    for (int i = 0; i < nA; i++) {
+        for (int k = 0; k < 64; k++) r64[k] = ev_floor_shr(A[i], k);
+        for (int k = 0; k < 64; k++) printf("fs %" PRId64 " %d %" PRId64 "\n", A[i], k, r64[k]);
+        for (int j = 0; j < nD; j++)
+            printf("fd %" PRId64 " %" PRId64 " %" PRId64 "\n", A[i], D[j], ev_floordiv(A[i], D[j]));
+    }
+    for (int i = 0; i < nB; i++) {
+        for (int k = 0; k < 64; k++) r32[k] = ev_floor_shr32(B[i], k);
+        for (int k = 0; k < 64; k++) printf("fs32 %" PRId32 " %d %" PRId32 "\n", B[i], k, r32[k]);
+        for (int j = 0; j < nE; j++)
+            printf("fd32 %" PRId32 " %" PRId32 " %" PRId32 "\n", B[i], E[j], ev_floordiv32(B[i], E[j]));
+        if (B[i] >= 0)
+            for (int j = 0; j < nB; j++)
+                printf("sh %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n", B[i], B[j], ev_shr32u(B[i], B[j]),
+                       ev_shl32u(B[i], B[j]));
+    }
+    return 0;
+}
+"""])
+    c = tmp_path / "edges.c"
+    c.write_text(src)
+    exe = tmp_path / "edges"
+    subprocess.run(["gcc", "-std=c99", *flags, str(c), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split("\n")
+    seen = {"fs": 0, "fd": 0, "fs32": 0, "fd32": 0, "sh": 0}
+    for line in filter(None, out):
+        kind, *v = line.split()
+        v = [int(x) for x in v]
+        seen[kind] += 1
+        if kind in ("fs", "fs32"):
+            assert v[2] == v[0] >> v[1], line  # Python's >> on ints is floor division by 2**k
+        elif kind in ("fd", "fd32"):
+            assert v[2] == _floor_div(v[0], v[1]), line
+        else:  # the uint64 amount the int32 stands for: its value mod 2**64; ev_shr_u64 / ev_shl_u64 give 0 from 64
+            x, s = v[0], v[1] % (1 << 64)
+            assert v[2] == (x >> s if s < 64 else 0), line
+            if s < 64 and (x << s) < (1 << 31):  # the left form where its result is proven inside int32
+                assert v[3] == x << s, line
+    assert all(n > 100 for n in seen.values()), seen
+
+
+def _c_lit(v, ct):
+    if ct == "int64_t":
+        return "(-INT64_C(9223372036854775807) - 1)" if v == -(1 << 63) else f"INT64_C({v})"
+    return "(-2147483647 - 1)" if v == -(1 << 31) else str(v)
