@@ -215,10 +215,11 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         with _quiet_ort(), ort_errors(src, "prepare for quantization"):
             fusion = None
             quant_src = src
-            if config.fuse and target.name == "ort-cpu":
+            if config.fuse and target.name in ("ort-cpu", "openvino"):
                 from ..graph.fusions import fuse_for_ort
+                from .openvino import fuse_for_openvino  # only the fused ops OpenVINO reads and runs alike
 
-                fused_model, fusion = fuse_for_ort(model)
+                fused_model, fusion = (fuse_for_openvino if target.name == "openvino" else fuse_for_ort)(model)
                 if fusion.changed:
                     quant_src = Path(tmpd) / "fused.onnx"
                     onnx.save(fused_model, str(quant_src))
@@ -291,12 +292,22 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             del fp32_sess
         searcher = Searcher(base, float_model, fp32_blob, input_name, eval_x[:batch], eval_x, eval_ref,
                             threads=config.threads, log=log)
+        ov_timing = None
+        if target.name == "openvino":  # placement and speed timed on OpenVINO itself, not on ORT
+            from .openvino import OvTiming
+
+            ov_timing = OvTiming(config.threads, input_name, eval_x[:batch])
+            searcher.round_timer, searcher.open_session = ov_timing, ov_timing.open
         kept0 = {n: "accuracy (activation x activation MatMul in attention)" for n in attention}
         kept0.update({n: "MatMul with a constant N-D operand (not a per-channel weight)" for n in nd_const})
         placement = searcher.placement(kept0)  # with the data movement only they read (qdq_graph.float_feeders)
         if target.timed_here and config.latency_search:
-            log("timing which op groups are faster in float on this machine")
+            log("timing which op groups are faster in float on this machine"
+                + (" (OpenVINO)" if ov_timing else ""))
             placement = searcher.latency_search(placement)
+            if ov_timing:  # the OpenVINO that timed it, and the precision the placement found runs in there
+                searcher.latency_summary["timed_on"] = {**ov_timing.describe(),
+                                                        "precision": ov_timing.precision(placement.blob)["label"]}
 
         acc_target = config.accuracy_target()
         accuracy: dict[str, Any] = {"target": acc_target.describe(), "checked_on": f"{len(eval_x)} calibration images"}
@@ -348,7 +359,12 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             # what the latency search decided, above which measured spread (noise.py): null when it did not run
             "latency_search": searcher.latency_summary or None,
             "fusions": fusion.to_dict() if fusion is not None and (fusion.changed or fusion.error) else None,
-            "latency": {"device": "this machine (ONNX Runtime CPU)", "fp32": t["fp32"].to_dict(),
+            "latency": {"device": "this machine (" + ("OpenVINO CPU" if ov_timing else "ONNX Runtime CPU") + ")",
+                        **({"timed_on": ov_timing.describe(), "precision": {
+                            k: ov_timing.precision(b)["label"] for k, b in (("fp32", fp32_blob),
+                                                                            ("int8", placement.blob))}}
+                           if ov_timing else {}),
+                        "fp32": t["fp32"].to_dict(),
                         "fp32_baseline": "the exported FP32 file" + (" with the same fusions as the INT8 model"
                                                                      if quant_src != src else ""),
                         "int8": t["int8"].to_dict(), "speedup": speed} if target.timed_here else None,

@@ -11,7 +11,8 @@ and a minimum gain that matters, "slower" when the gain plus the spread is below
 still undecided then keeps the default.
 
 The clock is injected (``RoundTimer``), so the decision logic is tested with a
-deterministic timer and the real one is ONNX Runtime sessions run in turn.
+deterministic timer and the real one is ONNX Runtime sessions run in turn (or, for the openvino
+target, models compiled by OpenVINO: ``session_round_timer`` with quant/openvino.py's ``OvTiming``).
 """
 
 from __future__ import annotations
@@ -112,16 +113,25 @@ def _compare_chunk(timer: RoundTimer, best: bytes, candidates: Mapping[str, byte
 
 def ort_round_timer(threads: int | None, input_name: str, x: np.ndarray, *, iters: int = 2,
                     warmup: int = 2) -> RoundTimer:
-    """The real clock: one CPU session per model, each round runs every model ``iters`` times in turn
-    (order reversed every other round) and keeps its fastest run, the least disturbed by other work."""
+    """The real clock: one ONNX Runtime CPU session per model (see :func:`session_round_timer`)."""
     from ..runtimes.latency import cpu_session
 
+    return session_round_timer(lambda b: cpu_session(b, threads), input_name, x, iters=iters, warmup=warmup)
+
+
+def session_round_timer(open_session: Callable[[bytes], object], input_name: str, x: np.ndarray, *,
+                        iters: int = 2, warmup: int = 2) -> RoundTimer:
+    """A clock on any runtime: ``open_session(model bytes)`` gives something with ORT's ``run(None, feed)``
+    (an ORT session, an OpenVINO compiled model: quant/openvino.py). Each round runs every model ``iters``
+    times in turn (order reversed every other round) and keeps its fastest run, the least disturbed by
+    other work."""
+
     def prepare(models: Mapping[str, bytes]) -> Callable[[int, Sequence[str]], dict[str, list[float]]]:
-        sessions = {k: cpu_session(b, threads) for k, b in models.items()}
+        sessions = {k: open_session(b) for k, b in models.items()}
         feed = {input_name: x}
         for s in sessions.values():
             for _ in range(warmup):
-                s.run(None, feed)
+                s.run(None, feed)  # type: ignore[attr-defined]
         parity = [0]
 
         def more(n: int, which: Sequence[str]) -> dict[str, list[float]]:
@@ -131,7 +141,7 @@ def ort_round_timer(threads: int | None, input_name: str, x: np.ndarray, *, iter
                 order = names if parity[0] % 2 == 0 else names[::-1]
                 parity[0] += 1
                 for k in order:
-                    run = sessions[k].run
+                    run = sessions[k].run  # type: ignore[attr-defined]
                     best = float("inf")
                     for _ in range(iters):
                         t0 = time.perf_counter()

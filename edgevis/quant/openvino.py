@@ -21,6 +21,14 @@ are 7-bit, as for ort-cpu (``saturating_u8s8`` in int8.py; NNCF's "overflow fix"
 the target as shipped then gives, on OpenVINO, 85.7 % / cosine 0.988 / SQNR 16.2 dB, the same as
 ORT on that file (0.988, 16.2 dB) - OpenVINO and ORT agree - and in one interleaved run 128 ms
 against NNCF's 148 ms and OpenVINO FP32 (f32) 204 ms.
+
+Placement for OpenVINO is timed on OpenVINO (:class:`OvTiming`, the placement search's clock and
+the INT8-vs-FP32 timing), after the ort-cpu fusions OpenVINO reads (:func:`fuse_for_openvino`).
+Quantizing every op ORT can, untimed, was slower on OpenVINO than the ort-cpu file (timed on ORT):
+deit_small 2.30x ORT FP32 against 4.76x, deit_tiny 1.64x against 3.42x. Q/DQ pairs left on
+LayerNorm/Softmax/elementwise ops keep OpenVINO from fusing attention (q.k^T, Softmax, .v) into one
+float subgraph: its 24 attention MatMuls ran as separate bf16 MatMul layers. Timed on OpenVINO,
+the search takes normalization and the fused contrib ops back to float, as ORT's did.
 """
 
 from __future__ import annotations
@@ -63,3 +71,92 @@ def openvino_fidelity(fp32_path: str | os.PathLike[str], q_path: str | os.PathLi
     return {"runtime": "openvino", "openvino": ov.get_version(), "precision": precision["label"],
             "images": int(len(ref)), "top1_agreement": c.top1_agreement, "top5_overlap": top5_overlap(ref, out),
             "cosine_mean": c.cosine_mean, "cosine_min": c.cosine_min, "sqnr_db": sqnr_db(ref, out)}
+
+
+def fuse_for_openvino(model: Any) -> tuple[Any, Any]:
+    """``graph.fusions.fuse_for_ort``'s fusions (com.microsoft ``Gelu``, ``BiasGelu``,
+    ``SkipLayerNormalization``) where OpenVINO's ONNX frontend reads every fused op and the fused graph
+    computes, on OpenVINO at f32, what the unfused one does (one random input); else the graph unfused and
+    the report says why. ORT's quantizer places Q/DQ around the fused ops as it does for ort-cpu, so the
+    OpenVINO target starts from the same graph as the ort-cpu one."""
+    from ..graph.fusions import FusionReport, fuse_for_ort
+
+    fused, report = fuse_for_ort(model)
+    if not report.changed:
+        return fused, report
+    why = _ov_runs_alike(model, fused)
+    if why is None:
+        return fused, report
+    n = len(model.graph.node)
+    return model, FusionReport({}, n, n, error=why)
+
+
+def _ov_runs_alike(model: Any, fused: Any) -> str | None:
+    import onnx
+
+    from ..runtimes.openvino import OpenVinoError, OvConfig, OvSession
+
+    rng = np.random.default_rng(0)
+    feed = {}
+    for i in model.graph.input:
+        t = i.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in t.shape.dim]
+        feed[i.name] = rng.standard_normal(shape).astype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+    f32 = OvConfig(precision="f32")
+    try:
+        want = OvSession(model.SerializeToString(), f32, "the unfused graph").run(None, feed)
+        got = OvSession(fused.SerializeToString(), f32, "the fused graph").run(None, feed)
+    except OpenVinoError as e:
+        return f"OpenVINO does not run the fused graph ({e})"
+    for a, b in zip(want, got):
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        scale = max(float(np.abs(a).max()), 1e-6) if a.size else 1.0
+        if a.shape != b.shape or (a.size and float(np.abs(a - b).max()) > 1e-3 * scale):
+            return "on OpenVINO the fused graph computes other outputs than the unfused one"
+    return None
+
+
+class OvTiming:
+    """The OpenVINO target's clock for the placement search (``noise.RoundTimer``) and for the INT8-vs-FP32
+    timing: every model compiled by OpenVINO for this CPU with the precision hint ``edgevis build --runtime
+    openvino`` uses by default (``auto``: bf16 where the CPU has it), the precision each compiled model ran
+    in read back from it (``precision_of``) and kept by the model's sha1 (:meth:`precision`)."""
+
+    def __init__(self, threads: int | None, input_name: str, x: np.ndarray, precision: str = "auto") -> None:
+        from ..runtimes.openvino import OvConfig
+        from .noise import session_round_timer
+
+        self.config = OvConfig(precision=precision, threads=threads)
+        self._ran: dict[str, dict[str, Any]] = {}
+        # best of 3 runs per round (ORT: 2): OpenVINO's threads do not spin, so a preempted run costs it more
+        self._timer = session_round_timer(self.open, input_name, x, iters=3)
+
+    def open(self, blob: bytes) -> Any:
+        import hashlib
+
+        from ..runtimes.openvino import OvSession
+
+        s = OvSession(blob, self.config, "a placement candidate")
+        self._ran[hashlib.sha1(blob).hexdigest()] = s.precision
+        return s
+
+    def __call__(self, models: Any) -> Any:
+        return self._timer(models)
+
+    def precision(self, blob: bytes) -> dict[str, Any]:
+        """What OpenVINO ran ``blob`` in when it was timed (compiled now if it was not)."""
+        import hashlib
+
+        key = hashlib.sha1(blob).hexdigest()
+        if key not in self._ran:
+            self.open(blob)
+        return self._ran[key]
+
+    def describe(self) -> dict[str, Any]:
+        """Where the timings were taken, for the record."""
+        from ..runtimes.openvino import import_openvino
+
+        hints = sorted({p["hint"] for p in self._ran.values()})
+        return {"runtime": "openvino", "openvino": import_openvino().get_version(), "device": "CPU",
+                "precision_hint": self.config.precision, "threads": self.config.threads,
+                "compiled_float_precision": hints, "models_compiled": len(self._ran)}

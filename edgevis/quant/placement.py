@@ -76,6 +76,10 @@ class Searcher:
     steps: list[dict[str, Any]] = field(default_factory=list)
     round_timer: RoundTimer | None = None  # the latency search's clock (default: ORT sessions, noise.ort_round_timer)
     latency_summary: dict[str, Any] = field(default_factory=dict)
+    # the target's runtime: model bytes -> something with ORT's run(None, feed) (default: an ORT CPU session;
+    # the openvino target: quant/openvino.OvTiming.open), for time(); and where timings are taken, for the record
+    open_session: Callable[[bytes], Any] | None = None
+    timed_on: dict[str, Any] = field(default_factory=lambda: {"runtime": "onnxruntime", "device": "CPU"})
 
     def placement(self, kept: dict[str, str]) -> Placement:
         """The model with ``kept`` in float, and with it the data movement that only they read
@@ -85,7 +89,8 @@ class Searcher:
         return Placement(kept, keep_float(self.base, self.float_model, kept) if kept else self.base)
 
     def time(self, models: dict[str, bytes], rounds: int = 5, iters: int = 4) -> dict[str, Latency]:
-        sessions = {k: cpu_session(b, self.threads) for k, b in models.items()}
+        open_session = self.open_session or (lambda b: cpu_session(b, self.threads))
+        sessions = {k: open_session(b) for k, b in models.items()}
         return interleaved_latency(sessions, {self.input_name: self.timing_input}, rounds=rounds, iters=iters)
 
     def closeness(self, p: Placement) -> Closeness:
@@ -177,6 +182,7 @@ class Searcher:
             todo = winners[1:]
         taken = sorted({r.split("(")[1].split(" slower")[0] for r in best.kept.values() if r.startswith("latency (")})
         self.latency_summary = {
+            "timed_on": self.timed_on,
             "kept_float_groups": taken,
             "undecided_groups": sorted(undecided),
             "max_spread": round(max(spreads), 4) if spreads else None,

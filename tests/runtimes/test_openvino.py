@@ -219,3 +219,108 @@ def test_quantize_for_openvino_reports_fidelity_measured_on_openvino(classifier,
     zp = {inits[n.input[2]].data_type for n in m.graph.node
           if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits}
     assert zp == {onnx.TensorProto.UINT8}
+
+
+def _tiny_vit() -> onnx.ModelProto:
+    """A real, if tiny, ViT classifier as the exporters spell it: patchify Conv -> tokens -> LayerNorm ->
+    attention (q.k^T, Softmax, .v) -> proj + residual -> LayerNorm -> MLP with GELU written as Erf -> residual
+    -> token mean -> Gemm; 32x32 input, 16 tokens of 16 channels."""
+    from handmade_graphs import f32, model
+
+    rng = np.random.default_rng(0)
+    t, c, h = 16, 16, 2
+    w = lambda shape, s, name: onnx.numpy_helper.from_array((rng.standard_normal(shape) * s).astype(np.float32), name)  # noqa: E731
+    const = lambda v, name, dt=np.float32: onnx.numpy_helper.from_array(np.asarray(v, dt), name)  # noqa: E731
+    inits = [w((c, 3, 8, 8), 0.1, "patch_w"), w((c,), 0.1, "patch_b"), w((c, 3 * c), 0.3, "wqkv"),
+             w((3 * c,), 0.1, "bqkv"), w((c, c), 0.3, "wo"), w((c, 2 * c), 0.3, "w1"), w((2 * c,), 0.1, "b1"),
+             w((2 * c, c), 0.3, "w2"), w((10, c), 0.3, "fc"), const(np.zeros(10), "fcb"),
+             const(np.ones(c), "g"), const(np.zeros(c), "b"), const((c // h) ** -0.5, "scale"),
+             const(np.sqrt(2.0), "sqrt2"), const(1.0, "one"), const(0.5, "half"),
+             const([1, c, t], "s_tok", np.int64), const([1, t, 3, h, c // h], "s5", np.int64),
+             const([1, t, c], "s3", np.int64), *(const(i, f"i{i}", np.int64) for i in range(3))]
+    n = onnx.helper.make_node
+    nodes = [n("Conv", ["x", "patch_w", "patch_b"], ["p"], name="patchify", strides=[8, 8]),
+             n("Reshape", ["p", "s_tok"], ["p1"], name="flatten_tokens"),
+             n("Transpose", ["p1"], ["tok"], name="tokens", perm=[0, 2, 1]),
+             n("LayerNormalization", ["tok", "g", "b"], ["ln0"], name="ln0", axis=-1),
+             n("MatMul", ["ln0", "wqkv"], ["qkv0"], name="qkv"), n("Add", ["qkv0", "bqkv"], ["qkv1"], name="qkv_bias"),
+             n("Reshape", ["qkv1", "s5"], ["qkv2"], name="split_heads"),
+             n("Transpose", ["qkv2"], ["qkv3"], name="heads_first", perm=[2, 0, 3, 1, 4]),
+             n("Gather", ["qkv3", "i0"], ["q0"], name="take_q", axis=0),
+             n("Gather", ["qkv3", "i1"], ["k"], name="take_k", axis=0),
+             n("Gather", ["qkv3", "i2"], ["v"], name="take_v", axis=0),
+             n("Mul", ["q0", "scale"], ["q"], name="scale_q"), n("Transpose", ["k"], ["kt"], name="k_t", perm=[0, 1, 3, 2]),
+             n("MatMul", ["q", "kt"], ["s"], name="attn_qk"), n("Softmax", ["s"], ["pr"], name="softmax", axis=-1),
+             n("MatMul", ["pr", "v"], ["o0"], name="attn_v"),
+             n("Transpose", ["o0"], ["o1"], name="tokens_first", perm=[0, 2, 1, 3]),
+             n("Reshape", ["o1", "s3"], ["o2"], name="merge_heads"), n("MatMul", ["o2", "wo"], ["o3"], name="proj"),
+             n("Add", ["tok", "o3"], ["r1"], name="residual1"),
+             n("LayerNormalization", ["r1", "g", "b"], ["ln1"], name="ln1", axis=-1),
+             n("MatMul", ["ln1", "w1"], ["h0"], name="fc1"), n("Add", ["h0", "b1"], ["h"], name="fc1_bias"),
+             n("Div", ["h", "sqrt2"], ["d"], name="gelu_div"), n("Erf", ["d"], ["e"], name="gelu_erf"),
+             n("Add", ["e", "one"], ["e1"], name="gelu_add"), n("Mul", ["h", "e1"], ["e2"], name="gelu_mul"),
+             n("Mul", ["e2", "half"], ["a"], name="gelu_half"), n("MatMul", ["a", "w2"], ["m"], name="fc2"),
+             n("Add", ["r1", "m"], ["r2"], name="residual2"),
+             n("ReduceMean", ["r2"], ["pooled"], name="token_mean", axes=[1], keepdims=0),
+             n("Gemm", ["pooled", "fc", "fcb"], ["y"], name="head", transB=1)]
+    # with the value_info exporters write (ORT's calibrator needs the types past the fused contrib ops)
+    return onnx.shape_inference.infer_shapes(model(nodes, [f32("x", [1, 3, 32, 32])], [f32("y", [1, 10])], inits))
+
+
+@pytest.fixture(scope="module")
+def vit_for_openvino(digits_folders, tmp_path_factory):
+    """The tiny ViT quantized with --target openvino (fusions, placement timed on OpenVINO, accuracy search)."""
+    from edgevis.core.onnxfile import META_PREPROCESS, set_metadata
+    from edgevis.quant.int8 import Int8Config, quantize_int8_file
+
+    m = _tiny_vit()
+    set_metadata(m, {META_PREPROCESS: json.dumps({"input_size": [32, 32], "mean": [0.5] * 3, "std": [0.25] * 3,
+                                                  "interpolation": "bilinear", "crop_pct": 1.0})})
+    src = tmp_path_factory.mktemp("ovvit") / "vit.fp32.onnx"
+    onnx.save(m, src)
+    calib, held = digits_folders
+    return quantize_int8_file(src, Int8Config(target="openvino", calib_dir=calib, holdout_dir=held, calib_count=16,
+                                              threads=1))
+
+
+def _activation_dq_readers(m: onnx.ModelProto) -> set[str]:
+    """Nodes (other than Q/DQ) reading a dequantized activation, i.e. running on int8 data (weights' DQs do not count)."""
+    inits = {i.name for i in m.graph.initializer}
+    dq = {n.output[0] for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] not in inits}
+    return {n.name for n in m.graph.node
+            if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(i in dq for i in n.input)}
+
+
+def test_quantize_for_openvino_times_placement_on_openvino_and_kept_float_is_the_graph(vit_for_openvino):
+    from edgevis.core.onnxfile import load_onnx
+
+    q = vit_for_openvino
+    s = q.settings
+    # the fusions OpenVINO reads were applied, and OpenVINO ran the result (the fidelity measured there)
+    assert {"BiasGelu", "SkipLayerNormalization"} <= set(s["fusions"]["fused"]) and not s["fusions"].get("error")
+    m = load_onnx(q.path)
+    assert {"BiasGelu", "SkipLayerNormalization"} <= {n.op_type for n in m.graph.node if n.domain == "com.microsoft"}
+    assert q.fidelity["on_target"]["runtime"] == "openvino"
+    # the latency search timed its candidates on OpenVINO, with the build's default hint, and says so
+    timed = s["latency_search"]["timed_on"]
+    assert timed["runtime"] == "openvino" and timed["openvino"] == ov.get_version()
+    assert timed["precision_hint"] == "auto" and timed["models_compiled"] >= 2
+    steps = [st for st in s["search"] if st["search"] == "latency"]
+    assert steps and all(st["rounds"] >= 5 for st in steps)
+    assert s["latency"]["device"] == "this machine (OpenVINO CPU)" and s["latency"]["speedup"] > 0
+    # the precision recorded for the written file is what OpenVINO compiles it to, read here from OpenVINO itself
+    compiled = ov.Core().compile_model(str(q.path), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    rt = [op.get_rt_info() for op in compiled.get_runtime_model().get_ordered_ops()]
+    int8 = sum(r["layerType"].astype(str) in ("Convolution", "FullyConnected", "MatMul")
+               and r["runtimePrecision"].astype(str) in ("u8", "i8") for r in rt)
+    hint = "bf16" if _cpu_has_bf16() else "f32"
+    label = s["latency"]["precision"]["int8"]
+    assert label.startswith(f"int8 ({int8} of ") and label.endswith(f"the rest {hint})") if int8 else label == hint
+    assert s["latency"]["precision"]["fp32"] == hint and timed["compiled_float_precision"] == [hint]
+    # kept_float is what the graph does: the attention MatMuls and everything recorded read float values,
+    # and every op the graph runs on dequantized activations is counted as int8
+    kept = {node for k in s["kept_float"] for node in k["nodes"]}
+    assert {"attn_qk", "attn_v"} <= kept
+    int8_nodes = _activation_dq_readers(m)
+    assert not kept & int8_nodes
+    assert sum(s["int8_ops"].values()) == len(int8_nodes)
