@@ -445,7 +445,7 @@ class CWriter:
                                               pp.dw_geometry)
             fn = self.kernels[key].split("static void ", 1)[1].split("(", 1)[0]
             self.body.append(f"    for (long b_ = 0; b_ < {N}; b_++) {fn}({px} + b_ * {C * H * W}, {self.weight(w)}, "
-                             f"{py} + b_ * {O * HO * WO}, (int16_t *)(A + {self.plan.scratch[self._nstep]}));")
+                             f"{py} + b_ * {O * HO * WO}, (int32_t *)(A + {self.plan.scratch[self._nstep]}));")
             return
         if pp.kind == "generic":
             self.kernels[f"conv_{x.ctype}"] = conv_kernel(x.ctype)
