@@ -6,7 +6,7 @@ import numpy as np
 
 from .ckernels import SHORT, conv_kernel
 from .gemm import (MR, U8_BIAS, dw_kernel, gemm_kernel, gemm_u8_kernel, pack_kernels, pack_rows, packu_kernels,
-                   product_plan, round_up, u8_correction, vnni_block, vnni_pw_kernels)
+                   Gemm, product_plan, round_up, u8_correction, vnni16_pw_kernels, vnni_block, vnni_pw_kernels)
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
 from .ranges import INT32, fits, value_ranges
 from .schedule import Plan, Step
@@ -419,8 +419,9 @@ class CWriter:
         zx, zw = self._zero_points(n, 2)
         x, w, y = g.tensors[n.inputs[0]], g.tensors[n.inputs[1]], g.tensors[n.outputs[0]]
         a = n.attrs
-        dw16 = x.ctype == "int16_t" and product_plan(g, n).kind == "dw"  # split16.py's merged halves
-        if w.value is None or w.ctype != "int8_t" or (x.ctype not in SHORT and not dw16) or len(x.shape) != 4:
+        p16 = product_plan(g, n)  # split16.py's merged halves: int16, depthwise or 1 x 1 without groups
+        in16 = x.ctype == "int16_t" and (p16.kind == "dw" or (p16.pointwise and int(a.get("group", 1)) == 1))
+        if w.value is None or w.ctype != "int8_t" or (x.ctype not in SHORT and not in16) or len(x.shape) != 4:
             raise CodegenError(f"no C kernel for ConvInteger node '{n.name}' (want a 2-D int8/uint8 input and "
                                "constant int8 weights)")
         if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
@@ -434,7 +435,7 @@ class CWriter:
         HO, WO = y.shape[2], y.shape[3]
         px, py = self.ptr(n.inputs[0]), self.ptr(n.outputs[0], write=True)
         pp = product_plan(g, n)
-        xs = "s16" if dw16 else SHORT[x.ctype]
+        xs = "s16" if in16 else SHORT[x.ctype]
         geo = f"{KH}, {KW}, {st[0]}, {st[1]}, {pads[0]}, {pads[1]}"
         self._label = "conv_" + ("1x1" if pp.pointwise else "im2col" if pp.kind == "gemm" else pp.kind)
         if pp.kind == "dw":
@@ -455,6 +456,9 @@ class CWriter:
         gm = pp.gemm
         assert gm is not None
         og, P = O // G, HO * WO
+        if in16:
+            self._pointwise16(w, gm, px, py, N, C * H * W, H * W, O, P)
+            return
         rows = np.asarray(w.value).reshape(G, og, gm.k)
         packed = np.concatenate([pack_rows(grp, og, gm.k) for grp in rows])
         wsym = self.weight(w, packed, "int8_t", key="#gemm")
@@ -494,6 +498,42 @@ class CWriter:
             f"                ev_packv_{xs}(xg + p0, {H * W}, n_, {cg}, {gm.kp}, S);\n"
             f"                ev_gemm_vnni({wsym} + g_ * {round_up(og, MR) * gm.kp}, S, {csym} + g_ * {og}, "
             f"{py} + (b_ * {O} + g_ * {og}) * {P} + p0, {og}, n_, {gm.kp}, {P});\n"
+            "            }\n        }\n    }\n#else\n" + portable + "\n#endif")
+
+    def _pointwise16(self, w: Tensor, gm: Gemm, px: str, py: str, N: int, CHW: int, P: int, O: int, PO: int) -> None:
+        """A 1 x 1 convolution of an int16 input (zero point 0; split16.py): packed as int16 into the GEMM's
+        scratch and multiplied by the int8 weights (ev_gemm_s8), or on AVX-512 VNNI two channels per lane
+        (ev_gemm_vnni16, int16 weight pairs); outputs of P input pixels, PO == P."""
+        assert P == PO
+        K = CHW // P
+        off = self.plan.scratch[self._nstep]
+        wsym = self.weight(w, pack_rows(np.asarray(w.value).reshape(O, K), O, K), "int8_t", key="#gemm")
+        self.kernels["gemm_int8_t"] = gemm_kernel("int8_t")
+        self.kernels["pack_int16_t"] = pack_kernels("int16_t")
+        portable = (
+            f"    {{\n        int16_t *S = (int16_t *)(A + {off});\n"
+            f"        for (long b_ = 0; b_ < {N}; b_++) {{\n"
+            f"            const int16_t *xg = {px} + b_ * {CHW};\n"
+            f"            for (long p0 = 0; p0 < {P}; p0 += {gm.nb}) {{\n"
+            f"                int n_ = {P} - p0 < {gm.nb} ? (int)({P} - p0) : {gm.nb}, nr_ = (n_ + 2) / 3 * 3;\n"
+            f"                ev_pack_s16(xg + p0, 1, {P}, n_, nr_, {K}, {gm.kp}, 0, S);\n"
+            f"                ev_gemm_s8({wsym}, S, {py} + b_ * {O * P} + p0, {O}, n_, {gm.kp}, {P}, 1);\n"
+            "            }\n        }\n    }")
+        nbv = min(round_up(P, 32), gm.scratch // (2 * gm.kp) // 32 * 32)
+        if nbv < 32:
+            self.body.append(portable)
+            return
+        w16 = self.weight(w, pack_rows(np.asarray(w.value).reshape(O, K), O, K, np.int16), "int16_t", key="#gemm16")
+        self.kernels.update(vnni16_pw_kernels())
+        self.body.append(
+            f"#if EV_VNNI512\n    {{\n        int16_t *S = (int16_t *)(A + {off});\n"
+            f"        (void)ev_pack_s16; (void)ev_gemm_s8;  /* the portable path's kernels: used in #else */\n"
+            f"        for (long b_ = 0; b_ < {N}; b_++) {{\n"
+            f"            const int16_t *xg = {px} + b_ * {CHW};\n"
+            f"            for (long p0 = 0; p0 < {P}; p0 += {nbv}) {{\n"
+            f"                int n_ = {P} - p0 < {nbv} ? (int)({P} - p0) : {nbv};\n"
+            f"                ev_packv2_s16(xg + p0, {P}, n_, {K}, {gm.kp}, S);\n"
+            f"                ev_gemm_vnni16({w16}, S, {py} + b_ * {O * P} + p0, {O}, n_, {gm.kp}, {P});\n"
             "            }\n        }\n    }\n#else\n" + portable + "\n#endif")
 
     def _matmul(self, s: Step, n: Node) -> None:

@@ -28,7 +28,7 @@ from .cinput import input_source
 from .cwriter import CWriter, weights_source
 from .model import CodegenError, IntGraph, read_integer_graph
 from .schedule import ALIGN, Plan, check_plan, schedule
-from .split16 import merge_split_depthwise
+from .split16 import merge_split_convs
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,7 @@ def emit_c(onnx_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], *
     stem = src.name.split(".")[0]
     name = config.name or _c_name(str(side.get("model") or stem))
     g = read_integer_graph(src, model)
-    merge_split_depthwise(g)  # a 16-bit activation's two 8-bit depthwise convolutions as one (split16.py)
+    merge_split_convs(g)  # a 16-bit activation's two 8-bit convolutions as one (split16.py)
     plan = schedule(g)
     check_plan(plan, g)
     w = CWriter(g, plan, name)

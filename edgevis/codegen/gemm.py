@@ -264,7 +264,7 @@ def product_plan(g: IntGraph, n: Node) -> ConvPlan:
 
 
 WSHORT = {"int8_t": "s8", "int16_t": "s16"}
-XSHORT = {"int8_t": "s8", "uint8_t": "u8"}
+XSHORT = {"int8_t": "s8", "uint8_t": "u8", "int16_t": "s16"}
 
 
 def gemm_kernel(wt: str) -> str:
@@ -493,3 +493,82 @@ def vnni_pw_kernels(xt: str) -> dict[str, str]:
 def vnni_block(gm: Gemm) -> int:
     """Pixels the VNNI path packs at a time into the GEMM's scratch (a multiple of 32); 0 where too few fit."""
     return min(round_up(gm.cols, 32), gm.scratch // gm.kp // 32 * 32)
+
+
+# The int16 form (a 1 x 1 convolution of a 16-bit activation, split16.py): 16 pixels x 2 channels per 64 bytes,
+# a pair of int16 weights broadcast per row, vpdpwssd (2 products per lane and instruction).
+VNNI16 = r"""
+#if EV_VNNI512
+/* Pixels p < N of a 1 x 1 convolution's int16 input (channel k at x + k*KS, pixels contiguous) in blocks of 16
+   pixels x 2 channels: S[(v*KP/2 + q)*32 + i*2 + t] = channel 2q + t of pixel 16v + i (0 beyond K or N) */
+static void ev_packv2_s16(const int16_t *restrict x, long KS, int N, int K, int KP, int16_t *restrict S) {
+    const int NV = (N + 15) / 16;
+    for (int q = 0; q < KP / 2; q++)
+        for (int v = 0; v < NV; v++) {
+            int16_t *d = S + ((long)v * (KP / 2) + q) * 32;
+            if (16 * v + 16 <= N && 2 * q + 2 <= K) {
+                const int16_t *r0 = x + (long)(2 * q) * KS + 16 * v, *r1 = r0 + KS;
+                __m128i a0 = _mm_loadu_si128((const __m128i *)r0), a1 = _mm_loadu_si128((const __m128i *)(r0 + 8));
+                __m128i b0 = _mm_loadu_si128((const __m128i *)r1), b1 = _mm_loadu_si128((const __m128i *)(r1 + 8));
+                _mm_storeu_si128((__m128i *)d, _mm_unpacklo_epi16(a0, b0));
+                _mm_storeu_si128((__m128i *)(d + 8), _mm_unpackhi_epi16(a0, b0));
+                _mm_storeu_si128((__m128i *)(d + 16), _mm_unpacklo_epi16(a1, b1));
+                _mm_storeu_si128((__m128i *)(d + 24), _mm_unpackhi_epi16(a1, b1));
+            } else {
+                for (int i = 0; i < 16; i++)
+                    for (int t = 0; t < 2; t++) {
+                        int p = 16 * v + i, k = 2 * q + t;
+                        d[i * 2 + t] = (p < N && k < K) ? x[(long)k * KS + p] : (int16_t)0;
+                    }
+            }
+        }
+}
+static inline __m512i ev_bcast2(const int16_t *w) { int32_t t; memcpy(&t, w, 4); return _mm512_set1_epi32(t); }
+/* y[o*P + p] = sum over k of w[o][k] * S(p, k) for o < O, p < N (int32, wrapping): S packed by ev_packv2_s16,
+   w int16 (O rounded up to 4 rows of KP) */
+static void ev_gemm_vnni16(const int16_t *restrict w, const int16_t *restrict S, int32_t *restrict y, int O, int N,
+                           int KP, long P) {
+    const int NV = (N + 15) / 16, KQ = KP / 2;
+    for (int o = 0; o < O; o += 4) {
+        const int16_t *w0 = w + (long)o * KP, *w1 = w0 + KP, *w2 = w1 + KP, *w3 = w2 + KP;
+        const int rows = O - o < 4 ? O - o : 4;
+        for (int v = 0; v < NV; v += 2) {
+            const int16_t *xa = S + (long)v * KQ * 32, *xb = xa + (long)KQ * 32;
+            const int two = v + 1 < NV;
+            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            if (two)
+                for (int q = 0; q < KQ; q++) {
+                    __m512i xv = _mm512_loadu_si512(xa + q * 32), xu = _mm512_loadu_si512(xb + q * 32);
+                    __m512i c0 = ev_bcast2(w0 + 2 * q), c1 = ev_bcast2(w1 + 2 * q), c2 = ev_bcast2(w2 + 2 * q),
+                            c3 = ev_bcast2(w3 + 2 * q);
+                    a0 = _mm512_dpwssd_epi32(a0, xv, c0); b0 = _mm512_dpwssd_epi32(b0, xu, c0);
+                    a1 = _mm512_dpwssd_epi32(a1, xv, c1); b1 = _mm512_dpwssd_epi32(b1, xu, c1);
+                    a2 = _mm512_dpwssd_epi32(a2, xv, c2); b2 = _mm512_dpwssd_epi32(b2, xu, c2);
+                    a3 = _mm512_dpwssd_epi32(a3, xv, c3); b3 = _mm512_dpwssd_epi32(b3, xu, c3);
+                }
+            else
+                for (int q = 0; q < KQ; q++) {
+                    __m512i xv = _mm512_loadu_si512(xa + q * 32);
+                    a0 = _mm512_dpwssd_epi32(a0, xv, ev_bcast2(w0 + 2 * q));
+                    a1 = _mm512_dpwssd_epi32(a1, xv, ev_bcast2(w1 + 2 * q));
+                    a2 = _mm512_dpwssd_epi32(a2, xv, ev_bcast2(w2 + 2 * q));
+                    a3 = _mm512_dpwssd_epi32(a3, xv, ev_bcast2(w3 + 2 * q));
+                }
+            {
+                __m512i acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
+                for (int h = 0; h < 1 + two; h++) {
+                    int p = 16 * (v + h), left = N - p;
+                    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+                    for (int i = 0; i < rows; i++) _mm512_mask_storeu_epi32(y + (long)(o + i) * P + p, m, acc[h][i]);
+                }
+            }
+        }
+    }
+}
+#endif
+"""
+
+
+def vnni16_pw_kernels() -> dict[str, str]:
+    """The AVX-512 VNNI 1 x 1 path for an int16 input (inside ``#if EV_VNNI512``)."""
+    return {"vnni_head": VNNI_HEAD, "vnni16": VNNI16}

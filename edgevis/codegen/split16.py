@@ -1,4 +1,4 @@
-"""One depthwise convolution for a 16-bit activation the integer graph splits in two 8-bit halves.
+"""One convolution for a 16-bit activation the integer graph splits in two 8-bit halves.
 
 ONNX ``ConvInteger`` takes 8-bit inputs only, so the integer-only lowering convolves a 16-bit activation
 ``v`` as its high int8 half ``h`` and its low uint8 half ``l`` (``v = 256*h + l``) with the same weights and
@@ -7,7 +7,8 @@ adds the results back::
     s = Add(Mul(Cast(ConvInteger(h, w)), 256), Cast(ConvInteger(l, w)))
 
 A convolution is linear: ``256*conv(h) + conv(l) = conv(256*h + l)``. Where the second is proved exact, the
-C convolves the int16 value ``256*h + l`` once instead (half the multiply-adds), with a ``Cast`` back to the
+C convolves the int16 value ``256*h + l`` once instead (half the multiply-adds for a depthwise kernel; for a
+1 x 1 one int32 result written and read instead of two, and no Mul step between), with a ``Cast`` back to the
 type of ``s``::
 
     s = Cast(ConvInteger(Cast(Add(Mul(Cast(h), 256), Cast(l)), int16), w))
@@ -17,8 +18,8 @@ its int16 ``Cast`` changes nothing; the zero points are 0 (none given); and the 
 (``ranges.py``) bound ``conv(256*h + l)`` inside int32 for the intervals ``h`` and ``l`` have, so neither it
 nor either half's int32 sum wraps (each half's bound is at most the whole's): all three are the exact
 integer sums, and ``256*conv(h) + conv(l)`` is ``s`` exactly, in int64 as in a wrapping int32. Only
-depthwise convolutions (the C kernel convolves int16 planes already) whose intermediate results nothing
-else reads are rewritten; the rest of the graph is unchanged.
+depthwise and ungrouped 1 x 1 convolutions (the kernels with an int16 form) whose intermediate results
+nothing else reads are rewritten; the rest of the graph is unchanged.
 """
 
 from __future__ import annotations
@@ -32,7 +33,12 @@ from .ranges import INT32, fits, node_range, value_ranges
 CAST_TO = {"int64_t": TensorProto.INT64, "int32_t": TensorProto.INT32}
 
 
-def merge_split_depthwise(g: IntGraph) -> int:
+def _one_pass(plan, conv: Node) -> bool:  # type: ignore[no-untyped-def]
+    """The convolutions the C has an int16 kernel for: depthwise, and 1 x 1 without groups (gemm.py)."""
+    return plan.kind == "dw" or (plan.kind == "gemm" and plan.pointwise and int(conv.attrs.get("group", 1)) == 1)
+
+
+def merge_split_convs(g: IntGraph) -> int:
     """Rewrite ``g`` in place as described above; the number of convolution pairs merged."""
     from .gemm import product_plan
 
@@ -84,7 +90,7 @@ def merge_split_depthwise(g: IntGraph) -> int:
                 or any(g.tensors[n.outputs[0]].ctype not in CAST_TO for n in (ch, cl, m, add))
                 or any(only(t) is not u for t, u in ((hc.outputs[0], ch), (ch.outputs[0], m), (m.outputs[0], add),
                                                      (lc.outputs[0], cl), (cl.outputs[0], add)))
-                or product_plan(g, hc).kind != "dw"):
+                or not _one_pass(product_plan(g, hc), hc)):
             continue
         # the whole convolution on the int16 value, proved inside int32 (then so is each half's)
         tag = f"ev_s16_{merged}"

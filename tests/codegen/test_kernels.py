@@ -2,9 +2,9 @@
 (a channel multiplier, dilation, a column stride), a 1 x 1 convolution (the transposition path), windowed and
 grouped convolutions (im2col), a weight zero point (the plain loop), a uint8 input with a zero point, matmuls
 with constant and computed right operands (zero points on both sides, a broadcast batch), a 16-bit activation's
-int8 / uint8 halves convolved with the same weights (merged into one int16 depthwise convolution), depthwise on a
-map wide enough for the row-by-row form. Shapes leave tails everywhere (rows not a multiple of 4, columns not
-of 3, K not of 16). Built at -O3 -march=native (the vectorized GEMM), -O2, -O1, and -O0 under ASan + UBSan."""
+int8 / uint8 halves convolved with the same weights (merged into one int16 convolution: depthwise, 1 x 1),
+depthwise on a map wide enough for the row-by-row form. Shapes leave tails everywhere (rows not a multiple of
+4, columns not of 3, K not of 16). Built at -O3 -march=native (the vectorized GEMM), -O2, -O1, and -O0 under ASan + UBSan."""
 
 
 import numpy as np
@@ -61,24 +61,34 @@ def _model(seed: int = 3) -> onnx.ModelProto:
     conv("grouped", "q", 4, 3, group=2, pads=[0, 1, 0, 1], dilations=[1, 2])
     conv("w_zp", "q", 3, 3, "", const(3, np.int8, "zw"), pads=[1, 1, 1, 1])
     # a 16-bit activation convolved as its int8 high and uint8 low halves with the same weights, added back
-    # (the integer-only lowering's form; the C convolves the int16 value once: split16.py), on a map 99 wide
-    # (the kernel's row-by-row form, phase-split columns at stride 2)
-    nodes += [helper.make_node("Reshape", ["q64", const([1, 2, 3, H * W], np.int64, "sh_w")], ["qw"]),
-              helper.make_node("Mul", ["qw", const(255, np.int64, "c255")], ["v0"]),
-              helper.make_node("Add", ["v0", const(-77, np.int64, "cm77")], ["v1"]),
-              helper.make_node("Mod", ["v1", const(256, np.int64, "c256")], ["lo64"], fmod=0),
-              helper.make_node("Sub", ["v1", "lo64"], ["v2"]),
-              helper.make_node("Div", ["v2", "c256"], ["hi64"]),
-              helper.make_node("Cast", ["hi64"], ["hi"], to=TensorProto.INT8),
-              helper.make_node("Cast", ["lo64"], ["lo"], to=TensorProto.UINT8)]
-    w16 = w8((2, 1, 3, 3), "w16")
-    for half in ("hi", "lo"):
-        nodes += [helper.make_node("ConvInteger", [half, w16], [f"c_{half}"], kernel_shape=[3, 3], group=2,
-                                   pads=[1, 1, 1, 1], strides=[1, 2]),
-                  helper.make_node("Cast", [f"c_{half}"], [f"c_{half}64"], to=TensorProto.INT64)]
-    nodes += [helper.make_node("Mul", ["c_hi64", "c256"], ["c_hi256"]),
-              helper.make_node("Add", ["c_hi256", "c_lo64"], ["split16"])]
-    outs.append("split16")
+    # (the integer-only lowering's form; the C convolves the int16 value once: split16.py)
+    def split16(tag, x64):  # v = 255 * x - 77 as hi = floor(v / 256) (int8) and lo = v mod 256 (uint8)
+        nodes.extend([helper.make_node("Mul", [x64, const(255, np.int64, f"{tag}_c255")], [f"{tag}_v0"]),
+                      helper.make_node("Add", [f"{tag}_v0", const(-77, np.int64, f"{tag}_cm77")], [f"{tag}_v1"]),
+                      helper.make_node("Mod", [f"{tag}_v1", "c256"], [f"{tag}_lo64"], fmod=0),
+                      helper.make_node("Sub", [f"{tag}_v1", f"{tag}_lo64"], [f"{tag}_v2"]),
+                      helper.make_node("Div", [f"{tag}_v2", "c256"], [f"{tag}_hi64"]),
+                      helper.make_node("Cast", [f"{tag}_hi64"], [f"{tag}_hi"], to=TensorProto.INT8),
+                      helper.make_node("Cast", [f"{tag}_lo64"], [f"{tag}_lo"], to=TensorProto.UINT8)])
+        return f"{tag}_hi", f"{tag}_lo"
+
+    def pair(tag, halves, w, **attrs):  # Add(Mul(Cast(conv(hi)), 256), Cast(conv(lo)))
+        for half in halves:
+            nodes.extend([helper.make_node("ConvInteger", [half, w], [f"{tag}_c_{half}"], **attrs),
+                          helper.make_node("Cast", [f"{tag}_c_{half}"], [f"{tag}_c_{half}64"], to=TensorProto.INT64)])
+        nodes.extend([helper.make_node("Mul", [f"{tag}_c_{halves[0]}64", "c256"], [f"{tag}_h256"]),
+                      helper.make_node("Add", [f"{tag}_h256", f"{tag}_c_{halves[1]}64"], [tag])])
+        outs.append(tag)
+
+    const(256, np.int64, "c256")
+    nodes.append(helper.make_node("Reshape", ["q64", const([1, 2, 3, H * W], np.int64, "sh_w")], ["qw"]))
+    wide = split16("s16w", "qw")
+    # depthwise on a map 99 wide (the row-by-row form, phase-split columns at stride 2)
+    pair("split16_dw", wide, w8((2, 1, 3, 3), "w16"), kernel_shape=[3, 3], group=2, pads=[1, 1, 1, 1],
+         strides=[1, 2])
+    # 1 x 1: K = 2 and 6 channels, 5 and 7 rows, 297 and 99 pixels (the VNNI path's tails: rows, pixels, blocks)
+    pair("split16_pw", wide, w8((5, 2, 1, 1), "w16pw"), kernel_shape=[1, 1])
+    pair("split16_pw6", split16("s16n", "q64"), w8((7, C, 1, 1), "w16pw6"), kernel_shape=[1, 1])
     nodes += [helper.make_node("Reshape", ["q", "sh_w"], ["q8w"]),  # int8, row by row, a channel multiplier
               helper.make_node("ConvInteger", ["q8w", w8((4, 1, 3, 3), "w_wide")], ["dw_wide"], kernel_shape=[3, 3],
                                group=2, pads=[0, 2, 1, 0])]
@@ -127,7 +137,8 @@ def test_every_kernel_path_is_emitted(kernels_lib):
     for label in ("conv_dw", "conv_1x1", "conv_im2col", "conv_generic", "matmul_const", "matmul_dynamic"):
         assert f'"{label}")' in text, label
     # the split 16-bit pair is one int16 depthwise convolution; both its halves' convolutions are gone
-    assert "static void ev_dw_s16_" in text and "ConvInteger c_hi" not in text and "ConvInteger c_lo" not in text
+    assert "static void ev_dw_s16_" in text and "_c_s16" not in text
+    assert text.count("ev_gemm_vnni16(kernels_w") == 2 and text.count("ev_gemm_s8(kernels_w") == 2  # 1 x 1 pairs
 
 
 # every optimization level (GCC 12.2 was once suspected of miscompiling these files at -O1); -O0 under sanitizers
