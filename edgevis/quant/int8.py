@@ -56,8 +56,9 @@ class Int8Config:
     min_cosine: float | None = None
     keep_attention_float: bool = True
     latency_search: bool = True
-    # ort-cpu: fuse GELU and Add+LayerNorm into ORT's contrib ops first (graph/fusions.py); the FP32 the
-    # speed-up is measured against gets the same fusions
+    # ort-cpu and openvino: fuse GELU and Add+LayerNorm into ORT's contrib ops first (graph/fusions.py; for
+    # openvino only where OpenVINO reads them, quant/openvino.py); the FP32 the speed-up is measured against
+    # gets the same fusions
     fuse: bool = True
     threads: int | None = None  # ORT intra-op threads for timing (None: ORT's default, as deployed)
     equalize: bool = False  # cross-layer equalization of Conv->[Relu]->Conv pairs before quantizing (equalize.py)
