@@ -141,6 +141,15 @@ def model_info(name: str) -> ModelInfo:
     return _entry(name).info
 
 
+def check_name(name: str) -> None:
+    """:class:`UnknownModelError` (with close names) unless ``name`` is registered; a catalog name is checked
+    against :mod:`edgevis.catalog.index` without importing the model files and torch."""
+    from .index import NAMES
+
+    if name not in NAMES and name not in _REGISTRY:
+        _entry(name)  # registered since (or not at all: the error, with close names)
+
+
 def has_builtin_weights(name: str) -> bool:
     """True when an installed package ships real weights for ``name``."""
     e = _entry(name)

@@ -3,6 +3,12 @@
 ``export_onnx`` builds the catalog model in deploy form, traces it, embeds the
 provenance in the file, and runs the same inputs (real photos) through torch
 and ONNX Runtime. The file only lands at its final path once the check passes.
+
+It is two halves: :func:`trace_model` (torch: build, trace, torch's outputs on the
+check inputs) and the rest (ONNX: names, simplification, metadata, the ONNX Runtime
+side of the parity check), which needs no torch. With ``isolate=True`` the torch half
+runs in a child process (:mod:`edgevis.exporters.child`), so a process that goes on
+to quantize never holds torch and the exporter's leftovers.
 """
 
 from __future__ import annotations
@@ -16,16 +22,18 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
-import torch
 
 from ..core.compare import Closeness, compare_outputs
 from ..core.errors import EdgevisError, OutputError, ParityError, first_line
 from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_json_atomic
 from ..core.types import OnnxArtifact, Preprocess, TensorSpec
 from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, PROTOBUF_LIMIT, load_onnx, op_histogram, set_metadata
+
+if TYPE_CHECKING:  # torch is imported where it runs: the ONNX half of an export (and its parent process) needs none
+    import torch
 
 Exporter = Literal["dynamo", "torchscript"]
 # (traced model, parity inputs, notes) -> (model to write, summary of what changed or None)
@@ -107,13 +115,13 @@ def check_inputs(preprocess: Preprocess, batch: int, count: int = 4) -> np.ndarr
     return np.stack(photos)
 
 
-def _versions() -> dict[str, str]:
+def _versions(torch_version: str) -> dict[str, str]:
     import onnx
     import onnxruntime
 
     from .. import __version__
 
-    return {"edgevis": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+    return {"edgevis": __version__, "torch": torch_version, "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__, "python": platform.python_version()}
 
 
@@ -125,8 +133,10 @@ def _restore_level(logger: logging.Logger, level: int):
         logger.setLevel(level)
 
 
-def _trace(model: torch.nn.Module, example: torch.Tensor, path: Path, exporter: Exporter, opset: int,
-           dynamic_batch: bool) -> None:
+def _trace(model: "torch.nn.Module", example: "torch.Tensor", path: Path, exporter: Exporter, opset: int,
+           dynamic_batch: bool, external_data: bool = False) -> None:
+    import torch
+
     # the exporters print progress and warn about torchvision ops we never use
     onnx_logger = logging.getLogger("torch.onnx")
     level = onnx_logger.level
@@ -135,8 +145,9 @@ def _trace(model: torch.nn.Module, example: torch.Tensor, path: Path, exporter: 
         warnings.simplefilter("ignore")
         if exporter == "dynamo":
             dyn = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
-            # one self-contained file: later tools trip over a separate .data file
-            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=False,
+            # one self-contained file: later tools trip over a separate .data file (a child's intermediate file keeps
+            # its weights beside it: serialising them into the file took the child's peak from 486 to 621 MB on lsnet_t)
+            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=external_data,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               opset_version=opset, dynamic_shapes=dyn)
         else:
@@ -146,15 +157,34 @@ def _trace(model: torch.nn.Module, example: torch.Tensor, path: Path, exporter: 
                               do_constant_folding=True)
 
 
+@dataclass
+class Traced:
+    """What the torch half of an export hands to the ONNX half (picklable: it crosses from a child process)."""
+
+    exporter: str
+    opset: int
+    seconds: float
+    notes: list[str]
+    family: str
+    num_classes: int
+    preprocess: Preprocess
+    weights: Any  # what identifies the weights (None: random init)
+    inputs: np.ndarray  # the check inputs (real photos)
+    reference: np.ndarray  # torch eager's outputs on them
+    parity_batch: int
+    torch_version: str
+
+
 def export_onnx(
     model_name: str,
     output_dir: str | os.PathLike[str],
     *,
     weights: str | os.PathLike[str] | None = None,
     config: ExportConfig = ExportConfig(),
-    model: torch.nn.Module | None = None,
+    model: "torch.nn.Module | None" = None,
     deploy: bool = True,
     simplifier: Simplifier | None = None,
+    isolate: bool = False,
 ) -> ExportResult:
     """Export catalog model ``model_name`` to ``output_dir/NAME.fp32.onnx`` and prove it.
 
@@ -162,20 +192,60 @@ def export_onnx(
     ``edgevis_info`` (a :class:`~edgevis.catalog.registry.ModelInfo`) and ``edgevis_weights``,
     as :func:`edgevis.catalog.create_model` and the pipeline's model sources set them.
     ``deploy`` puts it in deploy form first (catalog modules; a user's own module is exported as it is).
+    ``isolate`` (a catalog model, no ``model``) builds and traces it in a child process, which hands
+    back the traced file and torch's outputs; the rest runs here without importing torch.
 
     This is the exporter stage alone. ``simplifier`` (the graph stage's, passed by
     :func:`edgevis.pipeline.export`) rewrites the traced graph before the parity check
     when ``config.simplify`` is set; without one the traced graph is written as it is.
     """
-    from ..catalog.factory import create_model, reparameterize
-
     if model is not None and getattr(model, "edgevis_info", None) is None:
         # a plain module records no input size or preprocessing: what a user's own model needs is edgevis.export
         raise EdgevisError(f"export_onnx takes a module built by edgevis (catalog.create_model), which records its "
                            f"input size and preprocessing; export your own {type(model).__name__} with "
                            "edgevis.export(module, preprocess=edgevis.PreprocessOptions(input_size=(H, W), mean=..., "
                            "std=...))")
+    if isolate and model is not None:
+        raise ValueError("isolate exports a catalog model by name: a module in hand is traced in this process")
     out_dir = ensure_writable_dir(output_dir)
+    target = out_dir / f"{model_name}.fp32.onnx"
+    with atomic_output(target) as tmp:
+        if isolate:
+            import tempfile
+
+            from .child import trace_in_child
+
+            # the child's file (weights in a .data file beside it) lives beside the output, not in /tmp (often RAM)
+            with tempfile.TemporaryDirectory(prefix=f".{model_name}.trace-", dir=out_dir) as d:
+                traced_path = Path(d) / "traced.onnx"
+                traced = trace_in_child(model_name, traced_path, weights=weights, config=config)
+                loaded = [_load_traced(model_name, traced_path, traced)]
+        else:
+            traced = trace_model(model_name, tmp, weights=weights, config=config, model=model, deploy=deploy)
+            loaded = [_load_traced(model_name, tmp, traced)]
+        # handed over, not kept here: the traced model is freed once simplification replaced it
+        provenance, parity, nodes, simplified = _finish(model_name, loaded.pop(), tmp, traced, config, simplifier)
+
+    preprocess = traced.preprocess
+    spec_in = TensorSpec(INPUT_NAME, tuple(provenance["input"]["shape"]))
+    spec_out = TensorSpec(OUTPUT_NAME, (provenance["input"]["shape"][0], traced.num_classes))
+    provenance["sha256"] = sha256_file(target)
+    provenance["parity"] = parity.to_dict()
+    provenance["export_seconds"] = round(traced.seconds, 2)
+    artifact = OnnxArtifact(target, (spec_in,), (spec_out,), provenance)
+    write_json_atomic(artifact.sidecar, {"preprocess": preprocess.to_dict(), **provenance})
+    return ExportResult(artifact, parity, traced.exporter, nodes, traced.notes, simplified)
+
+
+def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] | None = None,
+                config: ExportConfig = ExportConfig(), model: "torch.nn.Module | None" = None, deploy: bool = True,
+                external_data: bool = False) -> Traced:
+    """The torch half of :func:`export_onnx`: build (or take) the model, trace it into ``path`` (with its
+    weights in ``path.data`` when ``external_data``), and run the check inputs through torch."""
+    import torch
+
+    from ..catalog.factory import create_model, reparameterize
+
     if model is None:
         model = create_model(model_name, weights=weights, num_classes=config.num_classes,
                              input_size=config.input_size, deploy=True)
@@ -184,10 +254,8 @@ def export_onnx(
     else:
         model.eval()
     info = model.edgevis_info  # type: ignore[attr-defined]
-    weights_meta = getattr(model, "edgevis_weights", None)
     # a user's module may take BGR channels (the pipeline's model sources set this); catalog models take RGB
     preprocess = getattr(model, "edgevis_preprocess", None) or info.preprocess
-    h, w = preprocess.input_size
     # one set of real-photo inputs serves the trace and the parity check; the parity check
     # runs a dynamic-batch model at batch 3, and torch.export specializes a batch of 1,
     # so a dynamic-batch trace uses 2
@@ -195,77 +263,85 @@ def export_onnx(
     trace_batch = max(config.batch, 2) if config.dynamic_batch else config.batch
     inputs = check_inputs(preprocess, parity_batch, count=max(4, trace_batch))
     example = torch.from_numpy(inputs[:trace_batch])
-    target = out_dir / f"{model_name}.fp32.onnx"
     notes: list[str] = []
     order: list[Exporter] = ["dynamo", "torchscript"] if config.exporter == "auto" else [config.exporter]  # type: ignore[list-item]
-
-    with atomic_output(target) as tmp:
-        used: Exporter | None = None
-        errors = []
-        for exp in order:
-            opset = config.opset or DEFAULT_OPSET[exp]
-            t0 = time.perf_counter()
-            try:
-                _trace(model, example, tmp, exp, opset, config.dynamic_batch)
-                used = exp
-                break
-            except Exception as e:  # exporter failures are many types; try the next exporter
-                first = first_line(e, 300)
-                errors.append(f"{exp}: {first}")
-                notes.append(f"{exp} exporter failed ({first}); falling back")
-        if used is None:
-            raise EdgevisError(f"cannot export {model_name} to ONNX: " + " | ".join(errors))
-        export_s = time.perf_counter() - t0
-        size = tmp.stat().st_size
-        if size >= PROTOBUF_LIMIT:
-            raise OutputError(f"{model_name} is {size / 1024**3:.1f} GiB, over the 2 GiB single-file ONNX limit")
-
-        onnx_model = load_onnx(tmp)
-        if used == "dynamo":
-            from .names import readable_node_names
-
-            readable_node_names(onnx_model)  # module paths in node names, which simplification keeps
-        simplified = None
-        if config.simplify and simplifier is not None:
-            onnx_model, simplified = simplifier(onnx_model, inputs[:parity_batch], notes)
-        provenance = {
-            "model": model_name,
-            "family": info.family,
-            "precision": "fp32",
-            "weights": weights_meta or "random-init",
-            "input": {"name": INPUT_NAME, "shape": ["batch" if config.dynamic_batch else config.batch, 3, h, w],
-                      "dtype": "float32", "layout": "NCHW"},
-            "output": {"name": OUTPUT_NAME, "num_classes": info.num_classes},
-            "opset": opset,
-            "exporter": used,
-            "simplify": simplified,
-            "deploy_form": True,
-            "versions": _versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        set_metadata(onnx_model, {META_PROVENANCE: provenance, META_PREPROCESS: preprocess.to_dict()})
-        onnx_model.producer_name = "edgevis"
-        import onnx
-
-        onnx.save_model(onnx_model, str(tmp))
-        parity = _check_parity(model, tmp, inputs, parity_batch, config)
-        nodes = op_histogram(onnx_model)
-
-    spec_in = TensorSpec(INPUT_NAME, tuple(provenance["input"]["shape"]))
-    spec_out = TensorSpec(OUTPUT_NAME, (provenance["input"]["shape"][0], info.num_classes))
-    provenance["sha256"] = sha256_file(target)
-    provenance["parity"] = parity.to_dict()
-    provenance["export_seconds"] = round(export_s, 2)
-    artifact = OnnxArtifact(target, (spec_in,), (spec_out,), provenance)
-    write_json_atomic(artifact.sidecar, {"preprocess": preprocess.to_dict(), **provenance})
-    return ExportResult(artifact, parity, used, nodes, notes, simplified)
+    used: Exporter | None = None
+    errors = []
+    for exp in order:
+        opset = config.opset or DEFAULT_OPSET[exp]
+        t0 = time.perf_counter()
+        try:
+            _trace(model, example, path, exp, opset, config.dynamic_batch, external_data=external_data)
+            used = exp
+            break
+        except Exception as e:  # exporter failures are many types; try the next exporter
+            first = first_line(e, 300)
+            errors.append(f"{exp}: {first}")
+            notes.append(f"{exp} exporter failed ({first}); falling back")
+    if used is None:
+        raise EdgevisError(f"cannot export {model_name} to ONNX: " + " | ".join(errors))
+    seconds = time.perf_counter() - t0
+    with torch.no_grad():
+        ref = torch.cat([model(torch.from_numpy(inputs[i:i + parity_batch]))
+                         for i in range(0, len(inputs), parity_batch)]).numpy()
+    return Traced(used, opset, seconds, notes, info.family, info.num_classes, preprocess,
+                  getattr(model, "edgevis_weights", None), inputs, ref, parity_batch, str(torch.__version__))
 
 
-def _check_parity(model: torch.nn.Module, path: Path, x: np.ndarray, batch: int, config: ExportConfig) -> Closeness:
+def _load_traced(model_name: str, path: Path, traced: Traced) -> Any:
+    """The traced file as a ModelProto (its external weights, if any, loaded into it)."""
+    size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(path.name + ".data"))
+    if size >= PROTOBUF_LIMIT:
+        raise OutputError(f"{model_name} is {size / 1024**3:.1f} GiB, over the 2 GiB single-file ONNX limit")
+    onnx_model = load_onnx(path)
+    for t in onnx_model.graph.initializer:  # loading external data marks each weight "stored here": it is the default
+        if t.HasField("data_location") and t.data_location == 0:
+            t.ClearField("data_location")
+    if traced.exporter == "dynamo":
+        from .names import readable_node_names
+
+        readable_node_names(onnx_model)  # module paths in node names, which simplification keeps
+    return onnx_model
+
+
+def _finish(model_name: str, onnx_model: Any, tmp: Path, traced: Traced, config: ExportConfig,
+            simplifier: Simplifier | None) -> tuple[dict[str, Any], Closeness, dict[str, int], dict[str, Any] | None]:
+    """The ONNX half: simplify, record the provenance, write ``tmp``, prove it on ONNX Runtime against torch."""
+    import onnx
+
+    batch = traced.parity_batch
+    simplified = None
+    if config.simplify and simplifier is not None:
+        onnx_model, simplified = simplifier(onnx_model, traced.inputs[:batch], traced.notes)
+    h, w = traced.preprocess.input_size
+    provenance = {
+        "model": model_name,
+        "family": traced.family,
+        "precision": "fp32",
+        "weights": traced.weights or "random-init",
+        "input": {"name": INPUT_NAME, "shape": ["batch" if config.dynamic_batch else config.batch, 3, h, w],
+                  "dtype": "float32", "layout": "NCHW"},
+        "output": {"name": OUTPUT_NAME, "num_classes": traced.num_classes},
+        "opset": traced.opset,
+        "exporter": traced.exporter,
+        "simplify": simplified,
+        "deploy_form": True,
+        "versions": _versions(traced.torch_version),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    set_metadata(onnx_model, {META_PROVENANCE: provenance, META_PREPROCESS: traced.preprocess.to_dict()})
+    onnx_model.producer_name = "edgevis"
+    onnx.save_model(onnx_model, str(tmp))
+    nodes = op_histogram(onnx_model)
+    del onnx_model  # the parity check's session reads the file
+    parity = _check_parity(traced.reference, tmp, traced.inputs, batch, config)
+    return provenance, parity, nodes, simplified
+
+
+def _check_parity(ref: np.ndarray, path: Path, x: np.ndarray, batch: int, config: ExportConfig) -> Closeness:
+    """ONNX Runtime's outputs of the written file against torch's (``ref``) on the same inputs."""
     from ..runtimes.ort import OrtRunner
 
-    with torch.no_grad():
-        ref = torch.cat([model(torch.from_numpy(x[i:i + batch])) for i in range(0, len(x), batch)]).numpy()
     with OrtRunner(path) as runner:
         out = np.concatenate([runner.infer(x[i:i + batch]) for i in range(0, len(x), batch)])
     c = compare_outputs(ref, out)

@@ -145,9 +145,36 @@ def _restore(simplified: onnx.ModelProto, original: onnx.ModelProto, names: set[
     return simplified
 
 
-def _run_onnxsim(model: onnx.ModelProto) -> onnx.ModelProto:
-    import onnxsim
+def _import_onnxsim():  # type: ignore[no-untyped-def]
+    """onnxsim, imported without torch where torch is not loaded yet.
 
+    onnxsim's package imports all its modules, and one (``ppq_integration``, an optional PPQ backend that needs
+    the ``ppq`` package, absent here) tries ``import torch`` first: 230 MB and ~1.5 s in a process that exports
+    with torch in a child and goes on to quantize (issue 18). ``import torch`` is made to fail while onnxsim
+    loads (that module catches it, as it does the missing ppq); simplify itself never uses torch. Should
+    another onnxsim release need torch to import at all, it is imported as it is."""
+    import sys
+
+    if "onnxsim" in sys.modules or "torch" in sys.modules:
+        import onnxsim
+
+        return onnxsim
+    sys.modules["torch"] = None  # type: ignore[assignment]
+    try:
+        import onnxsim
+    except ImportError:
+        for name in [m for m in sys.modules if m == "onnxsim" or m.startswith("onnxsim.")]:
+            del sys.modules[name]
+        del sys.modules["torch"]
+        import onnxsim
+    finally:
+        if "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+    return onnxsim
+
+
+def _run_onnxsim(model: onnx.ModelProto) -> onnx.ModelProto:
+    onnxsim = _import_onnxsim()
     out, ok = onnxsim.simplify(model)
     if not ok:
         raise RuntimeError("onnxsim's own check failed")
@@ -269,6 +296,7 @@ class OrtGate:
             ref = session_from_onnx(self.reference, source=self.source, options=_quiet_options())
             self._names = [o.name for o in ref.get_outputs()]
             self._refs = [run_session(ref, f, source=self.source) for f in self.feeds]
+            self.reference = b""  # its outputs are all that is needed from here on (a 43 MB model is 43 MB here)
         return self._refs
 
     def __call__(self, candidate: onnx.ModelProto) -> str | None:
@@ -349,8 +377,10 @@ def simplify_traced(model: onnx.ModelProto, x, notes: list[str]):  # type: ignor
     """The exporter's ``simplifier``: ``model`` simplified and checked on ORT against itself on ``x``,
     with the summary; on failure the traced model and a note (the exporter's torch parity check
     covers the written file either way)."""
+    gate = OrtGate(model, [{model.graph.input[0].name: x}])
+    gate.reference_outputs()  # first, so its session is gone before the tools and the candidate's session run
     try:
-        res = simplify_model(model, accept=OrtGate(model, [{model.graph.input[0].name: x}]))
+        res = simplify_model(model, accept=gate)
     except SimplifyError as e:
         notes.append(f"graph left unsimplified: {e}")
         return model, None

@@ -71,13 +71,25 @@ def quantized_dict(run: Any) -> dict[str, Any]:
 
 
 def export_fp32(model_name: str, output_dir: str | os.PathLike[str], *, weights: str | None = None,
-                config: "ExportConfig | None" = None, model: Any = None, deploy: bool = True) -> "ExportResult":
-    """The exporter stage with the graph stage's simplifier plugged in (``config.simplify``)."""
+                config: "ExportConfig | None" = None, model: Any = None, deploy: bool = True,
+                isolate: bool = False) -> "ExportResult":
+    """The exporter stage with the graph stage's simplifier plugged in (``config.simplify``); ``isolate``:
+    a catalog model is built and traced in a child process (see :mod:`edgevis.exporters.child`)."""
     from ..exporters.onnx import ExportConfig, export_onnx
     from ..graph.simplify import simplify_traced
 
     return export_onnx(model_name, output_dir, weights=weights, config=config or ExportConfig(), model=model,
-                       deploy=deploy, simplifier=simplify_traced)
+                       deploy=deploy, simplifier=simplify_traced, isolate=isolate)
+
+
+def torch_in_child() -> bool:
+    """Whether a catalog model is traced in a child process: when this process has not imported torch. The
+    child's torch and exporter leftovers (~700 MB on lsnet_t) then end with it instead of riding along through
+    quantization; a process that already holds torch (a notebook, a test run) gains nothing from a child and
+    would pay a second torch import."""
+    import sys
+
+    return "torch" not in sys.modules
 
 
 def export(
@@ -144,7 +156,8 @@ def export(
     with _given_back(source, was_training), locked_output(out_dir):
         log(f"exporting {source.name} to ONNX and checking it on ONNX Runtime")
         if source.is_catalog:
-            result = export_fp32(source.name, out_dir, weights=None if weights is None else str(weights), config=config)
+            result = export_fp32(source.name, out_dir, weights=None if weights is None else str(weights), config=config,
+                                 isolate=torch_in_child())
         else:
             result = export_fp32(source.name, out_dir, config=config, model=source.module, deploy=False)
         say_warnings(step, warnings, result.warnings)

@@ -98,9 +98,9 @@ def resolve_source(model: Any, *, name: str | None = None, weights: str | None =
         if model.endswith(".py"):
             raise EdgevisError(f"--model {model} names no factory: give the function that returns your nn.Module, "
                                f"as {model}:make_model")
-        from ..catalog.registry import model_info
+        from ..catalog.registry import check_name
 
-        model_info(model)  # unknown names fail here, with close names, before torch is imported
+        check_name(model)  # unknown names fail here, with close names, before torch is imported
         custom = {k for k in ("mean", "std", "interpolation", "crop_pct", "channel_order", "layout")
                   if getattr(preprocess, k) is not None}
         if custom:

@@ -138,3 +138,14 @@ def test_unknown_name_suggests_close_names():
         model_info("lsnet_tt")
     with pytest.raises(UnknownModelError, match="edgevis models"):
         model_info("completely-different")
+
+
+def test_the_torch_free_name_index_names_exactly_the_registered_models():
+    # edgevis.catalog.index answers "is it in the catalog?" in a process that must not import torch (issue 18)
+    from edgevis.catalog.index import NAMES
+    from edgevis.catalog.registry import check_name
+
+    assert NAMES == set(ALL)
+    check_name("lsnet_t")
+    with pytest.raises(UnknownModelError, match="did you mean.*lsnet_t"):
+        check_name("lsnet_tt")
