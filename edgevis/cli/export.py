@@ -177,8 +177,10 @@ def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
               f"{st['calibration_images']} images)")
     lat = st.get("latency")
     if lat:
-        out.print(f"  latency on this machine (p50): FP32 {lat['fp32']['p50_ms']:.2f} ms, INT8 "
-                  f"{lat['int8']['p50_ms']:.2f} ms -> [bold]{lat['speedup']:.2f}x[/]")
+        ran = lat.get("precision") or {}  # OpenVINO: the precision each compiled model ran in
+        fp32, int8 = (f" ({ran[k]})" if k in ran else "" for k in ("fp32", "int8"))
+        out.print(f"  latency on {lat['device']} (p50): FP32 {lat['fp32']['p50_ms']:.2f} ms{fp32}, INT8 "
+                  f"{lat['int8']['p50_ms']:.2f} ms{int8} -> [bold]{lat['speedup']:.2f}x[/]")
     int8_ops = ", ".join(f"{n} {g}" for g, n in st["int8_ops"].items()) or "none"
     out.print(f"  int8 ops: {int8_ops}")
     for k in st["kept_float"]:
