@@ -62,6 +62,18 @@ static inline int32_t ev_floor_shr32(int32_t a, int64_t k) {
 static inline int64_t ev_mulw(int32_t a, int32_t b) { return (int64_t)a * (int64_t)b; }
 static inline uint64_t ev_shr_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a >> s; }
 static inline uint64_t ev_shl_u64(uint64_t a, uint64_t s) { return s >= 64 ? 0 : a << s; }
+/* floor(n / d) for 0 < d whose quotient is proven below 2**B (1 <= B <= 32), by restoring binary long division:
+   before step b, n < d * 2**(b + 1); (n >> b) >= d exactly when n >= d * 2**b, and then d << b <= n does not
+   wrap. B compare-and-subtract steps, no division instruction: GCC vectorizes a loop of them (B a constant) */
+static inline uint32_t ev_udiv_bits(uint32_t n, uint32_t d, int B) {
+    uint32_t q = 0;
+    for (int b = B - 1; b >= 0; b--) {
+        uint32_t ge = (n >> b) >= d;
+        n -= ge ? d << b : 0;
+        q |= ge << b;
+    }
+    return q;
+}
 /* the same on uint64 values held in int32 (an element-wise step whose ranges allow it): x in [0, 2**31) and the
    result proven there; the amount s as the int32 it was cast from (a negative one is an amount >= 2**63, and
    (uint32_t)s > 31 exactly when the uint64 amount is >= 32). From 32 on the result is 0, as ev_shr_u64's is:

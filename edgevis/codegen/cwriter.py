@@ -78,6 +78,7 @@ class CWriter:
         self._label = ""
         self.ranges = plan.ranges or value_ranges(g)
         self._sfx = ""  # "32" while a fused element-wise step computes in int32 (the helpers' suffix)
+        self._divides = False  # set by _expr when the expression it returns divides by a computed divisor
 
     # ------------------------------------------------------------ storage
     def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None, key: str = "#table") -> str:
@@ -175,7 +176,7 @@ class CWriter:
         prod = {o: m for m in s.nodes for o in m.outputs}
         # a division by a computed divisor does not vectorize (no SIMD integer division): the loop runs in phases
         # (see _phased), the divisions alone in a scalar loop, the rest vectorized with int32 locals
-        divs = {f"v{j}" for j, m in enumerate(s.nodes) if m.op in ("Div", "Mod") and not g.is_const(m.inputs[1])}
+        divs: set[str] = set()  # the locals a division instruction computes (_expr sets self._divides)
         held: set[str] = set()  # uint64 tensors whose locals are int32 (see _held32)
         for j, m in enumerate(s.nodes):
             out = m.outputs[0]
@@ -195,7 +196,10 @@ class CWriter:
             if not in32 and m.op == "Mul" and self._fits32(m.inputs[:2]):
                 expr = f"ev_mulw({args[0]}, {args[1]})"  # int32 x int32: exact in int64
             else:
+                self._divides = False
                 expr = self._expr(m, args, ct, prod, local)
+                if self._divides:
+                    divs.add(f"v{j}")
             if small and not in32:  # computed in int64, its value fits: exact
                 expr = f"(int32_t)({expr})"
             lines.append(f"{ct} v{j} = {expr};")
@@ -272,10 +276,17 @@ class CWriter:
             floor = self._floor_div(m, prod, local)
             if floor:
                 return floor
-            if self._const_positive(m.inputs[1]) is not None:
+            d = self._const_positive(m.inputs[1])
+            if d is not None:
+                if d.size == 1 and self.ranges.get(m.inputs[0], (-1, 0))[0] >= 0 and not int(d.reshape(-1)[0]) & \
+                        (int(d.reshape(-1)[0]) - 1):  # a >= 0 by 2**k: truncation is floor, an unsigned shift
+                    u = "uint32_t" if self._sfx else "uint64_t"
+                    return f"(({ct})(({u})({a[0]}) >> {int(d.reshape(-1)[0]).bit_length() - 1}))"
                 return f"({a[0]} / {a[1]})"
+            self._divides = not g.is_const(m.inputs[1])
             return self._div_computed(m.inputs[0], m.inputs[1], a[0], a[1], ct) or f"ev_div{self._sfx}({a[0]}, {a[1]})"
         if op == "Mod":
+            self._divides = not g.is_const(m.inputs[1])
             if int(m.attrs.get("fmod", 0)):
                 return f"ev_fmod{self._sfx}({a[0]}, {a[1]})"
             positive = self._const_positive(m.inputs[1]) is not None
@@ -321,12 +332,20 @@ class CWriter:
 
     def _div_computed(self, x: str, d: str, a: str, b: str, ct: str) -> str | None:
         """ONNX Div of ``x`` by a computed divisor ``d`` (C expressions ``a``, ``b``) where the ranges prove ``d >= 1``
-        (no zero, no -1: C's truncating ``/`` is ONNX's): in uint32 where both lie in ``[0, 2**32)`` (a cheaper
-        division than int64's; truncation and floor agree there), else in the operands' type; None otherwise."""
+        (no zero, no -1: C's truncating ``/`` is ONNX's): in uint32 where both lie in ``[0, 2**32)`` (truncation and
+        floor agree there), as ``ev_udiv_bits`` (no division instruction: it vectorizes) where the quotient is
+        also proven below ``2**16``, else a uint32 division (cheaper than int64's); else in the operands' type;
+        None otherwise."""
         r = self.ranges
         if d not in r or x not in r or r[d][0] < 1:
             return None
-        if fits(r[x], (0, (1 << 32) - 1)) and fits(r[d], (0, (1 << 32) - 1)):
+        self._divides = True
+        u32 = (0, (1 << 32) - 1)
+        if fits(r[x], u32) and fits(r[d], u32):
+            bits = (r[x][1] // r[d][0]).bit_length()
+            if bits <= 16:
+                self._divides = False
+                return f"(({ct})ev_udiv_bits((uint32_t)({a}), (uint32_t)({b}), {max(bits, 1)}))"
             return f"(({ct})((uint32_t)({a}) / (uint32_t)({b})))"
         return f"({a} / {b})"
 
@@ -348,6 +367,7 @@ class CWriter:
             ct = "int32_t" if self._sfx else self.g.tensors[div.outputs[0]].ctype
             if self.ranges.get(sub.inputs[0], (-1, 0))[0] >= 0:  # a >= 0: floor is truncation
                 return self._div_computed(sub.inputs[0], div.inputs[1], a, b, ct)
+            self._divides = True
             return f"ev_floordiv{self._sfx}({a}, {b})"
         a = self._arg(sub.inputs[0], local)
         if np.all((d & (d - 1)) == 0):

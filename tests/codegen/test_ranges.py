@@ -298,8 +298,8 @@ def _floor_div(a, b):
 @pytest.mark.parametrize("flags", [("-O3", "-march=native"),
                                    ("-O0", "-fsanitize=undefined", "-fno-sanitize-recover=all")])
 def test_prelude_shift_and_division_helpers_at_the_edges(tmp_path, flags):
-    """The prelude's floor shifts, one-division floor quotient and int32-held uint64 shifts against Python on edge
-    values (INT64_MIN/MAX, INT32_MIN/MAX, 0, +-1, powers of two and their neighbours), every shift amount (past 31
+    """The prelude's floor shifts, one-division floor quotient, long division and int32-held uint64 shifts against
+    Python on edge values (INT64_MIN/MAX, INT32_MIN/MAX, 0, +-1, powers of two and their neighbours), every shift amount (past 31
     and 63 where the helper takes it), vectorized (-O3 -march=native: arrays of operands) and under UBSan."""
     from edgevis.codegen.ckernels import PRELUDE
 
@@ -310,13 +310,14 @@ def test_prelude_shift_and_division_helpers_at_the_edges(tmp_path, flags):
     e32 = [v for v in e64 if -(1 << 31) <= v < (1 << 31)]
     dpos = [v for v in e64 if v > 0]
     d32 = [v for v in dpos if v < (1 << 31)]
+    u32 = sorted({v % (1 << 32) for v in e32} | {(1 << 32) - 1, (1 << 32) - 2, 65536 * 65535, 196605, 65537})
     arr = lambda name, ct, vs: f"static const {ct} {name}[{len(vs)}] = {{{', '.join(_c_lit(v, ct) for v in vs)}}};"
     src = "\n".join(["#include <stdint.h>", "#include <stdio.h>", "#include <inttypes.h>", PRELUDE,
                      arr("A", "int64_t", e64), arr("B", "int32_t", e32), arr("D", "int64_t", dpos),
-                     arr("E", "int32_t", d32), r"""
+                     arr("E", "int32_t", d32), arr("U", "uint32_t", u32), r"""
 int main(void) {
     int nA = sizeof A / sizeof A[0], nB = sizeof B / sizeof B[0];
-    int nD = sizeof D / sizeof D[0], nE = sizeof E / sizeof E[0];
+    int nD = sizeof D / sizeof D[0], nE = sizeof E / sizeof E[0], nU = sizeof U / sizeof U[0];
     int64_t r64[64]; int32_t r32[64];
     for (int i = 0; i < nA; i++) {
         for (int k = 0; k < 64; k++) r64[k] = ev_floor_shr(A[i], k);
@@ -334,6 +335,16 @@ int main(void) {
                 printf("sh %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n", B[i], B[j], ev_shr32u(B[i], B[j]),
                        ev_shl32u(B[i], B[j]));
     }
+    for (int i = 0; i < nU; i++)
+        for (int j = 0; j < nU; j++) {
+            uint32_t n = U[i], d = U[j], q;
+            int B = 1;
+            if (d == 0) continue;
+            q = n / d;
+            while (B < 32 && (q >> B) != 0) B++;  /* the fewest steps the quotient allows */
+            printf("ud %" PRIu32 " %" PRIu32 " %" PRIu32 " %" PRIu32 "\n", n, d, ev_udiv_bits(n, d, B),
+                   ev_udiv_bits(n, d, 32));
+        }
     return 0;
 }
 """])
@@ -342,7 +353,7 @@ int main(void) {
     exe = tmp_path / "edges"
     subprocess.run(["gcc", "-std=c99", *flags, str(c), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split("\n")
-    seen = {"fs": 0, "fd": 0, "fs32": 0, "fd32": 0, "sh": 0}
+    seen = {"fs": 0, "fd": 0, "fs32": 0, "fd32": 0, "sh": 0, "ud": 0}
     for line in filter(None, out):
         kind, *v = line.split()
         v = [int(x) for x in v]
@@ -351,6 +362,8 @@ int main(void) {
             assert v[2] == v[0] >> v[1], line  # Python's >> on ints is floor division by 2**k
         elif kind in ("fd", "fd32"):
             assert v[2] == _floor_div(v[0], v[1]), line
+        elif kind == "ud":  # the long division with the fewest steps its quotient allows, and with 32
+            assert v[2] == v[3] == v[0] // v[1], line
         else:  # the uint64 amount the int32 stands for: its value mod 2**64; ev_shr_u64 / ev_shl_u64 give 0 from 64
             x, s = v[0], v[1] % (1 << 64)
             assert v[2] == (x >> s if s < 64 else 0), line
@@ -362,4 +375,6 @@ int main(void) {
 def _c_lit(v, ct):
     if ct == "int64_t":
         return "(-INT64_C(9223372036854775807) - 1)" if v == -(1 << 63) else f"INT64_C({v})"
+    if ct == "uint32_t":
+        return f"UINT32_C({v})"
     return "(-2147483647 - 1)" if v == -(1 << 31) else str(v)
