@@ -502,20 +502,25 @@ class CWriter:
             f"                ev_gemm_u8({wsym} + g_ * {round_up(og, MR) * gm.kp}, S, {csym} + g_ * {og}, "
             f"{py} + (b_ * {O} + g_ * {og}) * {P} + p0, {og}, n_, {gm.kp}, {P}, 1);\n"
             "            }\n        }\n    }")
-        nbv = vnni_block(gm) if pp.pointwise else 0
+        nbv = vnni_block(gm)
         if not nbv:
             self.body.append(portable)
             return
-        # 1 x 1 on AVX-512 VNNI (gemm.py, behind EV_VNNI512): the same sums, 16 pixels per vector
-        self.kernels.update(vnni_pw_kernels(x.ctype))
+        # on AVX-512 VNNI (gemm.py, behind EV_VNNI512): the same sums, 16 pixels per vector
+        self.kernels.update(vnni_pw_kernels(x.ctype, pp.pointwise))
+        if pp.pointwise:
+            packv = f"ev_packv_{xs}(xg + p0, {H * W}, n_, {cg}, {gm.kp}, S)"
+        else:
+            packv = (f"ev_im2colv_{xs}(xg, {cg}, {H}, {W}, {geo}, {WO}, {dil[0]}, {dil[1]}, {zx + U8_BIAS[x.ctype]}, "
+                     f"p0, n_, {gm.kp}, S)")
         self.body.append(
             f"#if EV_VNNI512\n    {{\n        uint8_t *S = A + {self.plan.scratch[self._nstep]};\n"
-            f"        (void)ev_packu_{xs}; (void)ev_gemm_u8;  /* the portable path's kernels: used in #else */\n"
+            f"        (void){pack.split('(')[0]}; (void)ev_gemm_u8;  /* the portable path's kernels: used in #else */\n"
             f"        for (long b_ = 0; b_ < {N}; b_++) for (long g_ = 0; g_ < {G}; g_++) {{\n"
             f"            const {x.ctype} *xg = {px} + (b_ * {C} + g_ * {cg}) * {H * W};\n"
             f"            for (long p0 = 0; p0 < {P}; p0 += {nbv}) {{\n"
             f"                int n_ = {P} - p0 < {nbv} ? (int)({P} - p0) : {nbv};\n"
-            f"                ev_packv_{xs}(xg + p0, {H * W}, n_, {cg}, {gm.kp}, S);\n"
+            f"                {packv};\n"
             f"                ev_gemm_vnni({wsym} + g_ * {round_up(og, MR) * gm.kp}, S, {csym} + g_ * {og}, "
             f"{py} + (b_ * {O} + g_ * {og}) * {P} + p0, {og}, n_, {gm.kp}, {P});\n"
             "            }\n        }\n    }\n#else\n" + portable + "\n#endif")

@@ -433,6 +433,35 @@ static void ev_packv_{X}(const {XT} *restrict x, long KS, int N, int K, int KP, 
 #endif
 """
 
+VNNI_IM2COL = r"""
+#if EV_VNNI512
+/* im2col of output pixels P0 .. P0+N-1 as biased uint8 in ev_packv's layout (16 pixels x 4 columns per 64
+   bytes; 0 beyond the C*KH*KW columns or N pixels): PADU (the zero point plus the bias) where the window leaves the image */
+static void ev_im2colv_{X}(const {XT} *restrict x, int C, int H, int W, int KH, int KW, int SH, int SW, int PT,
+                          int PL, int WO, int DH, int DW, int PADU, long P0, int N, int KP, uint8_t *restrict out) {
+    const int NR = (N + 15) / 16 * 16;
+    for (int r = 0; r < NR; r++) {
+        uint8_t *o = out + (long)(r / 16) * KP * 16 + (r % 16) * 4;
+        int k = 0;
+        if (r < N) {
+            int oy = (int)((P0 + r) / WO), ox = (int)((P0 + r) % WO);
+            for (int c = 0; c < C; c++)
+                for (int i = 0; i < KH; i++) {
+                    int iy = oy * SH + i * DH - PT;
+                    const {XT} *row = x + ((long)c * H + (iy < 0 ? 0 : (iy >= H ? H - 1 : iy))) * W;
+                    for (int j = 0; j < KW; j++, k++) {
+                        int ix = ox * SW + j * DW - PL;
+                        o[(k >> 2) * 64 + (k & 3)] =
+                            (iy < 0 || iy >= H || ix < 0 || ix >= W) ? (uint8_t)PADU : ev_u_{X}(row[ix]);
+                    }
+                }
+        }
+        for (; k < KP; k++) o[(k >> 2) * 64 + (k & 3)] = 0;
+    }
+}
+#endif
+"""
+
 VNNI_GEMM = r"""
 #if EV_VNNI512
 static inline __m512i ev_bcast4(const int8_t *w) { int32_t t; memcpy(&t, w, 4); return _mm512_set1_epi32(t); }
@@ -483,11 +512,15 @@ static void ev_gemm_vnni(const int8_t *restrict w, const uint8_t *restrict S, co
 """
 
 
-def vnni_pw_kernels(xt: str) -> dict[str, str]:
-    """The AVX-512 VNNI 1 x 1 path's C by kernel key (each inside ``#if EV_VNNI512``; see above)."""
+def vnni_pw_kernels(xt: str, pointwise: bool = True) -> dict[str, str]:
+    """The AVX-512 VNNI uint8 path's C by kernel key (each inside ``#if EV_VNNI512``; see above): the packing of
+    a 1 x 1 convolution's input, or the im2col of a windowed one, and the GEMM."""
     flip = "(char)0x80" if xt == "int8_t" else "0"
-    return {"vnni_head": VNNI_HEAD, f"packv_{xt}": VNNI_PACK.replace("{X}", XSHORT[xt]).replace("{XT}", xt)
-            .replace("{FLIP}", flip), "gemm_vnni": VNNI_GEMM}
+    if pointwise:
+        pack = {f"packv_{xt}": VNNI_PACK.replace("{X}", XSHORT[xt]).replace("{XT}", xt).replace("{FLIP}", flip)}
+    else:
+        pack = {f"im2colv_{xt}": VNNI_IM2COL.replace("{X}", XSHORT[xt]).replace("{XT}", xt)}
+    return {"vnni_head": VNNI_HEAD, **pack, "gemm_vnni": VNNI_GEMM}
 
 
 def vnni_block(gm: Gemm) -> int:
