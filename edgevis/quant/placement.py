@@ -12,7 +12,7 @@ calibration images meet the target.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import onnx
@@ -153,19 +153,19 @@ class Searcher:
         spreads: list[float] = []
         for k in range(max_passes):
             cands: dict[str, dict[str, str]] = {}  # group -> the kept set with it in float
-            blobs: dict[str, bytes] = {}  # only the serialized candidates are held while timing (memory)
             sizes: dict[str, int] = {}
             in_int8 = quantized_nodes(best.model)
             for g in todo:
                 names = [n.name for n in in_int8 if node_group(n) == g and n.name not in best.kept]
                 if names:
                     cands[g] = {**best.kept, **{n: f"latency ({g} slower in int8 here)" for n in names}}
-                    blobs[g] = self.placement(cands[g]).blob
                     sizes[g] = len(names)
             if not cands:
                 break
+            # a candidate is built and serialized when its chunk of compare_all is timed, and dropped after it:
+            # all of them at once were 130 MB on lsnet_t (the convs-in-float one is an FP32-sized model)
+            blobs = _Built(list(cands), lambda g: self.placement(cands[g]).blob)
             verdicts = compare_all(timer, best.blob, blobs, min_gain=MIN_GAIN)
-            del blobs
             winners = sorted((g for g, v in verdicts.items() if v.verdict == FASTER), key=lambda g: -verdicts[g].gain)
             for g, v in verdicts.items():
                 spreads.append(v.spread)
@@ -248,6 +248,24 @@ class Searcher:
             else:
                 lo = mid
         return best, best_c, True
+
+
+class _Built(Mapping[str, bytes]):
+    """A read-only mapping whose values are made on each lookup and not kept."""
+
+    def __init__(self, keys: list[str], make: Callable[[str], bytes]) -> None:
+        self._keys, self._make = keys, make
+
+    def __getitem__(self, key: str) -> bytes:
+        if key not in self._keys:
+            raise KeyError(key)
+        return self._make(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 def _better(a: Closeness, b: Closeness) -> bool:

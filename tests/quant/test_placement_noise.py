@@ -104,3 +104,29 @@ def test_a_gain_below_the_minimum_or_the_spread_is_no_verdict():
     assert judge(steady, [11.0] * 5, 0.03).verdict == SLOWER
     wild = judge([10, 10, 10, 10, 10], [6, 14, 9, 20, 5], 0.03)  # median ratio 1.11, spread far larger
     assert wild.verdict == UNDECIDED and wild.spread > abs(wild.gain)
+
+
+def test_the_best_keeps_its_session_across_chunks_and_every_candidate_is_opened_once():
+    # compare_all times candidates a few at a time beside the best (memory); the best's session is made once
+    # per best, not once per chunk, and a candidate is opened (and its bytes asked for) only in its own chunk
+    from edgevis.quant.noise import BEST, session_round_timer
+
+    opened, ran = [], []
+
+    class Session:
+        def __init__(self, b):
+            self.b = b
+
+        def run(self, names, feed):
+            ran.append(self.b)
+            return [feed["x"]]
+
+    timer = session_round_timer(lambda b: opened.append(b) or Session(b), "x", np.zeros(1), iters=1, warmup=1)
+    best = b"best"
+    cands = {f"g{i}": f"cand{i}".encode() for i in range(5)}
+    verdicts = compare_all(timer, best, cands, min_gain=0.03, min_rounds=2, max_rounds=2, at_once=2)
+    assert set(verdicts) == set(cands)
+    assert opened == [best, b"cand0", b"cand1", b"cand2", b"cand3", b"cand4"]
+    assert ran.count(best) == 1 + 3 * 2  # one warm-up, then two rounds in each of the three chunks
+    timer({BEST: b"new best"})
+    assert opened[-1] == b"new best"
