@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..core.errors import EdgevisError
 
@@ -33,9 +33,10 @@ REQUEST, RESULT, STDERR = "request.pkl", "result.pkl", "stderr.txt"
 
 
 def trace_in_child(model_name: str, path: Path, *, weights: str | os.PathLike[str] | None,
-                   config: "ExportConfig") -> "Traced":
+                   config: "ExportConfig", meanwhile: Callable[[], None] | None = None) -> "Traced":
     """:func:`~edgevis.exporters.onnx.trace_model` of catalog model ``model_name`` in a child process; the traced
-    file lands at ``path`` (weights in ``path.data``), and its folder holds the exchange files."""
+    file lands at ``path`` (weights in ``path.data``), and its folder holds the exchange files. ``meanwhile``
+    runs here while the child works (tracing is mostly one thread: the other core is free)."""
     d = path.parent
     (d / REQUEST).write_bytes(pickle.dumps({"model_name": model_name, "path": str(path),
                                             "weights": None if weights is None else str(weights), "config": config}))
@@ -43,6 +44,8 @@ def trace_in_child(model_name: str, path: Path, *, weights: str | os.PathLike[st
         proc = subprocess.Popen([sys.executable, "-m", "edgevis.exporters.child", str(d)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         try:
+            if meanwhile is not None:
+                meanwhile()
             rc = proc.wait()
         finally:  # interrupted (Ctrl-C, SIGTERM) or failed here: the child goes before its files do
             if proc.poll() is None:

@@ -30,7 +30,9 @@ from ..core.compare import Closeness, compare_outputs
 from ..core.errors import EdgevisError, OutputError, ParityError, first_line
 from ..core.files import atomic_output, ensure_writable_dir, sha256_file, write_json_atomic
 from ..core.types import OnnxArtifact, Preprocess, TensorSpec
-from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, PROTOBUF_LIMIT, load_onnx, op_histogram, set_metadata
+
+# core.onnxfile (onnx: ~0.9 s to import, most of it ml_dtypes) is imported where it is used, so that a process
+# exporting through a child starts the child first and imports onnx while the child works
 
 if TYPE_CHECKING:  # torch is imported where it runs: the ONNX half of an export (and its parent process) needs none
     import torch
@@ -185,6 +187,7 @@ def export_onnx(
     deploy: bool = True,
     simplifier: Simplifier | None = None,
     isolate: bool = False,
+    meanwhile: Callable[[], None] | None = None,
 ) -> ExportResult:
     """Export catalog model ``model_name`` to ``output_dir/NAME.fp32.onnx`` and prove it.
 
@@ -193,7 +196,8 @@ def export_onnx(
     as :func:`edgevis.catalog.create_model` and the pipeline's model sources set them.
     ``deploy`` puts it in deploy form first (catalog modules; a user's own module is exported as it is).
     ``isolate`` (a catalog model, no ``model``) builds and traces it in a child process, which hands
-    back the traced file and torch's outputs; the rest runs here without importing torch.
+    back the traced file and torch's outputs; the rest runs here without importing torch (``meanwhile``, if
+    given, runs here while the child works).
 
     This is the exporter stage alone. ``simplifier`` (the graph stage's, passed by
     :func:`edgevis.pipeline.export`) rewrites the traced graph before the parity check
@@ -218,7 +222,7 @@ def export_onnx(
             # the child's file (weights in a .data file beside it) lives beside the output, not in /tmp (often RAM)
             with tempfile.TemporaryDirectory(prefix=f".{model_name}.trace-", dir=out_dir) as d:
                 traced_path = Path(d) / "traced.onnx"
-                traced = trace_in_child(model_name, traced_path, weights=weights, config=config)
+                traced = trace_in_child(model_name, traced_path, weights=weights, config=config, meanwhile=meanwhile)
                 loaded = [_load_traced(model_name, traced_path, traced)]
         else:
             traced = trace_model(model_name, tmp, weights=weights, config=config, model=model, deploy=deploy)
@@ -290,6 +294,8 @@ def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] 
 
 def _load_traced(model_name: str, path: Path, traced: Traced) -> Any:
     """The traced file as a ModelProto (its external weights, if any, loaded into it)."""
+    from ..core.onnxfile import PROTOBUF_LIMIT, load_onnx
+
     size = path.stat().st_size + sum(p.stat().st_size for p in path.parent.glob(path.name + ".data"))
     if size >= PROTOBUF_LIMIT:
         raise OutputError(f"{model_name} is {size / 1024**3:.1f} GiB, over the 2 GiB single-file ONNX limit")
@@ -308,6 +314,8 @@ def _finish(model_name: str, onnx_model: Any, tmp: Path, traced: Traced, config:
             simplifier: Simplifier | None) -> tuple[dict[str, Any], Closeness, dict[str, int], dict[str, Any] | None]:
     """The ONNX half: simplify, record the provenance, write ``tmp``, prove it on ONNX Runtime against torch."""
     import onnx
+
+    from ..core.onnxfile import META_PREPROCESS, META_PROVENANCE, op_histogram, set_metadata
 
     batch = traced.parity_batch
     simplified = None

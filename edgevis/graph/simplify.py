@@ -145,7 +145,7 @@ def _restore(simplified: onnx.ModelProto, original: onnx.ModelProto, names: set[
     return simplified
 
 
-def _import_onnxsim():  # type: ignore[no-untyped-def]
+def import_onnxsim():  # type: ignore[no-untyped-def]
     """onnxsim, imported without torch where torch is not loaded yet.
 
     onnxsim's package imports all its modules, and one (``ppq_integration``, an optional PPQ backend that needs
@@ -174,7 +174,7 @@ def _import_onnxsim():  # type: ignore[no-untyped-def]
 
 
 def _run_onnxsim(model: onnx.ModelProto) -> onnx.ModelProto:
-    onnxsim = _import_onnxsim()
+    onnxsim = import_onnxsim()
     out, ok = onnxsim.simplify(model)
     if not ok:
         raise RuntimeError("onnxsim's own check failed")

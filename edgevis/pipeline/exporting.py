@@ -72,14 +72,29 @@ def quantized_dict(run: Any) -> dict[str, Any]:
 
 def export_fp32(model_name: str, output_dir: str | os.PathLike[str], *, weights: str | None = None,
                 config: "ExportConfig | None" = None, model: Any = None, deploy: bool = True,
-                isolate: bool = False) -> "ExportResult":
+                isolate: bool = False, quantizing: bool = False) -> "ExportResult":
     """The exporter stage with the graph stage's simplifier plugged in (``config.simplify``); ``isolate``:
-    a catalog model is built and traced in a child process (see :mod:`edgevis.exporters.child`)."""
+    a catalog model is built and traced in a child process (see :mod:`edgevis.exporters.child`), while this
+    process imports what the steps after it use (``quantizing``: the quantizer's too)."""
     from ..exporters.onnx import ExportConfig, export_onnx
     from ..graph.simplify import simplify_traced
 
     return export_onnx(model_name, output_dir, weights=weights, config=config or ExportConfig(), model=model,
-                       deploy=deploy, simplifier=simplify_traced, isolate=isolate)
+                       deploy=deploy, simplifier=simplify_traced, isolate=isolate,
+                       meanwhile=lambda: _import_later_steps(quantizing))
+
+
+def _import_later_steps(quantizing: bool) -> None:
+    """Import onnxsim, ONNX Runtime and (``quantizing``) ORT's quantizer while the export's child traces: ~2 s
+    of imports on a core the child leaves idle, instead of after it (issue 18)."""
+    from ..graph.simplify import import_onnxsim
+    from ..runtimes import ort  # noqa: F401
+
+    import_onnxsim()
+    if quantizing:
+        from ..quant import int8  # noqa: F401
+        from onnxruntime.quantization import quantize_static  # noqa: F401
+        from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: F401
 
 
 def torch_in_child() -> bool:
@@ -157,7 +172,7 @@ def export(
         log(f"exporting {source.name} to ONNX and checking it on ONNX Runtime")
         if source.is_catalog:
             result = export_fp32(source.name, out_dir, weights=None if weights is None else str(weights), config=config,
-                                 isolate=torch_in_child())
+                                 isolate=torch_in_child(), quantizing=q8 is not None or qio is not None)
         else:
             result = export_fp32(source.name, out_dir, config=config, model=source.module, deploy=False)
         say_warnings(step, warnings, result.warnings)
