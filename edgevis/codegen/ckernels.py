@@ -74,6 +74,22 @@ static inline uint32_t ev_udiv_bits(uint32_t n, uint32_t d, int B) {
     }
     return q;
 }
+/* the high 64 bits of a * b (Hacker's Delight 8-2, 32-bit halves: no carry is lost, every partial sum fits 64 bits) */
+static inline uint64_t ev_mulhi_u64(uint64_t a, uint64_t b) {
+    uint64_t a0 = a & 0xFFFFFFFFu, a1 = a >> 32, b0 = b & 0xFFFFFFFFu, b1 = b >> 32;
+    uint64_t t = a1 * b0 + ((a0 * b0) >> 32);
+    uint64_t w1 = (t & 0xFFFFFFFFu) + a0 * b1;
+    return a1 * b1 + (t >> 32) + (w1 >> 32);
+}
+/* floor(n / d) for d >= 1 by a divisor invariant over a loop, m = (2**64 - 1) / d computed once: u = n or ~n
+   (whichever is non-negative, < 2**63; floor(n / d) = ~floor(~n / d) for n < 0, applied by xor), then
+   q = mulhi(u, m) is floor(u / d) or one less (2**64 / d - m < 2 and u < 2**63: u * m / 2**64 > u / d - 1;
+   m <= 2**64 / d: q <= u / d), and one compare adds the missing one. No division instruction: it vectorizes */
+static inline int64_t ev_floordiv_inv(int64_t n, uint64_t d, uint64_t m) {
+    uint64_t s = (uint64_t)0 - (uint64_t)(n < 0), u = (uint64_t)n ^ s, q = ev_mulhi_u64(u, m);
+    q += (uint64_t)(u - q * d >= d);
+    return (int64_t)(q ^ s);
+}
 /* the same on uint64 values held in int32 (an element-wise step whose ranges allow it): x in [0, 2**31) and the
    result proven there; the amount s as the int32 it was cast from (a negative one is an amount >= 2**63, and
    (uint32_t)s > 31 exactly when the uint64 amount is >= 32). From 32 on the result is 0, as ev_shr_u64's is:

@@ -79,6 +79,8 @@ class CWriter:
         self.ranges = plan.ranges or value_ranges(g)
         self._sfx = ""  # "32" while a fused element-wise step computes in int32 (the helpers' suffix)
         self._divides = False  # set by _expr when the expression it returns divides by a computed divisor
+        self._hoist: list[str] = []  # per-chunk declarations of the element-wise step being written
+        self._inner = 0  # its innermost loop's index
 
     # ------------------------------------------------------------ storage
     def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None, key: str = "#table") -> str:
@@ -177,6 +179,7 @@ class CWriter:
         # a division by a computed divisor does not vectorize (no SIMD integer division): the loop runs in phases
         # (see _phased), the divisions alone in a scalar loop, the rest vectorized with int32 locals
         divs: set[str] = set()  # the locals a division instruction computes (_expr sets self._divides)
+        self._hoist, self._inner = [], len(dims) - 1  # per-chunk constants (_floor_div), the innermost loop
         held: set[str] = set()  # uint64 tensors whose locals are int32 (see _held32)
         for j, m in enumerate(s.nodes):
             out = m.outputs[0]
@@ -210,9 +213,9 @@ class CWriter:
             pre.append(f"{ops[base][1]} *q{k} = {ops[base][0]};")
             lines.append(f"q{k}[{_offset(strides[base])}] = {local[w]};")
         pre, lines = _prune(pre, lines)
-        if divs & {ln.split(" = ")[0].split()[-1] for ln in lines}:
+        if self._hoist or divs & {ln.split(" = ")[0].split()[-1] for ln in lines}:
             self.body.append("    {\n        " + "\n        ".join(pre) + "\n        "
-                             + _phased(lines, divs, dims).replace("\n", "\n        ") + "\n    }")
+                             + _phased(lines, divs, dims, self._hoist).replace("\n", "\n        ") + "\n    }")
             return
         self.body.append("    {\n        " + "\n        ".join(pre) + f"\n        {head}{{\n            "
                          + "\n            ".join(lines) + "\n        }\n    }")
@@ -330,6 +333,13 @@ class CWriter:
             return f"ev_{'shr' if d == 'RIGHT' else 'shl'}_u64({a[0]}, {a[1]})"
         raise CodegenError(f"no C kernel for {op} node '{m.name}'")
 
+    def _invariant(self, c: str) -> bool:
+        """Whether C expression ``c`` is a read that does not move along the innermost loop of the step (a row's
+        divisor: the same for every element of a chunk, see _phased)."""
+        import re
+
+        return bool(re.fullmatch(r"p\d+\[[^\]]*\]", c)) and not re.search(rf"\bi{self._inner}\b", c)
+
     def _div_computed(self, x: str, d: str, a: str, b: str, ct: str) -> str | None:
         """ONNX Div of ``x`` by a computed divisor ``d`` (C expressions ``a``, ``b``) where the ranges prove ``d >= 1``
         (no zero, no -1: C's truncating ``/`` is ONNX's): in uint32 where both lie in ``[0, 2**32)`` (truncation and
@@ -366,7 +376,14 @@ class CWriter:
             a, b = self._arg(sub.inputs[0], local), self._arg(div.inputs[1], local)
             ct = "int32_t" if self._sfx else self.g.tensors[div.outputs[0]].ctype
             if self.ranges.get(sub.inputs[0], (-1, 0))[0] >= 0:  # a >= 0: floor is truncation
-                return self._div_computed(sub.inputs[0], div.inputs[1], a, b, ct)
+                q = self._div_computed(sub.inputs[0], div.inputs[1], a, b, ct)
+                if self._divides is False or not self._invariant(b):
+                    return q
+            if self._invariant(b):  # the same divisor across the chunk: its reciprocal once (ev_floordiv_inv)
+                self._divides = False
+                mv = f"m_{len(self._hoist)}"
+                self._hoist.append(f"const uint64_t {mv} = UINT64_C(0xFFFFFFFFFFFFFFFF) / (uint64_t)({b});")
+                return f"(({ct})ev_floordiv_inv({a}, (uint64_t)({b}), {mv}))"
             self._divides = True
             return f"ev_floordiv{self._sfx}({a}, {b})"
         a = self._arg(sub.inputs[0], local)
@@ -643,17 +660,20 @@ class CWriter:
 CHUNK = 128  # elements of the innermost loop per pass of a phased element-wise step
 
 
-def _phased(lines: list[str], divs: set[str], dims: list[int]) -> str:
+def _phased(lines: list[str], divs: set[str], dims: list[int], hoist: list[str] | None = None) -> str:
     """The loop over ``dims`` of an element-wise step with divisions by computed divisors (locals ``divs``), split
     into phases over chunks of the innermost dimension: each local's phase is the latest of its operands', a
     division's the next odd one (scalar loops: divisions alone), any other's the next even one (the loops the
     compiler vectorizes). A local read in a later phase than its own passes through a chunk array on the stack.
     Each element still computes the same expressions on the same values, only in another loop: the results are
-    those of the single loop exactly."""
+    those of the single loop exactly. ``hoist``: declarations computed once per chunk (they read no innermost
+    index), before its loops."""
     import re
 
     decl = re.compile(r"^(\w+) (v\d+) = (.*);$")
     inner = len(dims) - 1
+    text = "\n".join(lines)
+    hoist = [h for h in hoist or [] if re.search(rf"\b{h.split(' = ')[0].split()[-1]}\b", text)]  # not pruned away
     phase: dict[str, int] = {}
     ctype: dict[str, str] = {}
     items: list[tuple[int, str, list[str]]] = []  # (phase, line, locals it reads)
@@ -670,7 +690,7 @@ def _phased(lines: list[str], divs: set[str], dims: list[int]) -> str:
     head = "".join(f"for (long i{d} = 0; i{d} < {n}; i{d}++) " for d, n in enumerate(dims[:-1]))
     n = dims[-1]
     out = [f"{head}{{", f"    for (long c_ = 0; c_ < {n}; c_ += {CHUNK}) {{",
-           f"        const long n_ = {n} - c_ < {CHUNK} ? {n} - c_ : {CHUNK};"]
+           f"        const long n_ = {n} - c_ < {CHUNK} ? {n} - c_ : {CHUNK};"] + ["        " + h for h in hoist]
     out += [f"        {ctype[v]} a_{v}[{CHUNK}];" for v in cross]
     for ph in sorted({p for p, _, _ in items}):
         body = [ln for p, ln, _ in items if p == ph]

@@ -298,9 +298,10 @@ def _floor_div(a, b):
 @pytest.mark.parametrize("flags", [("-O3", "-march=native"),
                                    ("-O0", "-fsanitize=undefined", "-fno-sanitize-recover=all")])
 def test_prelude_shift_and_division_helpers_at_the_edges(tmp_path, flags):
-    """The prelude's floor shifts, one-division floor quotient, long division and int32-held uint64 shifts against
-    Python on edge values (INT64_MIN/MAX, INT32_MIN/MAX, 0, +-1, powers of two and their neighbours), every shift amount (past 31
-    and 63 where the helper takes it), vectorized (-O3 -march=native: arrays of operands) and under UBSan."""
+    """The prelude's floor shifts, floor quotients (one division; a multiply-high by an invariant divisor's
+    reciprocal), long division and int32-held uint64 shifts against Python on edge values (INT64_MIN/MAX,
+    INT32_MIN/MAX, 0, +-1, powers of two and their neighbours), every shift amount (past 31 and 63 where the
+    helper takes it), at -O3 -march=native and under UBSan."""
     from edgevis.codegen.ckernels import PRELUDE
 
     e64 = sorted({v for b in (0, 1, 7, 15, 16, 31, 32, 33, 40, 62, 63)
@@ -322,8 +323,12 @@ int main(void) {
     for (int i = 0; i < nA; i++) {
         for (int k = 0; k < 64; k++) r64[k] = ev_floor_shr(A[i], k);
         for (int k = 0; k < 64; k++) printf("fs %" PRId64 " %d %" PRId64 "\n", A[i], k, r64[k]);
-        for (int j = 0; j < nD; j++)
+        for (int j = 0; j < nD; j++) {
+            uint64_t m = UINT64_C(0xFFFFFFFFFFFFFFFF) / (uint64_t)D[j];
             printf("fd %" PRId64 " %" PRId64 " %" PRId64 "\n", A[i], D[j], ev_floordiv(A[i], D[j]));
+            printf("fi %" PRId64 " %" PRId64 " %" PRId64 "\n", A[i], D[j], ev_floordiv_inv(A[i], (uint64_t)D[j], m));
+            printf("mh %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", (uint64_t)A[i], m, ev_mulhi_u64((uint64_t)A[i], m));
+        }
     }
     for (int i = 0; i < nB; i++) {
         for (int k = 0; k < 64; k++) r32[k] = ev_floor_shr32(B[i], k);
@@ -353,14 +358,16 @@ int main(void) {
     exe = tmp_path / "edges"
     subprocess.run(["gcc", "-std=c99", *flags, str(c), "-o", str(exe)], check=True)
     out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split("\n")
-    seen = {"fs": 0, "fd": 0, "fs32": 0, "fd32": 0, "sh": 0, "ud": 0}
+    seen = {"fs": 0, "fd": 0, "fi": 0, "mh": 0, "fs32": 0, "fd32": 0, "sh": 0, "ud": 0}
     for line in filter(None, out):
         kind, *v = line.split()
         v = [int(x) for x in v]
         seen[kind] += 1
         if kind in ("fs", "fs32"):
             assert v[2] == v[0] >> v[1], line  # Python's >> on ints is floor division by 2**k
-        elif kind in ("fd", "fd32"):
+        elif kind == "mh":
+            assert v[2] == (v[0] * v[1]) >> 64, line
+        elif kind in ("fd", "fi", "fd32"):
             assert v[2] == _floor_div(v[0], v[1]), line
         elif kind == "ud":  # the long division with the fewest steps its quotient allows, and with 32
             assert v[2] == v[3] == v[0] // v[1], line
