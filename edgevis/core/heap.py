@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import gc
 
 
@@ -18,14 +19,23 @@ def release_freed_memory() -> bool:
     """Collect garbage, then ask glibc to return free heap pages to the system; False where there is no
     glibc (musl, macOS, Windows), which is harmless."""
     gc.collect()
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _malloc_trim():  # type: ignore[no-untyped-def]
+    # looked up once: find_library runs `ldconfig -p` in a subprocess, a fork of a process that may be large
     name = ctypes.util.find_library("c")
     if not name:
-        return False
+        return None
     try:
         trim = ctypes.CDLL(name).malloc_trim
     except (OSError, AttributeError):
-        return False
+        return None
     trim.argtypes = [ctypes.c_size_t]
     trim.restype = ctypes.c_int
-    trim(0)
-    return True
+    return trim
