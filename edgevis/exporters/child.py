@@ -40,9 +40,12 @@ def trace_in_child(model_name: str, path: Path, *, weights: str | os.PathLike[st
     d = path.parent
     (d / REQUEST).write_bytes(pickle.dumps({"model_name": model_name, "path": str(path),
                                             "weights": None if weights is None else str(weights), "config": config}))
+    # the child imports the edgevis this process runs, wherever it was imported from (a path a script added)
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     with open(d / STDERR, "wb") as err:
         proc = subprocess.Popen([sys.executable, "-m", "edgevis.exporters.child", str(d)],
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env)
         try:
             if meanwhile is not None:
                 meanwhile()
