@@ -635,10 +635,11 @@ class CWriter:
         py = self.ptr(mv.output, write=True)
         lines = []
         if mv.zero_fill:
-            lines.append(f"memset({py}, 0, {out.nbytes});")
+            lines.append(f"memset({py}, 0, {self.plan.nbytes(g, mv.output)});")
         srcs = [self.ptr(x) for x in mv.sources]
+        esize = self.plan.nbytes(g, mv.output) // max(out.size, 1)  # as stored: int32 where narrowed (schedule.py)
         if mv.table is not None:
-            cases = " : ".join(f"k == {i + 1} ? ((const {g.tensors[x].ctype} *){srcs[i]})[t & {MASK}]"
+            cases = " : ".join(f"k == {i + 1} ? ((const {self.plan.stype(g, x)} *){srcs[i]})[t & {MASK}]"
                                for i, x in enumerate(mv.sources))
             tbl = self.weight(out, mv.table.astype(np.int64), "int64_t")
             lines.append(f"for (long i = 0; i < {out.size}; i++) {{ int64_t t = {tbl}[i]; int64_t k = t >> {TAG}; "
@@ -650,7 +651,7 @@ class CWriter:
                 inner = dims[-1]
                 head, _ = _loops(dims[:-1])
                 lines.append(f"{head}memcpy({py} + {_offset(ds[:-1], base=b.dst)}, {src} + "
-                             f"{_offset(ss[:-1], base=b.base)}, {inner * out.itemsize});")
+                             f"{_offset(ss[:-1], base=b.base)}, {inner * esize});")
             else:
                 head, _ = _loops(dims)
                 lines.append(f"{head}{py}[{_offset(ds, base=b.dst)}] = {src}[{_offset(ss, base=b.base)}];")

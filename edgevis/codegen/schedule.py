@@ -126,19 +126,33 @@ def schedule(g: IntGraph) -> Plan:
 
 def _narrow_storage(g: IntGraph, plan: Plan) -> dict[str, str]:
     """The stored int64 tensors to keep as int32: every value proved inside int32 (ranges.py), for it and every
-    view of its bytes; not the input, the logits, nor what a data movement copies (its byte copies keep the
-    graph's types). Element-wise steps and reductions read and write them through int32 pointers: half the bytes."""
-    moved = {plan.root.get(x, x) for s in plan.steps if s.kind == "move" for x in s.reads + s.writes}
+    view of its bytes; not the input nor the logits. A data movement copies elements between its sources and
+    its output, so they are narrowed together or not at all (all int64, all proved inside int32). Element-wise
+    steps, reductions and data movements read and write them through int32 pointers: half the bytes."""
     views: dict[str, list[str]] = {}
     for name, r in plan.root.items():
         views.setdefault(r, []).append(name)
-    out: dict[str, str] = {}
-    for r, names in views.items():
-        if r in (g.input_int8, g.logits) or r in moved or g.tensors[r].ctype != "int64_t":
-            continue
-        if all(g.tensors[x].ctype == "int64_t" and x in plan.ranges and fits(plan.ranges[x]) for x in names):
-            out[r] = "int32_t"
-    return out
+    ok = {r for r, names in views.items()
+          if r not in (g.input_int8, g.logits) and g.tensors[r].ctype == "int64_t"
+          and all(g.tensors[x].ctype == "int64_t" and x in plan.ranges and fits(plan.ranges[x]) for x in names)}
+    group: dict[str, str] = {}  # union-find over the roots a data movement connects
+
+    def find(r: str) -> str:
+        while group.get(r, r) != r:
+            r = group[r]
+        return r
+
+    members = set(views)
+    for st in plan.steps:
+        if st.kind == "move":
+            mv = st.move
+            extra = [mv.output, *mv.sources] if mv is not None else []
+            rs = [plan.root.get(x, x) for x in [*st.reads, *st.writes, *extra]]
+            members.update(rs)  # a constant or the input among them: that group keeps the graph's types
+            for r in rs[1:]:
+                group[find(r)] = find(rs[0])
+    bad = {find(r) for r in members if r not in ok}
+    return {r: "int32_t" for r in ok if find(r) not in bad}
 
 
 def _unique(xs) -> list[str]:  # type: ignore[no-untyped-def]
