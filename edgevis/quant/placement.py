@@ -66,7 +66,7 @@ class AccuracyTarget:
 class Searcher:
     base: onnx.ModelProto  # everything quantized (minus what the target/user excluded)
     float_model: onnx.ModelProto  # what the quantizer was given
-    fp32_blob: bytes
+    fp32_blob: bytes | str  # the FP32 model, serialized or its file (ORT sessions take either)
     input_name: str
     timing_input: np.ndarray
     eval_x: np.ndarray  # calibration images used to check accuracy
