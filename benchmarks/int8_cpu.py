@@ -251,9 +251,10 @@ def latency3(paths: dict[str, str], threads: int, rounds: int, extra: dict[str, 
     sessions = {k: _session(p, threads) for k, p in paths.items() if k != "peer"}
     sessions.update(extra or {})
     # interleaved_latency's order turns at each end (A..Z, Z..A): the first and the last model run twice in a
-    # row there, on caches warm with their own weights. With the ort-cpu file last, OpenVINO ran it 4-6 % faster
-    # than the same graph and weights written by --target openvino (efficientnet_lite0, lsnet_t, two runs). The
-    # ends go to models no OpenVINO column is compared with: ORT FP32 first, the peer (else OV FP32 f32) last.
+    # row there. The ends go to models no OpenVINO column is compared with: ORT FP32 first, the peer (else OV
+    # FP32 f32) last. (Not the cause of the 4-8 % by which the ort-cpu file beat the identical graph and weights
+    # written by --target openvino on OpenVINO: the gap stayed with this order, and a standalone interleaved
+    # timing of the two, both orders, put them within 2 % either way: noise at load 2-6 on two cores.)
     if "peer" in paths:
         sessions["peer"] = _session(paths["peer"], threads)
     elif extra:
