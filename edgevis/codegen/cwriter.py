@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .ckernels import SHORT, conv_kernel
-from .gemm import (MR, U8_BIAS, dw_kernel, gemm_kernel, gemm_u8_kernel, pack_kernels, pack_rows, packu_kernels,
-                   Gemm, product_plan, round_up, u8_correction, vnni16_pw_kernels, vnni_block, vnni_pw_kernels)
+from .gemm import (MR, U8_BIAS, dw_kernel, gemm_kernel, gemm_u8_kernel, mm_kernels, pack_cols16, pack_kernels,
+                   pack_rows, packu_kernels, Gemm, product_plan, round_up, u8_correction, vnni16_pw_kernels, vnni_block,
+                   vnni_pw_kernels)
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
 from .ranges import INT32, fits, value_ranges
 from .schedule import Plan, Step
@@ -609,18 +610,28 @@ class CWriter:
             wside, fn = "WB, S", "ev_gemm_s16"
             packb = (f"ev_pack_{SHORT[bt.ctype]}({pb} + {_offset(strides[1])}, 1, {N}, {N}, {round_up(N, MR)}, {K}, "
                      f"{gm.kp}, {zb}, WB); ")
-        else:  # constant int8 B with zero point 0: B^T packed now; A as biased uint8 (see ev_gemm_u8)
+        else:  # constant int8 B with zero point 0: B packed by 16 columns x 4 k now; A as biased uint8 rows
             pk = packu_kernels(at.ctype)
             for key in (f"u8_{at.ctype}", f"packu_{at.ctype}"):
                 self.kernels[key] = pk[key]
-            self.kernels["gemm_u8"] = gemm_u8_kernel()
-            b2 = np.asarray(bt.value).reshape(K, N).T
-            csym = self.weight(bt, u8_correction(b2, za, at.ctype), "int32_t", key=f"#corrT{za}{at.ctype}")
-            wside, fn, packb = self.weight(bt, pack_rows(b2, N, K), "int8_t", key="#gemmT"), "ev_gemm_u8", ""
-            wside += f", S, {csym}"
-            lines = [f"uint8_t *S = A + {off};"]
-            packa = (f"ev_packu_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, "
-                     f"{gm.kp}, S); ")
+            mk = mm_kernels()
+            self.kernels["mm_u8"] = mk["mm_u8"]
+            b = np.asarray(bt.value).reshape(K, N)
+            csym = self.weight(bt, u8_correction(b.T, za, at.ctype), "int32_t", key=f"#corrT{za}{at.ctype}")
+            wsym = self.weight(bt, pack_cols16(b, K, N), "int8_t", key="#cols16")
+            nbm = min(round_up(M, 4), gm.scratch // gm.kp // 4 * 4)  # rows packed at a time (the extra ones zero)
+            loop = (f"{head}{{ for (long m0 = 0; m0 < {M}; m0 += {nbm}) {{ "
+                    f"int n_ = {M} - m0 < {nbm} ? (int)({M} - m0) : {nbm}, nr_ = (n_ + 3) / 4 * 4; "
+                    f"ev_packu_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, "
+                    f"{gm.kp}, S); FN(S, {wsym}, {csym}, {py} + {_offset(strides[2])} + m0 * {N}, n_, {N}, "
+                    f"{gm.kp}, {N}); }} }}")
+            self.kernels["vnni_head"] = mk["vnni_head"]
+            self.kernels["mm_vnni"] = mk["mm_vnni"]
+            self.body.append(
+                f"    {{\n        uint8_t *S = A + {off};\n#if EV_VNNI512\n        (void)ev_mm_u8;  /* the portable "
+                f"kernel: used in #else */\n        {loop.replace('FN', 'ev_mm_vnni')}\n#else\n"
+                f"        {loop.replace('FN', 'ev_mm_u8')}\n#endif\n    }}")
+            return
         lines.append(
             f"{head}{{ {packb}for (long m0 = 0; m0 < {M}; m0 += {gm.nb}) {{ "
             f"int n_ = {M} - m0 < {gm.nb} ? (int)({M} - m0) : {gm.nb}, nr_ = (n_ + 2) / 3 * 3; "

@@ -4,10 +4,10 @@ Every ``ConvInteger`` and ``MatMulInteger`` is ``y[o][p] = sum_k (w[o][k] - ZW) 
 int32 accumulation that wraps. Sums of integers modulo 2**32 do not depend on their order, so any
 blocking gives the reference's bits: the kernels below only reorder the sum.
 
-* **GEMM** (pointwise, dense and grouped convolutions; matmuls): ``ev_gemm`` multiplies a row block of
-  ``w`` (``MR`` = 4 rows, K contiguous) with ``NR`` = 3 rows of ``x`` (pixels, K contiguous) in twelve
-  scalar accumulators; GCC -O3 vectorizes its k loop into multiply-adds. Constant weights are packed at
-  generation time: rows padded to a multiple of ``MR``, K to a multiple of ``KALIGN``, with zeros (a zero
+* **GEMM** (pointwise, dense and grouped convolutions; matmuls with a computed right operand): ``ev_gemm``
+  multiplies a row block of ``w`` (``MR`` = 4 rows, K contiguous) with ``NR`` = 3 rows of ``x`` (pixels, K
+  contiguous) in twelve scalar accumulators; GCC -O3 vectorizes its k loop into multiply-adds. Constant weights
+  are packed at generation time: rows padded to a multiple of ``MR``, K to a multiple of ``KALIGN``, with zeros (a zero
   weight adds nothing). The ``x`` side is packed at run time into an arena scratch of ``NB`` pixels at a
   time: im2col for a window, a transposition for a 1 x 1 convolution. With constant weights
   (``ev_gemm_u8``) ``x`` is packed as uint8, the activation plus a bias (128 for int8, 0 for uint8; a
@@ -16,6 +16,8 @@ blocking gives the reference's bits: the kernels below only reorder the sum.
   modulo 2**32: uint8 x int8 sums of four are ``vpdpbusd`` on AVX-512 VNNI / AVX-VNNI (about 1.5x the
   int16 multiply-adds). A computed matmul operand (``ev_gemm_s16``) is packed as int16 less its zero point
   (``vpmaddwd`` / ``vpdpwssd`` on x86, ``smlal`` on aarch64).
+* **Constant-weight matmuls** (``ev_mm_u8`` / ``ev_mm_vnni``): the weights packed 16 output columns x 4 k per
+  64 bytes, four biased uint8 activations of a row broadcast against them (see MMV below): no horizontal sums.
 * **Depthwise** (one input channel per output): one kernel per geometry, every size, stride, pad and
   zero point a compile-time constant. Each input channel is copied once into zero-bordered int32
   planes of ``x - ZX`` in the arena, rows and columns split by stride phase; every tap then reads
@@ -605,3 +607,118 @@ static void ev_gemm_vnni16(const int16_t *restrict w, const int16_t *restrict S,
 def vnni16_pw_kernels() -> dict[str, str]:
     """The AVX-512 VNNI 1 x 1 path for an int16 input (inside ``#if EV_VNNI512``)."""
     return {"vnni_head": VNNI_HEAD, "vnni16": VNNI16}
+
+
+# ---- A constant-weight matmul with the activations as the broadcast side ------------------------------------
+# ev_gemm_u8 sums each output across a vector at the end (a horizontal sum per output): costly for a
+# transformer's matmuls (K = 192 .. 768, every output its own reduction). Here the weights (K x N) are packed by
+# column blocks: 16 output columns x 4 k per 64 bytes, W[(j*KP/4 + q)*64 + c*4 + t] = B[4q + t][16j + c] (0 beyond K
+# rows or N columns), and four biased uint8 activations of a row are broadcast against them: each vpdpbusd adds 4
+# products to 16 outputs of the row, no horizontal sum. The same products and correction as ev_gemm_u8, summed
+# modulo 2**32 in another order: the reference's bits. The portable form (ev_mm_u8) reads the same layout (one
+# weight array for both paths), its 16 column sums the lanes a vectorizing compiler fills.
+MMV = r"""
+/* y[m*SY + n] = sum over k < KP of S[m*KP + k] * B[k][n] - corr[n] for m < M, n < N (int32, wrapping as uint32):
+   S the biased uint8 rows (ev_packu), W the weights packed 16 columns x 4 k per 64 bytes (gemm.py, MMV) */
+static void ev_mm_u8(const uint8_t *restrict S, const int8_t *restrict W, const int32_t *restrict corr,
+                     int32_t *restrict y, int M, int N, int KP, long SY) {
+    const int NV = (N + 15) / 16, KQ = KP / 4;
+    uint32_t *restrict yu = (uint32_t *)y;
+    for (int j = 0; j < NV; j++) {
+        const int8_t *wj = W + (long)j * KQ * 64;
+        const int nc = N - 16 * j < 16 ? N - 16 * j : 16;
+        for (int m = 0; m < M; m++) {
+            const uint8_t *s = S + (long)m * KP;
+            uint32_t acc[16] = {0};
+            for (int q = 0; q < KQ; q++) {
+                const int8_t *wq = wj + q * 64;
+                const int32_t s0 = s[4 * q], s1 = s[4 * q + 1], s2 = s[4 * q + 2], s3 = s[4 * q + 3];
+                for (int c = 0; c < 16; c++)
+                    acc[c] += (uint32_t)(wq[4 * c] * s0) + (uint32_t)(wq[4 * c + 1] * s1)
+                              + (uint32_t)(wq[4 * c + 2] * s2) + (uint32_t)(wq[4 * c + 3] * s3);
+            }
+            for (int c = 0; c < nc; c++) yu[(long)m * SY + 16 * j + c] = acc[c] - (uint32_t)corr[16 * j + c];
+        }
+    }
+}
+"""
+
+MMV_VNNI = r"""
+#if EV_VNNI512
+static inline __m512i ev_bcastu4(const uint8_t *s) { int32_t t; memcpy(&t, s, 4); return _mm512_set1_epi32(t); }
+/* ev_mm_u8 on AVX-512 VNNI: 4 rows x 4 column vectors (64 outputs) in 16 accumulators; S holds M rounded up to 4
+   rows (the extra rows zero) */
+static void ev_mm_vnni(const uint8_t *restrict S, const int8_t *restrict W, const int32_t *restrict corr,
+                       int32_t *restrict y, int M, int N, int KP, long SY) {
+    const int NV = (N + 15) / 16, KQ = KP / 4;
+    for (int j = 0; j < NV; j += 4) {
+        const int nv = NV - j < 4 ? NV - j : 4;
+        const int8_t *w0 = W + (long)j * KQ * 64, *w1 = w0 + (long)KQ * 64, *w2 = w1 + (long)KQ * 64,
+                     *w3 = w2 + (long)KQ * 64;
+        __m512i cv[4];
+        __mmask16 mk[4];
+        for (int v = 0; v < 4; v++) {
+            int left = N - 16 * (j + v);
+            mk[v] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
+            cv[v] = _mm512_maskz_loadu_epi32(mk[v], corr + 16 * (j + (v < nv ? v : 0)));
+        }
+        for (int m = 0; m < M; m += 4) {
+            const uint8_t *s0 = S + (long)m * KP, *s1 = s0 + KP, *s2 = s1 + KP, *s3 = s2 + KP;
+            const int rows = M - m < 4 ? M - m : 4;
+            __m512i acc[4][4];
+            for (int r = 0; r < 4; r++)
+                for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_si512();
+            if (nv == 4)
+                for (int q = 0; q < KQ; q++) {
+                    __m512i b0 = _mm512_loadu_si512(w0 + q * 64), b1 = _mm512_loadu_si512(w1 + q * 64),
+                            b2 = _mm512_loadu_si512(w2 + q * 64), b3 = _mm512_loadu_si512(w3 + q * 64);
+                    __m512i a = ev_bcastu4(s0 + 4 * q);
+                    acc[0][0] = _mm512_dpbusd_epi32(acc[0][0], a, b0); acc[0][1] = _mm512_dpbusd_epi32(acc[0][1], a, b1);
+                    acc[0][2] = _mm512_dpbusd_epi32(acc[0][2], a, b2); acc[0][3] = _mm512_dpbusd_epi32(acc[0][3], a, b3);
+                    a = ev_bcastu4(s1 + 4 * q);
+                    acc[1][0] = _mm512_dpbusd_epi32(acc[1][0], a, b0); acc[1][1] = _mm512_dpbusd_epi32(acc[1][1], a, b1);
+                    acc[1][2] = _mm512_dpbusd_epi32(acc[1][2], a, b2); acc[1][3] = _mm512_dpbusd_epi32(acc[1][3], a, b3);
+                    a = ev_bcastu4(s2 + 4 * q);
+                    acc[2][0] = _mm512_dpbusd_epi32(acc[2][0], a, b0); acc[2][1] = _mm512_dpbusd_epi32(acc[2][1], a, b1);
+                    acc[2][2] = _mm512_dpbusd_epi32(acc[2][2], a, b2); acc[2][3] = _mm512_dpbusd_epi32(acc[2][3], a, b3);
+                    a = ev_bcastu4(s3 + 4 * q);
+                    acc[3][0] = _mm512_dpbusd_epi32(acc[3][0], a, b0); acc[3][1] = _mm512_dpbusd_epi32(acc[3][1], a, b1);
+                    acc[3][2] = _mm512_dpbusd_epi32(acc[3][2], a, b2); acc[3][3] = _mm512_dpbusd_epi32(acc[3][3], a, b3);
+                }
+            else
+                for (int v = 0; v < nv; v++) {
+                    const int8_t *wv = w0 + (long)v * KQ * 64;
+                    __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
+                    for (int q = 0; q < KQ; q++) {
+                        __m512i b = _mm512_loadu_si512(wv + q * 64);
+                        c0 = _mm512_dpbusd_epi32(c0, ev_bcastu4(s0 + 4 * q), b);
+                        c1 = _mm512_dpbusd_epi32(c1, ev_bcastu4(s1 + 4 * q), b);
+                        c2 = _mm512_dpbusd_epi32(c2, ev_bcastu4(s2 + 4 * q), b);
+                        c3 = _mm512_dpbusd_epi32(c3, ev_bcastu4(s3 + 4 * q), b);
+                    }
+                    acc[0][v] = c0; acc[1][v] = c1; acc[2][v] = c2; acc[3][v] = c3;
+                }
+            for (int r = 0; r < rows; r++)
+                for (int v = 0; v < nv; v++)
+                    _mm512_mask_storeu_epi32(y + (long)(m + r) * SY + 16 * (j + v), mk[v],
+                                             _mm512_sub_epi32(acc[r][v], cv[v]));
+        }
+    }
+}
+#endif
+"""
+
+
+def pack_cols16(b: np.ndarray, k: int, n: int) -> np.ndarray:
+    """``b`` (k x n) packed for ev_mm_u8 / ev_mm_vnni: 16 columns x 4 k per 64 bytes (zeros beyond), flat."""
+    kp, nv = round_up(max(k, 1), KALIGN), (n + 15) // 16
+    full = np.zeros((kp, nv * 16), np.int8)
+    full[:k, :n] = np.asarray(b).reshape(k, n)
+    # [q][t][j][c] -> [j][q][c][t]
+    return full.reshape(kp // 4, 4, nv, 16).transpose(2, 0, 3, 1).reshape(-1).copy()
+
+
+def mm_kernels() -> dict[str, str]:
+    """The constant-weight matmul's C by kernel key: the portable ev_mm_u8 and, inside ``#if EV_VNNI512``,
+    ev_mm_vnni."""
+    return {"mm_u8": MMV, "vnni_head": VNNI_HEAD, "mm_vnni": MMV_VNNI}

@@ -1,10 +1,11 @@
 """The C product kernels, each path against ONNX Runtime bit for bit, on one small integer-only file: depthwise
 (a channel multiplier, dilation, a column stride), a 1 x 1 convolution (the transposition path), windowed and
 grouped convolutions (im2col), a weight zero point (the plain loop), a uint8 input with a zero point, matmuls
-with constant and computed right operands (zero points on both sides, a broadcast batch), a 16-bit activation's
-int8 / uint8 halves convolved with the same weights (merged into one int16 convolution: depthwise, 1 x 1),
-depthwise on a map wide enough for the row-by-row form. Shapes leave tails everywhere (rows not a multiple of
-4, columns not of 3, K not of 16). Built at -O3 -march=native (the vectorized GEMM), -O2, -O1, and -O0 under ASan + UBSan."""
+with constant (16-column blocks: 7, 13 and 70 columns) and computed right operands (zero points on both sides, a
+broadcast batch), a 16-bit activation's int8 / uint8 halves convolved with the same weights (merged into one int16
+convolution: depthwise, 1 x 1), depthwise on a map wide enough for the row-by-row form. Shapes leave tails
+everywhere (rows not a multiple of 4, columns not of 3, K not of 16). Built at -O3 -march=native (the vectorized
+GEMM), -O2, -O1, and -O0 under ASan + UBSan."""
 
 
 import numpy as np
@@ -100,6 +101,8 @@ def _model(seed: int = 3) -> onnx.ModelProto:
     # |w| <= 64: ONNX Runtime's AVX2 uint8 x int8 matmul adds product pairs in saturating int16 (vpmaddubsw), which
     # full-range weights overflow; the converter keeps its files inside that bound, and so does this one
     matmul("mm_const_u8", "au", w8((W, 13), "mm_wu", 64), const(90, np.uint8, "za_u"))
+    # N = 70: the VNNI matmul's four-vector column blocks, a lone vector and a partial one (rows 27: a row tail)
+    matmul("mm_const_wide", "a", w8((W, 70), "mm_w70"), const(-7, np.int8, "za_w"))
     matmul("mm_dynamic", "a", "at", const(-3, np.int8, "za"), const(5, np.int8, "zb"))
     flat = []
     for o in outs:
@@ -139,6 +142,8 @@ def test_every_kernel_path_is_emitted(kernels_lib):
     # the split 16-bit pair is one int16 depthwise convolution; both its halves' convolutions are gone
     assert "static void ev_dw_s16_" in text and "_c_s16" not in text
     assert text.count("ev_gemm_vnni16(kernels_w") == 2 and text.count("ev_gemm_s8(kernels_w") == 2  # 1 x 1 pairs
+    # the constant matmuls: one weight array (16 columns x 4 k), read by the VNNI kernel and by the portable one
+    assert text.count("ev_mm_vnni(S, kernels_w") == 3 and text.count("ev_mm_u8(S, kernels_w") == 3
 
 
 # every optimization level (GCC 12.2 was once suspected of miscompiling these files at -O1); -O0 under sanitizers
