@@ -44,6 +44,14 @@ def test_edgevis_export_of_a_catalog_model_never_imports_torch_in_the_calling_pr
                              latency_search=False))
         assert run.int8 is not None and run.int8.path.exists()
         print("torch imported:", "torch" in sys.modules)
+        # the same process can still export a module of its own afterwards (onnxsim was imported with torch
+        # blocked: nothing may have remembered torch as missing)
+        import torch
+        net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),
+                                  torch.nn.Linear(4, 3))
+        mine = edgevis.export(net, output_dir={str(tmp_path / "mine")!r}, name="mine",
+                              preprocess=edgevis.PreprocessOptions(input_size=(32, 32)))
+        assert mine.fp32.parity.top1_agreement == 1.0
     """)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
