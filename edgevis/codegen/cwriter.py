@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .ckernels import SHORT, conv_kernel
-from .gemm import (MR, U8_BIAS, dw_kernel, gemm_kernel, gemm_u8_kernel, mm_kernels, pack_cols16, pack_kernels,
+from .gemm import (MR, U8_BIAS, dw_kernel, gemm_kernel, gemm_u8_kernel, mm16_kernels, mm_kernels, pack_cols16, pack_kernels,
                    pack_rows, packu_kernels, Gemm, product_plan, round_up, u8_correction, vnni16_pw_kernels, vnni_block,
                    vnni_pw_kernels)
 from .model import NP_C_TYPES, CodegenError, IntGraph, Node, Tensor
@@ -625,8 +625,8 @@ class CWriter:
                     f"ev_packu_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, "
                     f"{gm.kp}, S); FN(S, {wsym}, {csym}, {py} + {_offset(strides[2])} + m0 * {N}, n_, {N}, "
                     f"{gm.kp}, {N}); }} }}")
-            self.kernels["vnni_head"] = mk["vnni_head"]
-            self.kernels["mm_vnni"] = mk["mm_vnni"]
+            for key in ("vnni_head", "bcast32", "mm_vnni"):
+                self.kernels[key] = mk[key]
             self.body.append(
                 f"    {{\n        uint8_t *S = A + {off};\n#if EV_VNNI512\n        (void)ev_mm_u8;  /* the portable "
                 f"kernel: used in #else */\n        {loop.replace('FN', 'ev_mm_vnni')}\n#else\n"
@@ -636,7 +636,23 @@ class CWriter:
             f"{head}{{ {packb}for (long m0 = 0; m0 < {M}; m0 += {gm.nb}) {{ "
             f"int n_ = {M} - m0 < {gm.nb} ? (int)({M} - m0) : {gm.nb}, nr_ = (n_ + 2) / 3 * 3; "
             f"{packa}{fn}({wside}, {py} + {_offset(strides[2])} + m0 * {N}, {N}, n_, {gm.kp}, 1, {N}); }} }}")
-        self.body.append("    {\n        " + "\n        ".join(lines) + "\n    }")
+        portable = "    {\n        " + "\n        ".join(lines) + "\n    }"
+        nbm = gm.nb // 4 * 4  # A's rows packed at a time on the VNNI path (rows rounded up to 4)
+        if nbm < 4:
+            self.body.append(portable)
+            return
+        # on AVX-512 VNNI (gemm.py, behind EV_VNNI512): B packed 16 columns x 2 k as int16, A's rows broadcast
+        # two k at a time, vpdpwssd into 4 rows x 64 columns: the same sums without horizontal reductions
+        mk = mm16_kernels(bt.ctype)
+        self.kernels.update(mk)
+        vnni = (f"{lines[0]}\n        {lines[1]}\n        (void)ev_gemm_s16; (void)ev_pack_{SHORT[bt.ctype]};  "
+                f"/* the portable path's: used in #else */\n        "
+                f"{head}{{ ev_packb16_{SHORT[bt.ctype]}({pb} + {_offset(strides[1])}, {K}, {N}, {gm.kp}, {zb}, WB); "
+                f"for (long m0 = 0; m0 < {M}; m0 += {nbm}) {{ "
+                f"int n_ = {M} - m0 < {nbm} ? (int)({M} - m0) : {nbm}, nr_ = (n_ + 3) / 4 * 4; {packa}"
+                f"ev_mm_vnni16(S, WB, (const int32_t *)0, {py} + {_offset(strides[2])} + m0 * {N}, n_, {N}, "
+                f"{gm.kp}, {N}); }} }}")
+        self.body.append(f"#if EV_VNNI512\n    {{\n        {vnni}\n    }}\n#else\n{portable}\n#endif")
 
     def _move(self, s: Step, n: Node) -> None:
         g = self.g

@@ -63,7 +63,8 @@ class Gemm:
 def gemm_layout(rows: int, cols: int, k: int, dynamic_w: bool = False) -> Gemm:
     kp = round_up(max(k, 1), KALIGN)
     nb = min(round_up(cols, NR), max(NR, SCRATCH_BYTES // (2 * kp) // NR * NR))
-    return Gemm(rows, cols, k, kp, nb, 2 * round_up(rows, MR) * kp if dynamic_w else 0)
+    # a dynamic w side: packed as MR-row blocks (ev_pack), or 16 columns at a time on AVX-512 VNNI (ev_packb16)
+    return Gemm(rows, cols, k, kp, nb, 2 * round_up(rows, 16) * kp if dynamic_w else 0)
 
 
 def pack_rows(w: np.ndarray, rows: int, k: int, dtype: type = np.int8) -> np.ndarray:
@@ -645,56 +646,56 @@ static void ev_mm_u8(const uint8_t *restrict S, const int8_t *restrict W, const 
 
 MMV_VNNI = r"""
 #if EV_VNNI512
-static inline __m512i ev_bcastu4(const uint8_t *s) { int32_t t; memcpy(&t, s, 4); return _mm512_set1_epi32(t); }
-/* ev_mm_u8 on AVX-512 VNNI: 4 rows x 4 column vectors (64 outputs) in 16 accumulators; S holds M rounded up to 4
-   rows (the extra rows zero) */
-static void ev_mm_vnni(const uint8_t *restrict S, const int8_t *restrict W, const int32_t *restrict corr,
-                       int32_t *restrict y, int M, int N, int KP, long SY) {
-    const int NV = (N + 15) / 16, KQ = KP / 4;
+/* {DOC}: 4 rows x 4 column vectors (64 outputs) in 16 accumulators; S holds M rounded up to 4 rows (the extra rows
+   zero), W {KG} k x 16 columns per 64 bytes */
+static void {FN}(const {ST} *restrict S, const {WT} *restrict W, const int32_t *restrict corr, int32_t *restrict y,
+                  int M, int N, int KP, long SY) {
+    const int NV = (N + 15) / 16, KQ = KP / {KG};
     for (int j = 0; j < NV; j += 4) {
         const int nv = NV - j < 4 ? NV - j : 4;
-        const int8_t *w0 = W + (long)j * KQ * 64, *w1 = w0 + (long)KQ * 64, *w2 = w1 + (long)KQ * 64,
-                     *w3 = w2 + (long)KQ * 64;
+        const {WT} *w0 = W + (long)j * KQ * {VE};
         __m512i cv[4];
         __mmask16 mk[4];
         for (int v = 0; v < 4; v++) {
             int left = N - 16 * (j + v);
             mk[v] = left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1u);
-            cv[v] = _mm512_maskz_loadu_epi32(mk[v], corr + 16 * (j + (v < nv ? v : 0)));
+            cv[v] = corr ? _mm512_maskz_loadu_epi32(mk[v], corr + 16 * (j + (v < nv ? v : 0)))
+                         : _mm512_setzero_si512();  /* corr NULL: nothing to take out */
         }
         for (int m = 0; m < M; m += 4) {
-            const uint8_t *s0 = S + (long)m * KP, *s1 = s0 + KP, *s2 = s1 + KP, *s3 = s2 + KP;
+            const {ST} *s0 = S + (long)m * KP, *s1 = s0 + KP, *s2 = s1 + KP, *s3 = s2 + KP;
             const int rows = M - m < 4 ? M - m : 4;
             __m512i acc[4][4];
             for (int r = 0; r < 4; r++)
                 for (int v = 0; v < 4; v++) acc[r][v] = _mm512_setzero_si512();
-            if (nv == 4)
+            if (nv == 4) {
+                const {WT} *w1 = w0 + (long)KQ * {VE}, *w2 = w1 + (long)KQ * {VE}, *w3 = w2 + (long)KQ * {VE};
                 for (int q = 0; q < KQ; q++) {
-                    __m512i b0 = _mm512_loadu_si512(w0 + q * 64), b1 = _mm512_loadu_si512(w1 + q * 64),
-                            b2 = _mm512_loadu_si512(w2 + q * 64), b3 = _mm512_loadu_si512(w3 + q * 64);
-                    __m512i a = ev_bcastu4(s0 + 4 * q);
-                    acc[0][0] = _mm512_dpbusd_epi32(acc[0][0], a, b0); acc[0][1] = _mm512_dpbusd_epi32(acc[0][1], a, b1);
-                    acc[0][2] = _mm512_dpbusd_epi32(acc[0][2], a, b2); acc[0][3] = _mm512_dpbusd_epi32(acc[0][3], a, b3);
-                    a = ev_bcastu4(s1 + 4 * q);
-                    acc[1][0] = _mm512_dpbusd_epi32(acc[1][0], a, b0); acc[1][1] = _mm512_dpbusd_epi32(acc[1][1], a, b1);
-                    acc[1][2] = _mm512_dpbusd_epi32(acc[1][2], a, b2); acc[1][3] = _mm512_dpbusd_epi32(acc[1][3], a, b3);
-                    a = ev_bcastu4(s2 + 4 * q);
-                    acc[2][0] = _mm512_dpbusd_epi32(acc[2][0], a, b0); acc[2][1] = _mm512_dpbusd_epi32(acc[2][1], a, b1);
-                    acc[2][2] = _mm512_dpbusd_epi32(acc[2][2], a, b2); acc[2][3] = _mm512_dpbusd_epi32(acc[2][3], a, b3);
-                    a = ev_bcastu4(s3 + 4 * q);
-                    acc[3][0] = _mm512_dpbusd_epi32(acc[3][0], a, b0); acc[3][1] = _mm512_dpbusd_epi32(acc[3][1], a, b1);
-                    acc[3][2] = _mm512_dpbusd_epi32(acc[3][2], a, b2); acc[3][3] = _mm512_dpbusd_epi32(acc[3][3], a, b3);
+                    __m512i b0 = _mm512_loadu_si512(w0 + q * {VE}), b1 = _mm512_loadu_si512(w1 + q * {VE}),
+                            b2 = _mm512_loadu_si512(w2 + q * {VE}), b3 = _mm512_loadu_si512(w3 + q * {VE});
+                    __m512i a = ev_bcast32(s0 + {KG} * q);
+                    acc[0][0] = {DP}(acc[0][0], a, b0); acc[0][1] = {DP}(acc[0][1], a, b1);
+                    acc[0][2] = {DP}(acc[0][2], a, b2); acc[0][3] = {DP}(acc[0][3], a, b3);
+                    a = ev_bcast32(s1 + {KG} * q);
+                    acc[1][0] = {DP}(acc[1][0], a, b0); acc[1][1] = {DP}(acc[1][1], a, b1);
+                    acc[1][2] = {DP}(acc[1][2], a, b2); acc[1][3] = {DP}(acc[1][3], a, b3);
+                    a = ev_bcast32(s2 + {KG} * q);
+                    acc[2][0] = {DP}(acc[2][0], a, b0); acc[2][1] = {DP}(acc[2][1], a, b1);
+                    acc[2][2] = {DP}(acc[2][2], a, b2); acc[2][3] = {DP}(acc[2][3], a, b3);
+                    a = ev_bcast32(s3 + {KG} * q);
+                    acc[3][0] = {DP}(acc[3][0], a, b0); acc[3][1] = {DP}(acc[3][1], a, b1);
+                    acc[3][2] = {DP}(acc[3][2], a, b2); acc[3][3] = {DP}(acc[3][3], a, b3);
                 }
-            else
+            } else
                 for (int v = 0; v < nv; v++) {
-                    const int8_t *wv = w0 + (long)v * KQ * 64;
+                    const {WT} *wv = w0 + (long)v * KQ * {VE};
                     __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;
                     for (int q = 0; q < KQ; q++) {
-                        __m512i b = _mm512_loadu_si512(wv + q * 64);
-                        c0 = _mm512_dpbusd_epi32(c0, ev_bcastu4(s0 + 4 * q), b);
-                        c1 = _mm512_dpbusd_epi32(c1, ev_bcastu4(s1 + 4 * q), b);
-                        c2 = _mm512_dpbusd_epi32(c2, ev_bcastu4(s2 + 4 * q), b);
-                        c3 = _mm512_dpbusd_epi32(c3, ev_bcastu4(s3 + 4 * q), b);
+                        __m512i b = _mm512_loadu_si512(wv + q * {VE});
+                        c0 = {DP}(c0, ev_bcast32(s0 + {KG} * q), b);
+                        c1 = {DP}(c1, ev_bcast32(s1 + {KG} * q), b);
+                        c2 = {DP}(c2, ev_bcast32(s2 + {KG} * q), b);
+                        c3 = {DP}(c3, ev_bcast32(s3 + {KG} * q), b);
                     }
                     acc[0][v] = c0; acc[1][v] = c1; acc[2][v] = c2; acc[3][v] = c3;
                 }
@@ -718,7 +719,60 @@ def pack_cols16(b: np.ndarray, k: int, n: int) -> np.ndarray:
     return full.reshape(kp // 4, 4, nv, 16).transpose(2, 0, 3, 1).reshape(-1).copy()
 
 
+BCAST32 = r"""
+#if EV_VNNI512
+static inline __m512i ev_bcast32(const void *p) { int32_t t; memcpy(&t, p, 4); return _mm512_set1_epi32(t); }
+#endif
+"""
+
+
+def _mmv(fn: str, st: str, wt: str, doc: str) -> str:
+    u8 = st == "uint8_t"
+    subs = {"{FN}": fn, "{ST}": st, "{WT}": wt, "{DOC}": doc, "{KG}": "4" if u8 else "2", "{VE}": "64" if u8 else "32",
+            "{DP}": "_mm512_dpbusd_epi32" if u8 else "_mm512_dpwssd_epi32"}
+    return re.sub("|".join(re.escape(k) for k in subs), lambda m: subs[m.group(0)], MMV_VNNI)
+
+
 def mm_kernels() -> dict[str, str]:
     """The constant-weight matmul's C by kernel key: the portable ev_mm_u8 and, inside ``#if EV_VNNI512``,
     ev_mm_vnni."""
-    return {"mm_u8": MMV, "vnni_head": VNNI_HEAD, "mm_vnni": MMV_VNNI}
+    return {"mm_u8": MMV, "vnni_head": VNNI_HEAD, "bcast32": BCAST32,
+            "mm_vnni": _mmv("ev_mm_vnni", "uint8_t", "int8_t", "ev_mm_u8 on AVX-512 VNNI (vpdpbusd)")}
+
+
+MMV16_PACK = r"""
+#if EV_VNNI512
+/* B (K x N, row k at b + k*N) less Z as int16 in ev_mm_vnni16's layout: 16 columns x 2 k per 64 bytes,
+   W[(j*KP/2 + q)*32 + c*2 + t] = B[2q + t][16j + c] - Z (0 beyond K rows or N columns) */
+static void ev_packb16_{X}(const {XT} *restrict b, int K, int N, int KP, int Z, int16_t *restrict W) {
+    const int NV = (N + 15) / 16, KQ = KP / 2;
+    for (int q = 0; q < KQ; q++) {
+        const {XT} *r0 = b + (long)(2 * q) * N, *r1 = r0 + N;
+        const int h0 = 2 * q < K, h1 = 2 * q + 1 < K;
+        for (int j = 0; j < NV; j++) {
+            int16_t *d = W + ((long)j * KQ + q) * 32;
+            if (h1 && 16 * j + 16 <= N)
+                for (int c = 0; c < 16; c++) {
+                    d[2 * c] = (int16_t)(r0[16 * j + c] - Z);
+                    d[2 * c + 1] = (int16_t)(r1[16 * j + c] - Z);
+                }
+            else
+                for (int c = 0; c < 16; c++) {
+                    int n = 16 * j + c;
+                    d[2 * c] = (int16_t)(h0 && n < N ? r0[n] - Z : 0);
+                    d[2 * c + 1] = (int16_t)(h1 && n < N ? r1[n] - Z : 0);
+                }
+        }
+    }
+}
+#endif
+"""
+
+
+def mm16_kernels(bt: str) -> dict[str, str]:
+    """A computed matmul operand's path on AVX-512 VNNI (inside ``#if EV_VNNI512``): B packed less its zero point
+    as int16 pairs (ev_packb16), A's rows as int16 less theirs (ev_pack), vpdpwssd (ev_mm_vnni16)."""
+    return {"vnni_head": VNNI_HEAD, "bcast32": BCAST32,
+            f"packb16_{bt}": MMV16_PACK.replace("{X}", XSHORT[bt]).replace("{XT}", bt),
+            "mm_vnni16": _mmv("ev_mm_vnni16", "int16_t", "int16_t",
+                              "y[m*SY + n] = sum over k < KP of S[m*KP + k] * W(k, n) on AVX-512 VNNI (vpdpwssd)")}

@@ -104,6 +104,10 @@ def _model(seed: int = 3) -> onnx.ModelProto:
     # N = 70: the VNNI matmul's four-vector column blocks, a lone vector and a partial one (rows 27: a row tail)
     matmul("mm_const_wide", "a", w8((W, 70), "mm_w70"), const(-7, np.int8, "za_w"))
     matmul("mm_dynamic", "a", "at", const(-3, np.int8, "za"), const(5, np.int8, "zb"))
+    # a computed uint8 operand 11 x 54 broadcast over the batch (the VNNI int16 path: a four-vector block whose last
+    # vector is partial), both zero points
+    nodes.append(helper.make_node("Reshape", ["u", const([1, W, C * H * W // W], np.int64, "sh_bu")], ["bu"]))
+    matmul("mm_dynamic_u8", "au", "bu", const(90, np.uint8, "za_u2"), const(100, np.uint8, "zb_u"))
     flat = []
     for o in outs:
         nodes += [helper.make_node("Reshape", [o, const([1, -1], np.int64, f"{o}_flat")], [o + "_f"]),
@@ -144,6 +148,7 @@ def test_every_kernel_path_is_emitted(kernels_lib):
     assert text.count("ev_gemm_vnni16(kernels_w") == 2 and text.count("ev_gemm_s8(kernels_w") == 2  # 1 x 1 pairs
     # the constant matmuls: one weight array (16 columns x 4 k), read by the VNNI kernel and by the portable one
     assert text.count("ev_mm_vnni(S, kernels_w") == 3 and text.count("ev_mm_u8(S, kernels_w") == 3
+    assert text.count("ev_mm_vnni16(S, WB") == 2 and text.count("ev_gemm_s16(WB, S") == 2  # computed operands
 
 
 # every optimization level (GCC 12.2 was once suspected of miscompiling these files at -O1); -O0 under sanitizers
