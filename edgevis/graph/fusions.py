@@ -65,6 +65,14 @@ def fuse_for_ort(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FusionReport]
 
     m = onnx.ModelProto()
     m.CopyFrom(model)
+    if _lacks_shapes(m):
+        # past a fused contrib op ONNX's shape inference knows nothing, and ORT's calibrator then cannot type
+        # the tensors downstream ("Unable to get valid quantization scale"); typed on the unfused graph, the
+        # tensors the fusion keeps keep their types
+        try:
+            m = onnx.shape_inference.infer_shapes(m)
+        except Exception:  # noqa: BLE001 - an untyped graph is fused as it is; the check below still guards it
+            pass
     before = Counter(n.op_type for n in m.graph.node)
     opts = FusionOptions("vit")
     opts.enable_attention = False
@@ -96,12 +104,22 @@ def fuse_for_ort(model: onnx.ModelProto) -> tuple[onnx.ModelProto, FusionReport]
     fused = {op: after[op] - before[op] for op in FUSED_OPS if after[op] > before[op]}
     if not fused:
         return model, FusionReport({}, len(model.graph.node), len(model.graph.node))
+    if not any(o.domain == "com.microsoft" for o in out.opset_import):
+        # the optimizer leaves the contrib domain undeclared; ONNX's checker and shape inference (which ORT's
+        # calibrator runs) refuse a node of an undeclared domain
+        out.opset_import.append(onnx.helper.make_opsetid("com.microsoft", 1))
     why = _runs_alike(model, out)
     if why is not None:
         # the library matched a pattern its kernel cannot run (SkipLayerNormalization on FocalNet's 4-D
         # tensors: "input is expected to have 3 or 2 dimensions") or computes something else: not fused
         return model, FusionReport({}, len(model.graph.node), len(model.graph.node), error=why)
     return out, FusionReport(fused, len(model.graph.node), len(out.graph.node))
+
+
+def _lacks_shapes(model: onnx.ModelProto) -> bool:
+    """Some node output has no type recorded (a hand-made file, or a tool that drops ``value_info``)."""
+    typed = {v.name for v in (*model.graph.value_info, *model.graph.output)}
+    return any(o and o not in typed for n in model.graph.node for o in n.output)
 
 
 def _runs_alike(model: onnx.ModelProto, fused: onnx.ModelProto) -> str | None:
