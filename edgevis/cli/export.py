@@ -179,7 +179,7 @@ def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
     if lat:
         ran = lat.get("precision") or {}  # OpenVINO: the precision each compiled model ran in
         fp32, int8 = (f" ({ran[k]})" if k in ran else "" for k in ("fp32", "int8"))
-        out.print(f"  latency on {lat['device']} (p50): FP32 {lat['fp32']['p50_ms']:.2f} ms{fp32}, INT8 "
+        out.print(f"  latency (p50) on {lat['device']}: FP32 {lat['fp32']['p50_ms']:.2f} ms{fp32}, INT8 "
                   f"{lat['int8']['p50_ms']:.2f} ms{int8} -> [bold]{lat['speedup']:.2f}x[/]")
     int8_ops = ", ".join(f"{n} {g}" for g, n in st["int8_ops"].items()) or "none"
     out.print(f"  int8 ops: {int8_ops}")
@@ -203,6 +203,6 @@ def _print_integer_only(r) -> None:  # type: ignore[no-untyped-def]
     kern = ", ".join(f"{n} {k}" for k, n in st["kernels"].items())
     out.print(f"  kernels: {kern}")
     lat = st["latency"]
-    out.print(f"  latency on this machine (p50): FP32 {lat['fp32']['p50_ms']:.2f} ms, integer-only "
+    out.print(f"  latency (p50) on {lat['device']}: FP32 {lat['fp32']['p50_ms']:.2f} ms, integer-only "
               f"{lat['integer_only']['p50_ms']:.2f} ms ({lat['speedup']:.2f}x)")
     _print_fidelity("integer-only", f)
