@@ -45,6 +45,11 @@ def _arith(t: str, u: str, suffix: str) -> str:
 
 
 PRELUDE = r"""
+/* GCC fills 256-bit vectors by default even for a target with 512-bit ones (-march=native on AVX-512): the int64
+   requantization loops get twice the lanes in 512-bit registers. The same integer operations: the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__AVX512F__) && !defined(EV_PORTABLE)
+#pragma GCC target("prefer-vector-width=512")
+#endif
 """ + _arith("int64_t", "uint64_t", "") + _arith("int32_t", "uint32_t", "32") + r"""
 /* floor(a / 2**k), 0 <= k <= 63, without shifting a negative number: for a < 0, ~a = -a - 1 >= 0 and
    floor(a / 2**k) = ~(~a >> k); s (all ones for a < 0, else 0) applies ~ by xor. Unlike a form that subtracts
