@@ -82,6 +82,7 @@ class CWriter:
         self._divides = False  # set by _expr when the expression it returns divides by a computed divisor
         self._hoist: list[str] = []  # per-chunk declarations of the element-wise step being written
         self._inner = 0  # its innermost loop's index
+        self._fused: dict[int, str] = {}  # element-wise steps written inside the convolution before them: label
 
     # ------------------------------------------------------------ storage
     def weight(self, t: Tensor, values: np.ndarray | None = None, ctype: str | None = None, key: str = "#table") -> str:
@@ -111,7 +112,11 @@ class CWriter:
         self.body.append(f"    /* {s.kind}: " + ", ".join(f"{m.op} {m.name}" for m in s.nodes[:3]).replace("*/", "* /")
                          + (f" (+{len(s.nodes) - 3})" if len(s.nodes) > 3 else "") + " */")
         self._label = s.kind
-        getattr(self, f"_{s.kind}")(s, n)
+        if self._nstep in self._fused:  # written inside the convolution before it (see _fuse_ew)
+            self._label = self._fused[self._nstep]
+            self.body.append("    /* (fused into the convolution above on AVX-512 VNNI; in its #else otherwise) */")
+        else:
+            getattr(self, f"_{s.kind}")(s, n)
         # a hook for profilers, empty unless the build defines NAME_STEP_HOOK(step, kind): kind names the kernel
         # (conv_dw, conv_1x1, conv_im2col, conv_generic, matmul_const, matmul_dynamic, ew32, ew, reduce, move)
         self.body.append(f'    {self.name.upper()}_STEP_HOOK({self._nstep}, "{self._label}");')
@@ -452,6 +457,44 @@ class CWriter:
             zs.append(int(np.asarray(v).reshape(-1)[0]))
         return zs[0], zs[1]
 
+    def _fuse_ew(self, x: str, y: str, O: int, P: int, bs: int) -> tuple[str, str] | None:
+        """The next step's C twice (fused into the pixel blocks of the convolution ``x`` -> ``y`` (O x P), the plain
+        one), or None. Where the next step is an element-wise loop over ``y`` (O x P, ``i0`` the channel, ``i1`` the
+        pixel) and ``y`` dies there, the convolution writes each block of ``bs`` pixels at the start of ``y``'s own
+        storage (row stride ``bs``: a block that stays in cache) and the step runs right after over those pixels,
+        reading the block: the int32 outputs never go to memory in full. Each element computes the same expression
+        on the same values. Not where the step writes into the storage of ``y``, of the convolution's input or of
+        its scratch (the next blocks still read them), or divides (its phased chunks)."""
+        g, plan, i = self.g, self.plan, self._nstep + 1
+        if i >= len(plan.steps) or plan.steps[i].kind != "ew":
+            return None
+        nxt = plan.steps[i]
+        ry = plan.root[y]
+        if ry in (g.logits, g.input_int8) or ry not in plan.lifetimes or plan.lifetimes[ry][1] != i \
+                or [plan.root.get(r) for r in nxt.reads].count(ry) != 1 or y not in nxt.reads:
+            return None
+
+        def span(name: str) -> tuple[int, int] | None:
+            r = plan.root[name]
+            return None if r not in plan.offsets else (plan.offsets[r], plan.offsets[r] + plan.nbytes(g, r))
+
+        busy = [span(y), span(x), (plan.scratch[self._nstep], plan.scratch[self._nstep] + plan.steps[i - 1].scratch)]
+        for w in nxt.writes:
+            sw = span(w)
+            if sw is None or any(b is not None and sw[0] < b[1] and b[0] < sw[1] for b in busy):
+                return None
+        saved, label = self.body, self._label
+        self.body = []
+        self._ew(nxt, nxt.nodes[0])
+        text, self.body, ew_label, self._label = "\n".join(self.body), saved, self._label, label
+        k = nxt.reads.index(y)
+        head, acc = f"for (long i0 = 0; i0 < {O}; i0++) for (long i1 = 0; i1 < {P}; i1++) {{", f"p{k}[i0 * {P} + i1]"
+        if text.count(head) != 1 or acc not in text or "c_" in text:
+            return None
+        fused = text.replace(head, f"for (long i0 = 0; i0 < {O}; i0++) for (long i1 = f0_; i1 < f0_ + n_; i1++) {{")
+        self._fused[i] = ew_label
+        return fused.replace(acc, f"p{k}[i0 * {bs} + (i1 - f0_)]"), text
+
     def _conv(self, s: Step, n: Node) -> None:
         g = self.g
         zx, zw = self._zero_points(n, 2)
@@ -495,7 +538,7 @@ class CWriter:
         assert gm is not None
         og, P = O // G, HO * WO
         if in16:
-            self._pointwise16(w, gm, px, py, N, C * H * W, H * W, O, P)
+            self._pointwise16(w, gm, px, py, N, C * H * W, H * W, O, P, (n.inputs[0], n.outputs[0]))
             return
         rows = np.asarray(w.value).reshape(G, og, gm.k)
         packed = np.concatenate([pack_rows(grp, og, gm.k) for grp in rows])
@@ -531,6 +574,19 @@ class CWriter:
         else:
             packv = (f"ev_im2colv_{xs}(xg, {cg}, {H}, {W}, {geo}, {WO}, {dil[0]}, {dil[1]}, {zx + U8_BIAS[x.ctype]}, "
                      f"p0, n_, {gm.kp}, S)")
+        bs = min(nbv, P)
+        fz = self._fuse_ew(n.inputs[0], n.outputs[0], O, P, bs) if N == 1 and G == 1 else None
+        if fz is not None:  # the next element-wise step runs on each block of outputs while it is in cache
+            self.body.append(
+                f"#if EV_VNNI512\n    {{\n        uint8_t *S = A + {self.plan.scratch[self._nstep]};\n"
+                f"        (void){pack.split('(')[0]}; (void)ev_gemm_u8;  /* the portable path's kernels: used in #else */\n"
+                f"        const {x.ctype} *xg = {px};\n"
+                f"        for (long f0_ = 0; f0_ < {P}; f0_ += {nbv}) {{\n"
+                f"            int n_ = {P} - f0_ < {nbv} ? (int)({P} - f0_) : {nbv};\n"
+                f"            {packv.replace('p0', 'f0_')};\n"
+                f"            ev_gemm_vnni({wsym}, S, {csym}, {py}, {O}, n_, {gm.kp}, {bs});\n"
+                + _indent(fz[0], 8) + "\n        }\n    }\n#else\n" + portable + "\n" + fz[1] + "\n#endif")
+            return
         self.body.append(
             f"#if EV_VNNI512\n    {{\n        uint8_t *S = A + {self.plan.scratch[self._nstep]};\n"
             f"        (void){pack.split('(')[0]}; (void)ev_gemm_u8;  /* the portable path's kernels: used in #else */\n"
@@ -543,7 +599,8 @@ class CWriter:
             f"{py} + (b_ * {O} + g_ * {og}) * {P} + p0, {og}, n_, {gm.kp}, {P});\n"
             "            }\n        }\n    }\n#else\n" + portable + "\n#endif")
 
-    def _pointwise16(self, w: Tensor, gm: Gemm, px: str, py: str, N: int, CHW: int, P: int, O: int, PO: int) -> None:
+    def _pointwise16(self, w: Tensor, gm: Gemm, px: str, py: str, N: int, CHW: int, P: int, O: int, PO: int,
+                     xy: tuple[str, str]) -> None:
         """A 1 x 1 convolution of an int16 input (zero point 0; split16.py): packed as int16 into the GEMM's
         scratch and multiplied by the int8 weights (ev_gemm_s8), or on AVX-512 VNNI two channels per lane
         (ev_gemm_vnni16, int16 weight pairs); outputs of P input pixels, PO == P."""
@@ -568,6 +625,19 @@ class CWriter:
             return
         w16 = self.weight(w, pack_rows(np.asarray(w.value).reshape(O, K), O, K, np.int16), "int16_t", key="#gemm16")
         self.kernels.update(vnni16_pw_kernels())
+        bs = min(nbv, P)
+        fz = self._fuse_ew(xy[0], xy[1], O, P, bs) if N == 1 else None
+        if fz is not None:  # the next element-wise step runs on each block of outputs while it is in cache
+            self.body.append(
+                f"#if EV_VNNI512\n    {{\n        int16_t *S = (int16_t *)(A + {off});\n"
+                f"        (void)ev_pack_s16; (void)ev_gemm_s8;  /* the portable path's kernels: used in #else */\n"
+                f"        const int16_t *xg = {px};\n"
+                f"        for (long f0_ = 0; f0_ < {P}; f0_ += {nbv}) {{\n"
+                f"            int n_ = {P} - f0_ < {nbv} ? (int)({P} - f0_) : {nbv};\n"
+                f"            ev_packv2_s16(xg + f0_, {P}, n_, {K}, {gm.kp}, S);\n"
+                f"            ev_gemm_vnni16({w16}, S, {py}, {O}, n_, {gm.kp}, {bs});\n"
+                + _indent(fz[0], 8) + "\n        }\n    }\n#else\n" + portable + "\n" + fz[1] + "\n#endif")
+            return
         self.body.append(
             f"#if EV_VNNI512\n    {{\n        int16_t *S = (int16_t *)(A + {off});\n"
             f"        (void)ev_pack_s16; (void)ev_gemm_s8;  /* the portable path's kernels: used in #else */\n"
@@ -683,6 +753,10 @@ class CWriter:
                 head, _ = _loops(dims)
                 lines.append(f"{head}{py}[{_offset(ds, base=b.dst)}] = {src}[{_offset(ss, base=b.base)}];")
         self.body.append("    {\n        " + "\n        ".join(lines) + "\n    }")
+
+
+def _indent(text: str, n: int) -> str:
+    return "\n".join(" " * n + ln if ln else ln for ln in text.split("\n"))
 
 
 CHUNK = 128  # elements of the innermost loop per pass of a phased element-wise step

@@ -174,12 +174,22 @@ def _plan_arena(g: IntGraph, plan: Plan) -> None:
             r = plan.root[x]
             if r in life:
                 life[r][1] = max(life[r][1], i)
+    # a GEMM convolution whose output the next (element-wise) step reads may run that step on each block of its
+    # outputs (cwriter.py _fuse_ew): its input and its scratch then stay alive through that step
+    fusable = {i for i, s in enumerate(plan.steps[:-1]) if s.kind == "conv" and plan.steps[i + 1].kind == "ew"
+               and product_plan(g, s.nodes[0]).kind == "gemm"
+               and plan.root[s.writes[0]] in {plan.root[x] for x in plan.steps[i + 1].reads}}
+    for i in fusable:
+        for x in plan.steps[i].reads:
+            r = plan.root[x]
+            if r in life and life[r][1] == i:
+                life[r][1] = i + 1
     for special in (g.input_int8, g.logits):
         life.pop(special, None)
     sizes = {t: _aligned(plan.nbytes(g, t)) for t in life}
-    for i, s in enumerate(plan.steps):  # a kernel's scratch: a block alive during its own step only
+    for i, s in enumerate(plan.steps):  # a kernel's scratch: a block alive during its own step only (see above)
         if s.scratch:
-            life[f"#scratch{i}"] = [i, i]
+            life[f"#scratch{i}"] = [i, i + (i in fusable)]
             sizes[f"#scratch{i}"] = _aligned(s.scratch)
     placed: list[tuple[int, int, int, int]] = []  # offset, end, first, last
     for t in sorted(life, key=lambda t: (-sizes[t], life[t][0], t)):

@@ -57,6 +57,13 @@ def _model(seed: int = 3) -> onnx.ModelProto:
     conv("dw", "q", 12, 3, group=C, dilations=[2, 2], pads=[2, 2, 2, 2], strides=[1, 2])
     conv("dw_u8", "u", 6, 5, const(100, np.uint8, "zx_dw"), group=C, pads=[2, 1, 2, 1], strides=[2, 1])
     conv("pw", "q", 7, 1)
+    # a 1 x 1 convolution whose output only a per-channel requantization reads (fused into its pixel blocks on VNNI)
+    nodes.append(helper.make_node("ConvInteger", ["q", w8((7, C, 1, 1), "pwr_w")], ["pwr"], kernel_shape=[1, 1]))
+    nodes += [helper.make_node("Cast", ["pwr"], ["pwr64"], to=TensorProto.INT64),
+              helper.make_node("Mul", ["pwr64", const(rng.integers(-9, 9, (1, 7, 1, 1)), np.int64, "pwr_m")], ["pwr_a"]),
+              helper.make_node("Add", ["pwr_a", const(rng.integers(-99, 99, (1, 7, 1, 1)), np.int64, "pwr_b")],
+                               ["pw_req"])]
+    outs.append("pw_req")
     conv("win", "q", 5, 3, pads=[1, 1, 1, 1], strides=[2, 2])
     conv("win_u8", "u", 9, 5, const(100, np.uint8, "zx"), pads=[2, 2, 2, 2])
     conv("grouped", "q", 4, 3, group=2, pads=[0, 1, 0, 1], dilations=[1, 2])
@@ -146,6 +153,7 @@ def test_every_kernel_path_is_emitted(kernels_lib):
     # the split 16-bit pair is one int16 depthwise convolution; both its halves' convolutions are gone
     assert "static void ev_dw_s16_" in text and "_c_s16" not in text
     assert text.count("ev_gemm_vnni16(kernels_w") == 2 and text.count("ev_gemm_s8(kernels_w") == 2  # 1 x 1 pairs
+    assert text.count("fused into the convolution above") >= 1  # the requantized 1 x 1
     # the constant matmuls: one weight array (16 columns x 4 k), read by the VNNI kernel and by the portable one
     assert text.count("ev_mm_vnni(S, kernels_w") == 3 and text.count("ev_mm_u8(S, kernels_w") == 3
     assert text.count("ev_mm_vnni16(S, WB") == 2 and text.count("ev_gemm_s16(WB, S") == 2  # computed operands
@@ -159,3 +167,20 @@ def test_kernels_equal_ort(kernels_lib, flags):
     got = run(build(lib, tmp / f"k{flags[0]}", flags=flags), x8, lib.classes)
     assert np.array_equal(got, logits)
     assert len(np.unique(got)) > got.shape[1]  # the values vary: not constants
+
+
+def test_kernels_in_small_blocks_equal_ort(tmp_path, monkeypatch):
+    """The same file with a GEMM scratch of 2 KiB: every GEMM convolution runs in several pixel blocks with a
+    partial last one (the fused requantization reads each block where the convolution left it)."""
+    import edgevis.codegen.gemm as gemm
+
+    monkeypatch.setattr(gemm, "SCRATCH_BYTES", 2048)
+    path = save_integer_file(_model(), tmp_path / "kernels.integer_only.onnx", "kernels")
+    lib = emit_c(path, tmp_path / "c")
+    assert lib.files["model"].read_text().count("fused into the convolution above") >= 1
+    rng = np.random.default_rng(1)
+    xs = [rng.standard_normal((1, C, H, W)).astype(np.float32) * s for s in (0.5, 3.0)]
+    x8, logits = ort_int8_and_logits(path, xs)
+    x8, logits = x8.reshape(len(xs), -1), logits.reshape(len(xs), -1).astype(np.int32)
+    for flags in [("-O3", "-march=native"), ("-O0", "-fsanitize=address,undefined", "-fno-sanitize-recover=all")]:
+        assert np.array_equal(run(build(lib, tmp_path / f"k{flags[0]}", flags=flags), x8, lib.classes), logits)
