@@ -685,22 +685,29 @@ class CWriter:
             for key in (f"u8_{at.ctype}", f"packu_{at.ctype}"):
                 self.kernels[key] = pk[key]
             mk = mm_kernels()
-            self.kernels["mm_u8"] = mk["mm_u8"]
+            for key in ("gemm_u8", "mm_u8"):
+                self.kernels[key] = mk[key]
             b = np.asarray(bt.value).reshape(K, N)
             csym = self.weight(bt, u8_correction(b.T, za, at.ctype), "int32_t", key=f"#corrT{za}{at.ctype}")
             wsym = self.weight(bt, pack_cols16(b, K, N), "int8_t", key="#cols16")
-            nbm = min(round_up(M, 4), gm.scratch // gm.kp // 4 * 4)  # rows packed at a time (the extra ones zero)
-            loop = (f"{head}{{ for (long m0 = 0; m0 < {M}; m0 += {nbm}) {{ "
-                    f"int n_ = {M} - m0 < {nbm} ? (int)({M} - m0) : {nbm}, nr_ = (n_ + 3) / 4 * 4; "
-                    f"ev_packu_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, "
-                    f"{gm.kp}, S); FN(S, {wsym}, {csym}, {py} + {_offset(strides[2])} + m0 * {N}, n_, {N}, "
-                    f"{gm.kp}, {N}); }} }}")
+            # rows packed at a time (the extra ones zero), then the portable kernel's unpacked weight block T
+            # (the portable kernel's rows in multiples of 3, the VNNI one's of 4)
+            rows = (gm.scratch - gm.t_scratch) // gm.kp
+            tsc = f"(int8_t *)(A + {off + gm.scratch - gm.t_scratch})"
+
+            def loop(fn: str, r: int, targ: str) -> str:
+                nbm = min(round_up(M, r), rows // r * r)
+                return (f"{head}{{ for (long m0 = 0; m0 < {M}; m0 += {nbm}) {{ "
+                        f"int n_ = {M} - m0 < {nbm} ? (int)({M} - m0) : {nbm}, nr_ = (n_ + {r - 1}) / {r} * {r}; "
+                        f"ev_packu_{SHORT[at.ctype]}({pa} + {_offset(strides[0])} + m0 * {K}, {K}, 1, n_, nr_, {K}, "
+                        f"{gm.kp}, S); {fn}(S, {wsym}, {csym}, {py} + {_offset(strides[2])} + m0 * {N}, n_, {N}, "
+                        f"{gm.kp}, {N}{targ}); }} }}")
             for key in ("vnni_head", "bcast32", "mm_vnni"):
                 self.kernels[key] = mk[key]
             self.body.append(
                 f"    {{\n        uint8_t *S = A + {off};\n#if EV_VNNI512\n        (void)ev_mm_u8;  /* the portable "
-                f"kernel: used in #else */\n        {loop.replace('FN', 'ev_mm_vnni')}\n#else\n"
-                f"        {loop.replace('FN', 'ev_mm_u8')}\n#endif\n    }}")
+                f"kernel: used in #else */\n        {loop('ev_mm_vnni', 4, '')}\n#else\n"
+                f"        {loop('ev_mm_u8', 3, ', ' + tsc)}\n#endif\n    }}")
             return
         lines.append(
             f"{head}{{ {packb}for (long m0 = 0; m0 < {M}; m0 += {gm.nb}) {{ "

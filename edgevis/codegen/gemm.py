@@ -30,7 +30,7 @@ Written by hand: no C library does bit-exact int8 products with ONNX zero points
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -54,10 +54,11 @@ class Gemm:
     kp: int
     nb: int  # columns packed at a time (a multiple of NR)
     w_scratch: int = 0  # bytes of a run-time packed w side (a dynamic matmul operand), 0 when constant
+    t_scratch: int = 0  # bytes after the x block: one unpacked 16-column weight block (ev_mm_u8's T)
 
     @property
     def scratch(self) -> int:
-        return self.w_scratch + 2 * self.nb * self.kp
+        return self.w_scratch + 2 * self.nb * self.kp + self.t_scratch
 
 
 def gemm_layout(rows: int, cols: int, k: int, dynamic_w: bool = False) -> Gemm:
@@ -263,7 +264,8 @@ def product_plan(g: IntGraph, n: Node) -> ConvPlan:
     M, K = x.shape[-2:]
     N = w.shape[-1]
     const = w.value is not None and w.ctype == "int8_t" and zw == 0 and int(np.prod(w.shape[:-2], dtype=np.int64)) == 1
-    return ConvPlan("gemm", gemm_layout(N, M, K, dynamic_w=not const))
+    gm = gemm_layout(N, M, K, dynamic_w=not const)
+    return ConvPlan("gemm", replace(gm, t_scratch=16 * gm.kp) if const else gm)
 
 
 WSHORT = {"int8_t": "s8", "int16_t": "s16"}
@@ -617,29 +619,20 @@ def vnni16_pw_kernels() -> dict[str, str]:
 # rows or N columns), and four biased uint8 activations of a row are broadcast against them: each vpdpbusd adds 4
 # products to 16 outputs of the row, no horizontal sum. The same products and correction as ev_gemm_u8, summed
 # modulo 2**32 in another order: the reference's bits. The portable form (ev_mm_u8) reads the same layout (one
-# weight array for both paths), its 16 column sums the lanes a vectorizing compiler fills.
+# weight array for both paths): it unpacks 16 columns at a time as rows of B transposed for ev_gemm_u8.
 MMV = r"""
 /* y[m*SY + n] = sum over k < KP of S[m*KP + k] * B[k][n] - corr[n] for m < M, n < N (int32, wrapping as uint32):
-   S the biased uint8 rows (ev_packu), W the weights packed 16 columns x 4 k per 64 bytes (gemm.py, MMV) */
+   S the biased uint8 rows (ev_packu; M rounded up to 3 rows, the extra ones zero), W the weights packed 16 columns
+   x 4 k per 64 bytes (gemm.py, MMV). Each block of 16 columns is unpacked into T as 16 rows of KP (B transposed)
+   and multiplied by ev_gemm_u8. */
 static void ev_mm_u8(const uint8_t *restrict S, const int8_t *restrict W, const int32_t *restrict corr,
-                     int32_t *restrict y, int M, int N, int KP, long SY) {
+                     int32_t *restrict y, int M, int N, int KP, long SY, int8_t *restrict T) {
     const int NV = (N + 15) / 16, KQ = KP / 4;
-    uint32_t *restrict yu = (uint32_t *)y;
     for (int j = 0; j < NV; j++) {
         const int8_t *wj = W + (long)j * KQ * 64;
-        const int nc = N - 16 * j < 16 ? N - 16 * j : 16;
-        for (int m = 0; m < M; m++) {
-            const uint8_t *s = S + (long)m * KP;
-            uint32_t acc[16] = {0};
-            for (int q = 0; q < KQ; q++) {
-                const int8_t *wq = wj + q * 64;
-                const int32_t s0 = s[4 * q], s1 = s[4 * q + 1], s2 = s[4 * q + 2], s3 = s[4 * q + 3];
-                for (int c = 0; c < 16; c++)
-                    acc[c] += (uint32_t)(wq[4 * c] * s0) + (uint32_t)(wq[4 * c + 1] * s1)
-                              + (uint32_t)(wq[4 * c + 2] * s2) + (uint32_t)(wq[4 * c + 3] * s3);
-            }
-            for (int c = 0; c < nc; c++) yu[(long)m * SY + 16 * j + c] = acc[c] - (uint32_t)corr[16 * j + c];
-        }
+        for (int q = 0; q < KQ; q++)
+            for (int c = 0; c < 16; c++) memcpy(T + (long)c * KP + 4 * q, wj + q * 64 + c * 4, 4);
+        ev_gemm_u8(T, S, corr + 16 * j, y + 16 * j, N - 16 * j < 16 ? N - 16 * j : 16, M, KP, 1, SY);
     }
 }
 """
@@ -734,9 +727,9 @@ def _mmv(fn: str, st: str, wt: str, doc: str) -> str:
 
 
 def mm_kernels() -> dict[str, str]:
-    """The constant-weight matmul's C by kernel key: the portable ev_mm_u8 and, inside ``#if EV_VNNI512``,
-    ev_mm_vnni."""
-    return {"mm_u8": MMV, "vnni_head": VNNI_HEAD, "bcast32": BCAST32,
+    """The constant-weight matmul's C by kernel key: the portable ev_mm_u8 (on ev_gemm_u8) and, inside
+    ``#if EV_VNNI512``, ev_mm_vnni."""
+    return {"gemm_u8": gemm_u8_kernel(), "mm_u8": MMV, "vnni_head": VNNI_HEAD, "bcast32": BCAST32,
             "mm_vnni": _mmv("ev_mm_vnni", "uint8_t", "int8_t", "ev_mm_u8 on AVX-512 VNNI (vpdpbusd)")}
 
 
