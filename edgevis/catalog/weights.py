@@ -90,6 +90,10 @@ def _blocked_global(e: BaseException) -> str | None:
 
 def _torch_reason(e: BaseException) -> str:
     """The line of torch's message that says what is wrong: not its advice to load with weights_only=False."""
+    if isinstance(e, KeyError):
+        # torch's legacy reader looks up the file's first pickled value as a magic number: a non-checkpoint
+        # file fails with just that value ("174812789"), which says nothing to the user
+        return f"no PyTorch header (read {_plain(str(e.args[0] if e.args else ''))[:40]!r} where one belongs)"
     lines = [ln.strip() for ln in _plain(str(e)).splitlines() if ln.strip()]
     useful = [ln for ln in lines if "weights_only" not in ln and "Weights only load failed" not in ln
               and "documentation of torch.load" not in ln]
