@@ -467,38 +467,39 @@ static void ev_im2colv_{X}(const {XT} *restrict x, int C, int H, int W, int KH, 
 #endif
 """
 
-VNNI_GEMM = r"""
-#if EV_VNNI512
-static inline __m512i ev_bcast4(const int8_t *w) { int32_t t; memcpy(&t, w, 4); return _mm512_set1_epi32(t); }
-/* y[o*P + p] = sum over k of w[o][k] * S(p, k) - corr[o] for o < O, p < N (int32, wrapping): S packed by
-   ev_packv (16 pixels x 4 channels per 64 bytes), w as for ev_gemm_u8 (O rounded up to 4 rows of KP) */
-static void ev_gemm_vnni(const int8_t *restrict w, const uint8_t *restrict S, const int32_t *restrict corr,
-                         int32_t *restrict y, int O, int N, int KP, long P) {
-    const int NV = (N + 15) / 16, KQ = KP / 4;
+# The VNNI GEMM, one loop for both operand types (4 output rows x 2 blocks of 16 pixels, the weights broadcast G
+# at a time as one int32): uint8 pixels x int8 weights by vpdpbusd less the row's correction (ev_gemm_vnni), or
+# int16 x int16 by vpdpwssd (ev_gemm_vnni16, split16.py's merged halves).
+VNNI_GEMM_LOOP = r"""
+static inline __m512i {BC}(const {WT} *w) { int32_t t; memcpy(&t, w, 4); return _mm512_set1_epi32(t); }
+{DOC}
+static void {FN}(const {WT} *restrict w, const {ST} *restrict S, {CORR}
+                 int32_t *restrict y, int O, int N, int KP, long P) {
+    const int NV = (N + 15) / 16, KQ = KP / {G};
     for (int o = 0; o < O; o += 4) {
-        const int8_t *w0 = w + (long)o * KP, *w1 = w0 + KP, *w2 = w1 + KP, *w3 = w2 + KP;
+        const {WT} *w0 = w + (long)o * KP, *w1 = w0 + KP, *w2 = w1 + KP, *w3 = w2 + KP;
         const int rows = O - o < 4 ? O - o : 4;
         for (int v = 0; v < NV; v += 2) {
-            const uint8_t *xa = S + (long)v * KQ * 64, *xb = xa + (long)KQ * 64;
+            const {ST} *xa = S + (long)v * KQ * {SV}, *xb = xa + (long)KQ * {SV};
             const int two = v + 1 < NV;
             __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
             if (two)
                 for (int q = 0; q < KQ; q++) {
-                    __m512i xv = _mm512_loadu_si512(xa + q * 64), xu = _mm512_loadu_si512(xb + q * 64);
-                    __m512i c0 = ev_bcast4(w0 + 4 * q), c1 = ev_bcast4(w1 + 4 * q), c2 = ev_bcast4(w2 + 4 * q),
-                            c3 = ev_bcast4(w3 + 4 * q);
-                    a0 = _mm512_dpbusd_epi32(a0, xv, c0); b0 = _mm512_dpbusd_epi32(b0, xu, c0);
-                    a1 = _mm512_dpbusd_epi32(a1, xv, c1); b1 = _mm512_dpbusd_epi32(b1, xu, c1);
-                    a2 = _mm512_dpbusd_epi32(a2, xv, c2); b2 = _mm512_dpbusd_epi32(b2, xu, c2);
-                    a3 = _mm512_dpbusd_epi32(a3, xv, c3); b3 = _mm512_dpbusd_epi32(b3, xu, c3);
+                    __m512i xv = _mm512_loadu_si512(xa + q * {SV}), xu = _mm512_loadu_si512(xb + q * {SV});
+                    __m512i c0 = {BC}(w0 + {G} * q), c1 = {BC}(w1 + {G} * q), c2 = {BC}(w2 + {G} * q),
+                            c3 = {BC}(w3 + {G} * q);
+                    a0 = {DP}(a0, xv, c0); b0 = {DP}(b0, xu, c0);
+                    a1 = {DP}(a1, xv, c1); b1 = {DP}(b1, xu, c1);
+                    a2 = {DP}(a2, xv, c2); b2 = {DP}(b2, xu, c2);
+                    a3 = {DP}(a3, xv, c3); b3 = {DP}(b3, xu, c3);
                 }
             else
                 for (int q = 0; q < KQ; q++) {
-                    __m512i xv = _mm512_loadu_si512(xa + q * 64);
-                    a0 = _mm512_dpbusd_epi32(a0, xv, ev_bcast4(w0 + 4 * q));
-                    a1 = _mm512_dpbusd_epi32(a1, xv, ev_bcast4(w1 + 4 * q));
-                    a2 = _mm512_dpbusd_epi32(a2, xv, ev_bcast4(w2 + 4 * q));
-                    a3 = _mm512_dpbusd_epi32(a3, xv, ev_bcast4(w3 + 4 * q));
+                    __m512i xv = _mm512_loadu_si512(xa + q * {SV});
+                    a0 = {DP}(a0, xv, {BC}(w0 + {G} * q));
+                    a1 = {DP}(a1, xv, {BC}(w1 + {G} * q));
+                    a2 = {DP}(a2, xv, {BC}(w2 + {G} * q));
+                    a3 = {DP}(a3, xv, {BC}(w3 + {G} * q));
                 }
             {
                 __m512i acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
@@ -506,15 +507,30 @@ static void ev_gemm_vnni(const int8_t *restrict w, const uint8_t *restrict S, co
                     int p = 16 * (v + h), left = N - p;
                     __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
                     for (int i = 0; i < rows; i++)
-                        _mm512_mask_storeu_epi32(y + (long)(o + i) * P + p, m,
-                                                 _mm512_sub_epi32(acc[h][i], _mm512_set1_epi32(corr[o + i])));
+                        _mm512_mask_storeu_epi32(y + (long)(o + i) * P + p, m, {OUT});
                 }
             }
         }
     }
 }
-#endif
 """
+
+
+def _vnni_gemm(fn: str, doc: str, wt: str, st: str, group: int, step: int, dp: str, corrected: bool) -> str:
+    subs = {"{FN}": fn, "{DOC}": doc, "{WT}": wt, "{ST}": st, "{G}": str(group), "{SV}": str(step), "{DP}": dp,
+            "{BC}": f"ev_bcast{group}", "{CORR}": "const int32_t *restrict corr," if corrected else "",
+            "{OUT}": "_mm512_sub_epi32(acc[h][i], _mm512_set1_epi32(corr[o + i]))" if corrected else "acc[h][i]"}
+    out = VNNI_GEMM_LOOP
+    for k, v in subs.items():
+        out = out.replace(k, v)
+    return out
+
+
+VNNI_GEMM = "\n#if EV_VNNI512" + _vnni_gemm(
+    "ev_gemm_vnni",
+    "/* y[o*P + p] = sum over k of w[o][k] * S(p, k) - corr[o] for o < O, p < N (int32, wrapping): S packed by\n"
+    "   ev_packv (16 pixels x 4 channels per 64 bytes), w as for ev_gemm_u8 (O rounded up to 4 rows of KP) */",
+    "int8_t", "uint8_t", 4, 64, "_mm512_dpbusd_epi32", True) + "#endif\n"
 
 
 def vnni_pw_kernels(xt: str, pointwise: bool = True) -> dict[str, str]:
@@ -561,49 +577,11 @@ static void ev_packv2_s16(const int16_t *restrict x, long KS, int N, int K, int 
             }
         }
 }
-static inline __m512i ev_bcast2(const int16_t *w) { int32_t t; memcpy(&t, w, 4); return _mm512_set1_epi32(t); }
-/* y[o*P + p] = sum over k of w[o][k] * S(p, k) for o < O, p < N (int32, wrapping): S packed by ev_packv2_s16,
-   w int16 (O rounded up to 4 rows of KP) */
-static void ev_gemm_vnni16(const int16_t *restrict w, const int16_t *restrict S, int32_t *restrict y, int O, int N,
-                           int KP, long P) {
-    const int NV = (N + 15) / 16, KQ = KP / 2;
-    for (int o = 0; o < O; o += 4) {
-        const int16_t *w0 = w + (long)o * KP, *w1 = w0 + KP, *w2 = w1 + KP, *w3 = w2 + KP;
-        const int rows = O - o < 4 ? O - o : 4;
-        for (int v = 0; v < NV; v += 2) {
-            const int16_t *xa = S + (long)v * KQ * 32, *xb = xa + (long)KQ * 32;
-            const int two = v + 1 < NV;
-            __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-            if (two)
-                for (int q = 0; q < KQ; q++) {
-                    __m512i xv = _mm512_loadu_si512(xa + q * 32), xu = _mm512_loadu_si512(xb + q * 32);
-                    __m512i c0 = ev_bcast2(w0 + 2 * q), c1 = ev_bcast2(w1 + 2 * q), c2 = ev_bcast2(w2 + 2 * q),
-                            c3 = ev_bcast2(w3 + 2 * q);
-                    a0 = _mm512_dpwssd_epi32(a0, xv, c0); b0 = _mm512_dpwssd_epi32(b0, xu, c0);
-                    a1 = _mm512_dpwssd_epi32(a1, xv, c1); b1 = _mm512_dpwssd_epi32(b1, xu, c1);
-                    a2 = _mm512_dpwssd_epi32(a2, xv, c2); b2 = _mm512_dpwssd_epi32(b2, xu, c2);
-                    a3 = _mm512_dpwssd_epi32(a3, xv, c3); b3 = _mm512_dpwssd_epi32(b3, xu, c3);
-                }
-            else
-                for (int q = 0; q < KQ; q++) {
-                    __m512i xv = _mm512_loadu_si512(xa + q * 32);
-                    a0 = _mm512_dpwssd_epi32(a0, xv, ev_bcast2(w0 + 2 * q));
-                    a1 = _mm512_dpwssd_epi32(a1, xv, ev_bcast2(w1 + 2 * q));
-                    a2 = _mm512_dpwssd_epi32(a2, xv, ev_bcast2(w2 + 2 * q));
-                    a3 = _mm512_dpwssd_epi32(a3, xv, ev_bcast2(w3 + 2 * q));
-                }
-            {
-                __m512i acc[2][4] = {{a0, a1, a2, a3}, {b0, b1, b2, b3}};
-                for (int h = 0; h < 1 + two; h++) {
-                    int p = 16 * (v + h), left = N - p;
-                    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
-                    for (int i = 0; i < rows; i++) _mm512_mask_storeu_epi32(y + (long)(o + i) * P + p, m, acc[h][i]);
-                }
-            }
-        }
-    }
-}
-#endif
+""" + _vnni_gemm(
+    "ev_gemm_vnni16",
+    "/* y[o*P + p] = sum over k of w[o][k] * S(p, k) for o < O, p < N (int32, wrapping): S packed by ev_packv2_s16,\n"
+    "   w int16 (O rounded up to 4 rows of KP) */",
+    "int16_t", "int16_t", 2, 32, "_mm512_dpwssd_epi32", False) + """#endif
 """
 
 
