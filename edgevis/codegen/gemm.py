@@ -473,7 +473,7 @@ static void ev_im2colv_{X}(const {XT} *restrict x, int C, int H, int W, int KH, 
 VNNI_GEMM_LOOP = r"""
 static inline __m512i {BC}(const {WT} *w) { int32_t t; memcpy(&t, w, 4); return _mm512_set1_epi32(t); }
 {DOC}
-static void {FN}(const {WT} *restrict w, const {ST} *restrict S, {CORR}
+static void {FN}(const {WT} *restrict w, const {ST} *restrict S,{CORR}
                  int32_t *restrict y, int O, int N, int KP, long P) {
     const int NV = (N + 15) / 16, KQ = KP / {G};
     for (int o = 0; o < O; o += 4) {
@@ -507,7 +507,8 @@ static void {FN}(const {WT} *restrict w, const {ST} *restrict S, {CORR}
                     int p = 16 * (v + h), left = N - p;
                     __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
                     for (int i = 0; i < rows; i++)
-                        _mm512_mask_storeu_epi32(y + (long)(o + i) * P + p, m, {OUT});
+                        _mm512_mask_storeu_epi32(y + (long)(o + i) * P + p, m,
+                                                 {OUT});
                 }
             }
         }
@@ -518,7 +519,7 @@ static void {FN}(const {WT} *restrict w, const {ST} *restrict S, {CORR}
 
 def _vnni_gemm(fn: str, doc: str, wt: str, st: str, group: int, step: int, dp: str, corrected: bool) -> str:
     subs = {"{FN}": fn, "{DOC}": doc, "{WT}": wt, "{ST}": st, "{G}": str(group), "{SV}": str(step), "{DP}": dp,
-            "{BC}": f"ev_bcast{group}", "{CORR}": "const int32_t *restrict corr," if corrected else "",
+            "{BC}": f"ev_bcast{group}", "{CORR}": " const int32_t *restrict corr," if corrected else "",
             "{OUT}": "_mm512_sub_epi32(acc[h][i], _mm512_set1_epi32(corr[o + i]))" if corrected else "acc[h][i]"}
     out = VNNI_GEMM_LOOP
     for k, v in subs.items():
