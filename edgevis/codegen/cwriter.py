@@ -577,15 +577,10 @@ class CWriter:
         bs = min(nbv, P)
         fz = self._fuse_ew(n.inputs[0], n.outputs[0], O, P, bs) if N == 1 and G == 1 else None
         if fz is not None:  # the next element-wise step runs on each block of outputs while it is in cache
-            self.body.append(
-                f"#if EV_VNNI512\n    {{\n        uint8_t *S = A + {self.plan.scratch[self._nstep]};\n"
-                f"        (void){pack.split('(')[0]}; (void)ev_gemm_u8;  /* the portable path's kernels: used in #else */\n"
-                f"        const {x.ctype} *xg = {px};\n"
-                f"        for (long f0_ = 0; f0_ < {P}; f0_ += {nbv}) {{\n"
-                f"            int n_ = {P} - f0_ < {nbv} ? (int)({P} - f0_) : {nbv};\n"
-                f"            {packv.replace('p0', 'f0_')};\n"
-                f"            ev_gemm_vnni({wsym}, S, {csym}, {py}, {O}, n_, {gm.kp}, {bs});\n"
-                + _indent(fz[0], 8) + "\n        }\n    }\n#else\n" + portable + "\n" + fz[1] + "\n#endif")
+            self._vnni_fused(f"uint8_t *S = A + {self.plan.scratch[self._nstep]}",
+                             f"(void){pack.split('(')[0]}; (void)ev_gemm_u8;", f"const {x.ctype} *xg = {px}",
+                             packv.replace('p0', 'f0_'),
+                             f"ev_gemm_vnni({wsym}, S, {csym}, {py}, {O}, n_, {gm.kp}, {bs})", P, nbv, fz, portable)
             return
         self.body.append(
             f"#if EV_VNNI512\n    {{\n        uint8_t *S = A + {self.plan.scratch[self._nstep]};\n"
@@ -598,6 +593,21 @@ class CWriter:
             f"                ev_gemm_vnni({wsym} + g_ * {round_up(og, MR) * gm.kp}, S, {csym} + g_ * {og}, "
             f"{py} + (b_ * {O} + g_ * {og}) * {P} + p0, {og}, n_, {gm.kp}, {P});\n"
             "            }\n        }\n    }\n#else\n" + portable + "\n#endif")
+
+    def _vnni_fused(self, scratch: str, unused: str, xg: str, pack: str, gemm: str, P: int, nbv: int,
+                    fz: tuple[str, str], portable: str) -> None:
+        """A VNNI convolution over blocks of ``nbv`` of its ``P`` output pixels (one image, one group), each block
+        packed (``pack``), multiplied (``gemm``) and then run through the fused element-wise step ``fz[0]`` while
+        it is in cache; the portable path (``portable``, then the step ``fz[1]`` whole) in ``#else``."""
+        self.body.append(
+            f"#if EV_VNNI512\n    {{\n        {scratch};\n"
+            f"        {unused}  /* the portable path's kernels: used in #else */\n"
+            f"        {xg};\n"
+            f"        for (long f0_ = 0; f0_ < {P}; f0_ += {nbv}) {{\n"
+            f"            int n_ = {P} - f0_ < {nbv} ? (int)({P} - f0_) : {nbv};\n"
+            f"            {pack};\n"
+            f"            {gemm};\n"
+            + _indent(fz[0], 8) + "\n        }\n    }\n#else\n" + portable + "\n" + fz[1] + "\n#endif")
 
     def _pointwise16(self, w: Tensor, gm: Gemm, px: str, py: str, N: int, CHW: int, P: int, O: int, PO: int,
                      xy: tuple[str, str]) -> None:
@@ -628,15 +638,9 @@ class CWriter:
         bs = min(nbv, P)
         fz = self._fuse_ew(xy[0], xy[1], O, P, bs) if N == 1 else None
         if fz is not None:  # the next element-wise step runs on each block of outputs while it is in cache
-            self.body.append(
-                f"#if EV_VNNI512\n    {{\n        int16_t *S = (int16_t *)(A + {off});\n"
-                f"        (void)ev_pack_s16; (void)ev_gemm_s8;  /* the portable path's kernels: used in #else */\n"
-                f"        const int16_t *xg = {px};\n"
-                f"        for (long f0_ = 0; f0_ < {P}; f0_ += {nbv}) {{\n"
-                f"            int n_ = {P} - f0_ < {nbv} ? (int)({P} - f0_) : {nbv};\n"
-                f"            ev_packv2_s16(xg + f0_, {P}, n_, {K}, {gm.kp}, S);\n"
-                f"            ev_gemm_vnni16({w16}, S, {py}, {O}, n_, {gm.kp}, {bs});\n"
-                + _indent(fz[0], 8) + "\n        }\n    }\n#else\n" + portable + "\n" + fz[1] + "\n#endif")
+            self._vnni_fused(f"int16_t *S = (int16_t *)(A + {off})", "(void)ev_pack_s16; (void)ev_gemm_s8;",
+                             f"const int16_t *xg = {px}", f"ev_packv2_s16(xg + f0_, {P}, n_, {K}, {gm.kp}, S)",
+                             f"ev_gemm_vnni16({w16}, S, {py}, {O}, n_, {gm.kp}, {bs})", P, nbv, fz, portable)
             return
         self.body.append(
             f"#if EV_VNNI512\n    {{\n        int16_t *S = (int16_t *)(A + {off});\n"
