@@ -126,28 +126,41 @@ def _runs_alike(model: onnx.ModelProto, fused: onnx.ModelProto) -> str | None:
     """Why ``fused`` cannot stand in for ``model`` on ONNX Runtime's CPU provider (it fails, or its outputs
     differ on one random input), or None. Fusion patterns are matched on the graph alone, so this is checked
     by running both."""
-    import numpy as np
-
     from ..core.errors import first_line
 
     try:
-        feeds = {}
-        rng = np.random.default_rng(0)
-        for i in model.graph.input:
-            t = i.type.tensor_type
-            shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in t.shape.dim]
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)
-            feeds[i.name] = rng.standard_normal(shape).astype(dtype)
+        feeds = random_feed(model)
         want = _quiet_session(model).run(None, feeds)
         got = _quiet_session(fused).run(None, feeds)
     except Exception as e:  # noqa: BLE001 - whatever ORT says about the fused graph, the unfused one is used
         return f"the fused graph does not run on ONNX Runtime ({first_line(e, 200)})"
+    return None if outputs_agree(want, got) else "the fused graph computes other outputs than the unfused one"
+
+
+def random_feed(model: onnx.ModelProto) -> dict:  # type: ignore[type-arg]
+    """One standard-normal input per graph input (a dynamic dimension as 1), seed 0: the input the fusion
+    checks (here and ``quant.openvino``'s) run both graphs on."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    feeds = {}
+    for i in model.graph.input:
+        t = i.type.tensor_type
+        shape = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in t.shape.dim]
+        feeds[i.name] = rng.standard_normal(shape).astype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type))
+    return feeds
+
+
+def outputs_agree(want: list, got: list) -> bool:  # type: ignore[type-arg]
+    """The fused graph's outputs are the unfused one's: same shapes, within 1e-3 of each output's largest value."""
+    import numpy as np
+
     for a, b in zip(want, got):
         a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
         scale = max(float(np.abs(a).max()), 1e-6) if a.size else 1.0
         if a.shape != b.shape or (a.size and float(np.abs(a - b).max()) > 1e-3 * scale):
-            return "the fused graph computes other outputs than the unfused one"
-    return None
+            return False
+    return True
 
 
 def _quiet_session(model: onnx.ModelProto):  # type: ignore[no-untyped-def]
