@@ -135,25 +135,21 @@ def compile_onnx(path: str | os.PathLike[str], config: OvConfig = OvConfig()) ->
     src = Path(path)
     if not src.is_file():
         raise OpenVinoError(f"{src} does not exist" if not src.exists() else f"{src} is not a file")
-    core = ov.Core()
-    try:
-        model = core.read_model(str(src))
-    except Exception as e:  # OpenVINO raises RuntimeError with pages of frontend context
-        raise OpenVinoError(f"OpenVINO cannot read {src.name}: {_reason(e)}") from None
-    try:
-        return core.compile_model(model, "CPU", config.properties())
-    except Exception as e:
-        raise OpenVinoError(f"OpenVINO cannot compile {src.name} for the CPU: {_reason(e)}") from None
+    return _read_and_compile(ov.Core(), str(src), config, src.name)
 
 
 def compile_bytes(blob: bytes, config: OvConfig = OvConfig(), name: str = "the model") -> Any:
     """:func:`compile_onnx` for an ONNX model held in memory (the INT8 placement search's candidates)."""
     import io
 
-    ov = import_openvino()
-    core = ov.Core()
+    return _read_and_compile(import_openvino().Core(), io.BytesIO(blob), config, name)
+
+
+def _read_and_compile(core: Any, source: Any, config: OvConfig, name: str) -> Any:
+    """``core.read_model(source)`` (a path or a stream of ONNX bytes) compiled for the CPU; each failure
+    is one line naming ``name`` (OpenVINO raises RuntimeError with pages of frontend context)."""
     try:
-        model = core.read_model(io.BytesIO(blob))
+        model = core.read_model(source)
     except Exception as e:
         raise OpenVinoError(f"OpenVINO cannot read {name}: {_reason(e)}") from None
     try:
