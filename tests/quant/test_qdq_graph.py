@@ -128,6 +128,33 @@ def test_streamed_calibration_matches_one_pass(tmp_path, inputs):
     assert a == b and len(json.dumps(a)) > 100
 
 
+@pytest.mark.parametrize("method", ["minmax", "entropy", "percentile"])
+def test_run_ahead_calibration_matches_orts_own_session(tmp_path, inputs, method):
+    """calibrate_ranges runs the batches on worker threads through a one-thread session of its own; the ranges
+    (and histograms) it saves are those of ORT's calibrator run on its own session, one batch after another."""
+    import itertools
+
+    from onnxruntime.quantization import create_calibrator, save_tensors_data
+    from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
+
+    from edgevis.quant.calibration import ListReader
+
+    src = tmp_path / "f.onnx"
+    onnx.save(_conv_model(relu=True), str(src))
+    xs = [x + np.float32(k) * 0.1 for k in range(3) for x in inputs]  # distinct batches, a few chunks of them
+    with contextlib.redirect_stdout(io.StringIO()):
+        calib = create_calibrator(src, sorted(set(QDQRegistry) | set(QLinearOpsRegistry)),
+                                  augmented_model_path=str(tmp_path / "own.onnx"), calibrate_method=ort_method(method))
+        it = iter(xs)
+        while part := list(itertools.islice(it, 3)):
+            calib.collect_data(ListReader("x", part))
+        save_tensors_data(calib.compute_data(), tmp_path / "own.json")
+        n = calibrate_ranges(src, iter(xs), "x", method, tmp_path / "ahead.json", tmp_path, chunk=3, workers=2)
+    assert n == len(xs) > 3
+    own, ahead = (json.loads((tmp_path / f).read_text()) for f in ("own.json", "ahead.json"))
+    assert ahead == own and len(json.dumps(own)) > 100
+
+
 def test_calibration_pulls_images_lazily(tmp_path, inputs):
     """The calibrator never holds more than one chunk of the stream."""
     fm = _conv_model(relu=False)
