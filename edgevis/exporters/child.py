@@ -33,13 +33,15 @@ REQUEST, RESULT, STDERR = "request.pkl", "result.pkl", "stderr.txt"
 
 
 def trace_in_child(model_name: str, path: Path, *, weights: str | os.PathLike[str] | None,
-                   config: "ExportConfig", meanwhile: Callable[[], None] | None = None) -> "Traced":
+                   config: "ExportConfig", meanwhile: Callable[[], None] | None = None,
+                   simplified: bool = False) -> "Traced":
     """:func:`~edgevis.exporters.onnx.trace_model` of catalog model ``model_name`` in a child process; the traced
     file lands at ``path`` (weights in ``path.data``), and its folder holds the exchange files. ``meanwhile``
     runs here while the child works (tracing is mostly one thread: the other core is free)."""
     d = path.parent
     (d / REQUEST).write_bytes(pickle.dumps({"model_name": model_name, "path": str(path),
-                                            "weights": None if weights is None else str(weights), "config": config}))
+                                            "weights": None if weights is None else str(weights), "config": config,
+                                            "simplified": simplified}))
     # the child imports the edgevis this process runs, wherever it was imported from (a path a script added)
     root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
@@ -103,7 +105,7 @@ def main(argv: list[str]) -> int:
         from .onnx import trace_model
 
         traced = trace_model(req["model_name"], Path(req["path"]), weights=req["weights"], config=req["config"],
-                             external_data=True)
+                             external_data=True, simplified=req.get("simplified", False))
         out = ("ok", traced)
     except KeyboardInterrupt:  # the parent was interrupted too (one process group): it reports, quietly
         return 130

@@ -136,7 +136,7 @@ def _restore_level(logger: logging.Logger, level: int):
 
 
 def _trace(model: "torch.nn.Module", example: "torch.Tensor", path: Path, exporter: Exporter, opset: int,
-           dynamic_batch: bool, external_data: bool = False) -> None:
+           dynamic_batch: bool, external_data: bool = False, simplified: bool = False) -> None:
     import torch
 
     # the exporters print progress and warn about torchvision ops we never use
@@ -149,14 +149,70 @@ def _trace(model: "torch.nn.Module", example: "torch.Tensor", path: Path, export
             dyn = {"x": {0: torch.export.Dim("batch", min=1, max=4096)}} if dynamic_batch else None
             # one self-contained file: later tools trip over a separate .data file (a child's intermediate file keeps
             # its weights beside it: serialising them into the file took the child's peak from 486 to 621 MB on lsnet_t)
-            torch.onnx.export(model, (example,), str(path), dynamo=True, external_data=external_data,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              opset_version=opset, dynamic_shapes=dyn)
+            # simplified: the graph goes through onnxsim next, so torch's optimizer is cut to what onnxsim does
+            # not do itself (_optimize_before_onnxsim); the exporter's own is the rest of the export's time
+            light = simplified and _light_optimizer() is not None
+            program = torch.onnx.export(model, (example,), None, dynamo=True, input_names=[INPUT_NAME],
+                                        output_names=[OUTPUT_NAME], opset_version=opset, dynamic_shapes=dyn,
+                                        optimize=not light)
+            if light:
+                _light_optimizer()(program.model)  # type: ignore[misc]
+            program.save(str(path), external_data=external_data)
         else:
             axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
             torch.onnx.export(model, (example,), str(path), dynamo=False, input_names=[INPUT_NAME],
                               output_names=[OUTPUT_NAME], opset_version=opset, dynamic_axes=axes,
                               do_constant_folding=True)
+
+
+def _light_optimizer() -> Callable[[Any], None] | None:
+    """torch's ONNX optimizer (``ONNXProgram.optimize``: onnxscript's ``optimize_ir``) with only the rewrite
+    rules that change a catalog graph in a way onnxsim does not, for a graph that onnxsim simplifies next.
+
+    ``optimize_ir`` folds constants (which also turns torchlib's SplitToSequence/SequenceAt into Split) and
+    then tries ~50 rewrite rules on every node, twice: 4-5 s of lsnet_t's 9-10 s export, where only the
+    zero-bias removal fired (issue 18). Exporting every catalog family both ways and simplifying each
+    (onnxsim) gave the same graph node for node (names, attributes, weights) with the rules kept here:
+    zero Conv/Gemm biases dropped (every family), Pad folded into Conv (efficientnet_lite0), successive
+    Reshapes merged (swin). None where this onnxscript lacks the pieces (torch's own optimizer runs)."""
+    try:
+        import onnx_ir as ir
+        import onnx_ir.passes.common as common
+        from onnxscript.optimizer import _constant_folding as folding
+        from onnxscript.rewriter import RewritePass, onnx_fusions
+        from onnxscript.rewriter.rules.common import (fuse_pad_into_conv_rule, normalize_pad_format_conv_rule,
+                                                      remove_optional_bias_from_conv_rule,
+                                                      remove_optional_bias_from_conv_transpose_rule,
+                                                      remove_optional_bias_from_gemm_rule, reshape_reshape_rule)
+    except ImportError:
+        return None
+    rules = [reshape_reshape_rule, normalize_pad_format_conv_rule, fuse_pad_into_conv_rule,
+             remove_optional_bias_from_conv_rule, remove_optional_bias_from_conv_transpose_rule,
+             remove_optional_bias_from_gemm_rule]  # in the order of onnxscript's default rules
+
+    def optimize(model: Any) -> None:
+        # onnxscript.optimizer.optimize_ir's passes, with RewritePass given the rules above
+        passes = ir.passes.Sequential(
+            common.InlinePass(),
+            ir.passes.PassManager([folding.FoldConstantsPass(shape_inference=True,
+                                                             input_size_limit=folding.DEFAULT_CONSTANT_FOLD_INPUT_SIZE_LIMIT,
+                                                             output_size_limit=folding.DEFAULT_CONSTANT_FOLD_OUTPUT_SIZE_LIMIT,
+                                                             should_fold=lambda node: None),
+                                   RewritePass(rules), common.RemoveUnusedNodesPass(),
+                                   common.RemoveUnusedFunctionsPass(), common.RemoveUnusedOpsetsPass()],
+                                  steps=2, early_stop=True),
+            common.RemoveUnusedNodesPass(),
+            common.LiftConstantsToInitializersPass(lift_all_constants=True, size_limit=0),
+            common.LiftSubgraphInitializersToMainGraphPass(),
+            common.DeduplicateInitializersPass(),
+            common.CommonSubexpressionEliminationPass(),
+            common.OutputFixPass(),
+            common.NameFixPass(),
+        )
+        passes(model)
+        onnx_fusions.fuse(model)  # as torch's optimize does after optimize_ir (opset 23's fusions)
+
+    return optimize
 
 
 @dataclass
@@ -213,6 +269,7 @@ def export_onnx(
         raise ValueError("isolate exports a catalog model by name: a module in hand is traced in this process")
     out_dir = ensure_writable_dir(output_dir)
     target = out_dir / f"{model_name}.fp32.onnx"
+    simplified = config.simplify and simplifier is not None
     with atomic_output(target) as tmp:
         if isolate:
             import tempfile
@@ -222,10 +279,12 @@ def export_onnx(
             # the child's file (weights in a .data file beside it) lives beside the output, not in /tmp (often RAM)
             with tempfile.TemporaryDirectory(prefix=f".{model_name}.trace-", dir=out_dir) as d:
                 traced_path = Path(d) / "traced.onnx"
-                traced = trace_in_child(model_name, traced_path, weights=weights, config=config, meanwhile=meanwhile)
+                traced = trace_in_child(model_name, traced_path, weights=weights, config=config, meanwhile=meanwhile,
+                                        simplified=simplified)
                 loaded = [_load_traced(model_name, traced_path, traced)]
         else:
-            traced = trace_model(model_name, tmp, weights=weights, config=config, model=model, deploy=deploy)
+            traced = trace_model(model_name, tmp, weights=weights, config=config, model=model, deploy=deploy,
+                                 simplified=simplified)
             loaded = [_load_traced(model_name, tmp, traced)]
         # handed over, not kept here: the traced model is freed once simplification replaced it
         provenance, parity, nodes, simplified = _finish(model_name, loaded.pop(), tmp, traced, config, simplifier)
@@ -243,9 +302,10 @@ def export_onnx(
 
 def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] | None = None,
                 config: ExportConfig = ExportConfig(), model: "torch.nn.Module | None" = None, deploy: bool = True,
-                external_data: bool = False) -> Traced:
+                external_data: bool = False, simplified: bool = False) -> Traced:
     """The torch half of :func:`export_onnx`: build (or take) the model, trace it into ``path`` (with its
-    weights in ``path.data`` when ``external_data``), and run the check inputs through torch."""
+    weights in ``path.data`` when ``external_data``), and run the check inputs through torch. ``simplified``:
+    the caller simplifies the traced graph (onnxsim), so the exporter optimizes only what that does not."""
     import torch
 
     from ..catalog.factory import create_model, reparameterize
@@ -275,7 +335,8 @@ def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] 
         opset = config.opset or DEFAULT_OPSET[exp]
         t0 = time.perf_counter()
         try:
-            _trace(model, example, path, exp, opset, config.dynamic_batch, external_data=external_data)
+            _trace(model, example, path, exp, opset, config.dynamic_batch, external_data=external_data,
+                   simplified=simplified)
             used = exp
             break
         except Exception as e:  # exporter failures are many types; try the next exporter

@@ -47,3 +47,47 @@ def test_a_plain_module_is_one_clear_error_naming_edgevis_export(tmp_path):
         with pytest.raises(EdgevisError, match=r"your own Sequential with edgevis\.export\(module, preprocess="):
             export_onnx("mine", tmp_path / "out", model=net, deploy=deploy)
     assert not (tmp_path / "out").exists()
+
+
+def _graph_key(model) -> list:  # type: ignore[no-untyped-def]
+    """A graph node for node: op, name, attributes, and each input as the node output or weight values it reads."""
+    from onnx import numpy_helper
+
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    made = {model.graph.input[0].name: "input"}
+    key = []
+    for k, n in enumerate(model.graph.node):
+        ins = [made.get(i) or (inits[i].dtype.str, inits[i].shape, inits[i].tobytes()) if i in inits or i in made
+               else i for i in n.input]
+        made.update({o: f"{k}:{j}" for j, o in enumerate(n.output)})
+        key.append((n.op_type, n.name, ins, [a.SerializeToString() for a in n.attribute]))
+    return key
+
+
+def test_a_trace_onnxsim_simplifies_next_gives_the_graph_of_torchs_full_optimizer(tmp_path, monkeypatch):
+    """A trace that onnxsim simplifies next runs torch's ONNX optimizer with only the rewrite rules onnxsim does
+    not repeat (issue 18: the full rule set was 4-5 s of lsnet_t's 9-10 s export); once simplified, the graph is
+    the one the full optimizer gives, node for node (efficientnet_lite0: its zero biases dropped, Pads folded
+    into Convs)."""
+    import torch
+
+    from edgevis.exporters.onnx import _load_traced, trace_model
+    from edgevis.graph.simplify import simplify_traced
+
+    export, asked = torch.onnx.export, []
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        asked.append(k.get("optimize", True))
+        return export(*a, **k)
+
+    monkeypatch.setattr(torch.onnx, "export", spy)
+    graphs = []
+    for simplified in (False, True):
+        torch.manual_seed(0)
+        path = tmp_path / f"{simplified}.onnx"
+        traced = trace_model("efficientnet_lite0", path, simplified=simplified)
+        model, summary = simplify_traced(_load_traced("efficientnet_lite0", path, traced), traced.inputs[:1], [])
+        assert summary is not None and summary["tool"] == "onnxsim"
+        graphs.append(_graph_key(model))
+    assert asked == [True, False]  # torch's full optimizer, then the cut-down one
+    assert graphs[0] == graphs[1] and len(graphs[0]) > 50
