@@ -30,9 +30,10 @@ from .equalize import correct_biases, prepare_float
 from .calibration import CALIB_METHODS, CalibrationStream, batched, ImageSource, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import QuantizedFile, write_checked
 from .placement import AccuracyTarget, Searcher
-from .qdq_graph import group_counts, quantized_nodes, unquantize_outputs
+from .qdq_graph import group_counts, unquantize_outputs
 from .sensitivity import rank_by_sqnr, tensor_sqnr
 from .targets import get_target
+from .openvino import LAYERNORMS
 
 # Accuracy target used when the user gives none, checked on the calibration images. Mean
 # logit cosine rather than top-1 agreement: on a few dozen photos that are not ImageNet
@@ -54,6 +55,8 @@ class Int8Config:
     method: str = "minmax"  # minmax | percentile | entropy (ORT calibrators)
     min_agreement: float | None = None  # neither given: DEFAULT_MIN_COSINE
     min_cosine: float | None = None
+    # attention's activation x activation MatMuls kept in float (placed back in int8 by the openvino target
+    # where OpenVINO runs them in int8: quant/openvino.openvino_layout)
     keep_attention_float: bool = True
     latency_search: bool = True
     # ort-cpu and openvino: fuse GELU and Add+LayerNorm into ORT's contrib ops first (graph/fusions.py; for
@@ -254,7 +257,12 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
 
         reduce_range = config.reduce_range if config.reduce_range is not None else (
             target.name in ("ort-cpu", "openvino") and saturating_u8s8())  # OpenVINO's oneDNN: the same VPMADDUBSW
-        attention = attention_matmuls(float_model) if config.keep_attention_float else []
+        # OpenVINO on a CPU whose u8 x s8 kernels do not saturate: every placement in OpenVINO's own layout
+        # (quant/openvino.openvino_layout: zero points 0, no requantization after data movement), where it runs
+        # attention's q.k^T and attn.v in int8 too, so they are quantized like any other op (the searches can
+        # take them back to float)
+        ov_layout = target.name == "openvino" and not saturating_u8s8()
+        attention = attention_matmuls(float_model) if config.keep_attention_float and not ov_layout else []
         nd_const = nd_constant_matmuls(float_model)
         exclude = attention + nd_const
         base_path = Path(tmpd) / "base.onnx"
@@ -303,8 +311,15 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
 
             ov_timing = OvTiming(config.threads, input_name, eval_x[:batch])
             searcher.round_timer, searcher.open_session = ov_timing, ov_timing.open
+            if ov_layout:
+                from .openvino import int8_nodes, openvino_layout
+
+                searcher.layout, searcher.int8_nodes = openvino_layout, int8_nodes
         kept0 = {n: "accuracy (activation x activation MatMul in attention)" for n in attention}
         kept0.update({n: "MatMul with a constant N-D operand (not a per-channel weight)" for n in nd_const})
+        if ov_layout:  # measured in quant/openvino.py (LAYERNORM_FLOAT): as fast in float there, far more accurate
+            kept0.update({n.name: "accuracy (LayerNorm of the residual stream, whose outlier channels per-tensor "
+                                  "int8 clips)" for n in float_model.graph.node if n.op_type in LAYERNORMS})
         placement = searcher.placement(kept0)  # with the data movement only they read (qdq_graph.float_feeders)
         if target.timed_here and config.latency_search:
             log("timing which op groups are faster in float on this machine"
@@ -351,12 +366,13 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             kept_groups.setdefault(reason.split(" (")[0] + ": " + reason, {"reason": reason, "nodes": []})["nodes"].append(node)
         settings: dict[str, Any] = {
             "format": "QDQ", "target": target.name, "target_description": target.description,
-            "activations": target.activation_type, "activation_symmetric": target.activation_symmetric,
+            "activations": "int8 where a tensor's range is signed, else uint8 (zero point 0)" if ov_layout
+            else target.activation_type, "activation_symmetric": target.activation_symmetric or ov_layout,
             "weights": "int8", "weight_range_bits": 7 if reduce_range else 8, "per_channel": target.per_channel,
             "calibration_method": config.method, "calibration_images": used, "calibration_source": calib.label,
             "equalize": config.equalize, "bias_correction": config.bias_correction,
             "absorb_offsets": config.absorb_offsets, "float_rewrites": prep_record,
-            "int8_ops": group_counts(n for n in quantized_nodes(placement.model) if n.name not in placement.kept),
+            "int8_ops": group_counts(n for n in searcher.int8_nodes(placement.model) if n.name not in placement.kept),
             "kept_float": [{"reason": v["reason"], "count": len(v["nodes"]), "nodes": v["nodes"]}
                            for v in kept_groups.values()],
             "accuracy": accuracy,

@@ -80,13 +80,18 @@ class Searcher:
     # the openvino target: quant/openvino.OvTiming.open), for time(); and where timings are taken, for the record
     open_session: Callable[[bytes], Any] | None = None
     timed_on: dict[str, Any] = field(default_factory=lambda: {"runtime": "onnxruntime", "device": "CPU"})
+    # the target's own layout of every placement (the openvino target: quant/openvino.openvino_layout), and the
+    # ops that layout runs on int8 data (default: ORT's layout as the quantizer wrote it)
+    layout: Callable[[onnx.ModelProto], onnx.ModelProto] | None = None
+    int8_nodes: Callable[[onnx.ModelProto], list[onnx.NodeProto]] = quantized_nodes
 
     def placement(self, kept: dict[str, str]) -> Placement:
         """The model with ``kept`` in float, and with it the data movement that only they read
         (``float_feeders``): a kept op reads float values, not an 8-bit round trip."""
         kept = dict(kept)
         kept.update(dict.fromkeys(float_feeders(self.base, kept), FEEDER_REASON))
-        return Placement(kept, keep_float(self.base, self.float_model, kept) if kept else self.base)
+        model = keep_float(self.base, self.float_model, kept) if kept else self.base
+        return Placement(kept, self.layout(model) if self.layout else model)
 
     def time(self, models: dict[str, bytes], rounds: int = 5, iters: int = 4) -> dict[str, Latency]:
         open_session = self.open_session or (lambda b: cpu_session(b, self.threads))
@@ -119,7 +124,7 @@ class Searcher:
             return float(np.sum((out.astype(np.float64) - ref[:len(out)]) ** 2)) / ref_power
 
         base_err = error(start)
-        nodes = [n for n in quantized_nodes(start.model) if n.name not in start.kept]
+        nodes = [n for n in self.int8_nodes(start.model) if n.name not in start.kept]
         if base_err <= 0 or not nodes:
             return []
 
@@ -154,7 +159,7 @@ class Searcher:
         for k in range(max_passes):
             cands: dict[str, dict[str, str]] = {}  # group -> the kept set with it in float
             sizes: dict[str, int] = {}
-            in_int8 = quantized_nodes(best.model)
+            in_int8 = self.int8_nodes(best.model)
             for g in todo:
                 names = [n.name for n in in_int8 if node_group(n) == g and n.name not in best.kept]
                 if names:

@@ -199,26 +199,31 @@ def test_quantize_for_openvino_reports_fidelity_measured_on_openvino(classifier,
     import shutil
 
     from edgevis.core.onnxfile import load_onnx
-    from edgevis.quant.int8 import Int8Config, quantize_int8_file
+    from edgevis.quant.int8 import Int8Config, quantize_int8_file, saturating_u8s8
 
     calib, held = digits_folders
     src = tmp_path / "convnet.fp32.onnx"
     shutil.copyfile(classifier, src)
     q = quantize_int8_file(src, Int8Config(target="openvino", calib_dir=calib, holdout_dir=held, calib_count=16,
                                            threads=1))
-    assert q.settings["target"] == "openvino" and q.settings["activations"] == "uint8"
+    assert q.settings["target"] == "openvino"
     on = q.fidelity["on_target"]
     assert on["runtime"] == "openvino" and on["openvino"] == ov.get_version()
     assert on["images"] == q.fidelity["images"] and on["precision"].startswith("int8 (")
     assert 0.0 <= on["top1_agreement"] <= 1.0 and -1.0 <= on["cosine_mean"] <= 1.0
     side = json.loads(Path(str(q.path) + ".json").read_text())
     assert side["fidelity"]["on_target"] == on
-    # activations quantized as u8 (asymmetric: the format measured best on OpenVINO), not the symmetric s8
     m = load_onnx(q.path)
     inits = {i.name: i for i in m.graph.initializer}
-    zp = {inits[n.input[2]].data_type for n in m.graph.node
-          if n.op_type == "QuantizeLinear" and len(n.input) > 2 and n.input[2] in inits}
-    assert zp == {onnx.TensorProto.UINT8}
+    zps = [inits[n.input[2]] for n in m.graph.node  # the activations' zero points (weights are initializers)
+           if n.op_type == "QuantizeLinear" and n.input[0] not in inits and len(n.input) > 2 and n.input[2] in inits]
+    assert zps
+    if saturating_u8s8():  # u8 x s8 kernels that saturate (no VNNI): asymmetric u8, measured best there
+        assert q.settings["activations"] == "uint8" and {z.data_type for z in zps} == {onnx.TensorProto.UINT8}
+    else:  # OpenVINO's layout: zero point 0, s8 where a range is signed (the normalized input is), u8 where not
+        assert q.settings["activation_symmetric"] is True
+        assert all(int(onnx.numpy_helper.to_array(z)) == 0 for z in zps)
+        assert onnx.TensorProto.INT8 in {z.data_type for z in zps} <= {onnx.TensorProto.INT8, onnx.TensorProto.UINT8}
 
 
 def _tiny_vit() -> onnx.ModelProto:
@@ -283,16 +288,21 @@ def vit_for_openvino(digits_folders, tmp_path_factory):
                                               threads=1))
 
 
-def _activation_dq_readers(m: onnx.ModelProto) -> set[str]:
-    """Nodes (other than Q/DQ) reading a dequantized activation, i.e. running on int8 data (weights' DQs do not count)."""
+def _activation_dq_readers(m: onnx.ModelProto, through: tuple[str, ...] = ()) -> set[str]:
+    """Nodes (other than Q/DQ) reading a dequantized activation, i.e. running on int8 data (weights' DQs do not
+    count); with ``through``, also those reading one through ops of those types (data movement)."""
     inits = {i.name for i in m.graph.initializer}
     dq = {n.output[0] for n in m.graph.node if n.op_type == "DequantizeLinear" and n.input[0] not in inits}
+    for n in m.graph.node:  # topological order: a chain of data movement is followed in one sweep
+        if n.op_type in through and n.input[0] in dq:
+            dq.update(n.output)
     return {n.name for n in m.graph.node
             if n.op_type not in ("QuantizeLinear", "DequantizeLinear") and any(i in dq for i in n.input)}
 
 
 def test_quantize_for_openvino_times_placement_on_openvino_and_kept_float_is_the_graph(vit_for_openvino):
     from edgevis.core.onnxfile import load_onnx
+    from edgevis.quant.int8 import saturating_u8s8
 
     q = vit_for_openvino
     s = q.settings
@@ -317,10 +327,30 @@ def test_quantize_for_openvino_times_placement_on_openvino_and_kept_float_is_the
     label = s["latency"]["precision"]["int8"]
     assert label.startswith(f"int8 ({int8} of ") and label.endswith(f"the rest {hint})") if int8 else label == hint
     assert s["latency"]["precision"]["fp32"] == hint and timed["compiled_float_precision"] == [hint]
-    # kept_float is what the graph does: the attention MatMuls and everything recorded read float values,
-    # and every op the graph runs on dequantized activations is counted as int8
+    # kept_float is what the graph does: everything recorded reads float values, and every op the graph runs on
+    # dequantized activations is counted as int8
     kept = {node for k in s["kept_float"] for node in k["nodes"]}
-    assert {"attn_qk", "attn_v"} <= kept
-    int8_nodes = _activation_dq_readers(m)
+    if saturating_u8s8():  # ORT's layout, attention's activation x activation MatMuls in float
+        assert {"attn_qk", "attn_v"} <= kept
+        int8_nodes = _activation_dq_readers(m)
+    else:
+        # OpenVINO's layout: data movement passes int8 values on (no second rounding after it), every zero point
+        # is 0, and the attention MatMuls not taken back to float run in int8 on OpenVINO itself
+        moves = ("Reshape", "Transpose", "Gather")
+        int8_nodes = _activation_dq_readers(m, through=moves)
+        idx = {o: n for n in m.graph.node for o in n.output}
+        assert not [n.name for n in m.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in idx
+                    and idx[n.input[0]].op_type in moves and idx[n.input[0]].input[0] in idx
+                    and idx[idx[n.input[0]].input[0]].op_type == "DequantizeLinear"]
+        inits = {i.name: i for i in m.graph.initializer}
+        assert all(not onnx.numpy_helper.to_array(inits[n.input[2]]).any() for n in m.graph.node
+                   if n.op_type == "QuantizeLinear" and n.input[0] not in inits)
+        ran = {name: r["runtimePrecision"].astype(str) for op, r in
+               ((op, op.get_rt_info()) for op in compiled.get_runtime_model().get_ordered_ops())
+               for name in r["originalLayersNames"].astype(str).split(",")}
+        for mm in ("attn_qk", "attn_v"):
+            assert mm in kept or (mm in int8_nodes and ran[mm] in ("u8", "i8")), (mm, ran.get(mm))
+        # LayerNorms in float from the start (quant/openvino.LAYERNORMS: the residual stream's outliers)
+        assert any(k["reason"].startswith("accuracy (LayerNorm") and k["count"] >= 2 for k in s["kept_float"])
     assert not kept & int8_nodes
     assert sum(s["int8_ops"].values()) == len(int8_nodes)
