@@ -391,6 +391,12 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
                         "int8": t["int8"].to_dict(), "speedup": speed} if target.timed_here else None,
         }
         qmodel = placement.model
+        # what the search held (the best placement's session, the float and base graphs, the kept images) goes
+        # before the fidelity check runs its two sessions side by side: the job's memory peak is there (issue 18)
+        del searcher, placement, base, float_model, eval_x, eval_ref, ov_timing, fp32_blob
+        from ..core.heap import release_freed_memory
+
+        release_freed_memory()
         qprov = dict(read_json_metadata(qmodel, META_PROVENANCE) or prov)
         qprov.update({"precision": "int8", "source_sha256": sha256_file(src), "quantization": settings})
         set_metadata(qmodel, {META_PROVENANCE: qprov})
