@@ -55,8 +55,8 @@ class Int8Config:
     method: str = "minmax"  # minmax | percentile | entropy (ORT calibrators)
     min_agreement: float | None = None  # neither given: DEFAULT_MIN_COSINE
     min_cosine: float | None = None
-    # attention's activation x activation MatMuls kept in float (placed back in int8 by the openvino target
-    # where OpenVINO runs them in int8: quant/openvino.openvino_layout)
+    # attention's activation x activation MatMuls kept in float (False: quantized; the openvino target's layout
+    # then gives them operands OpenVINO runs in int8, quant/openvino.openvino_layout)
     keep_attention_float: bool = True
     latency_search: bool = True
     # ort-cpu and openvino: fuse GELU and Add+LayerNorm into ORT's contrib ops first (graph/fusions.py; for
@@ -258,11 +258,11 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         reduce_range = config.reduce_range if config.reduce_range is not None else (
             target.name in ("ort-cpu", "openvino") and saturating_u8s8())  # OpenVINO's oneDNN: the same VPMADDUBSW
         # OpenVINO on a CPU whose u8 x s8 kernels do not saturate: every placement in OpenVINO's own layout
-        # (quant/openvino.openvino_layout: zero points 0, no requantization after data movement), where it runs
-        # attention's q.k^T and attn.v in int8 too, so they are quantized like any other op (the searches can
-        # take them back to float)
+        # (quant/openvino.openvino_layout: zero points 0, no requantization after data movement). Attention's
+        # q.k^T and attn.v stay in float there too: OpenVINO would run them in int8, but no faster in that layout,
+        # and at a large cost in accuracy (quant/openvino.py, ATTENTION_FLOAT)
         ov_layout = target.name == "openvino" and not saturating_u8s8()
-        attention = attention_matmuls(float_model) if config.keep_attention_float and not ov_layout else []
+        attention = attention_matmuls(float_model) if config.keep_attention_float else []
         nd_const = nd_constant_matmuls(float_model)
         exclude = attention + nd_const
         base_path = Path(tmpd) / "base.onnx"
