@@ -354,3 +354,31 @@ def test_quantize_for_openvino_times_placement_on_openvino_and_kept_float_is_the
         assert any(k["reason"].startswith("accuracy (LayerNorm") and k["count"] >= 2 for k in s["kept_float"])
     assert not kept & int8_nodes
     assert sum(s["int8_ops"].values()) == len(int8_nodes)
+
+
+def test_openvino_layout_runs_quantized_attention_in_int8_on_openvino(digits_folders, tmp_path):
+    """With attention's MatMuls quantized (keep_attention_float=False), the openvino target writes them so that
+    OpenVINO runs q.k^T and attn.v in int8 (symmetric operands, read through int8 data movement), and says so."""
+    from edgevis.core.onnxfile import META_PREPROCESS, load_onnx, set_metadata
+    from edgevis.quant.int8 import Int8Config, quantize_int8_file, saturating_u8s8
+
+    if saturating_u8s8():
+        pytest.skip("this CPU's u8 x s8 kernels saturate (no VNNI/AMX): the openvino target keeps ORT's layout")
+    m = _tiny_vit()
+    set_metadata(m, {META_PREPROCESS: json.dumps({"input_size": [32, 32], "mean": [0.5] * 3, "std": [0.25] * 3,
+                                                  "interpolation": "bilinear", "crop_pct": 1.0})})
+    src = tmp_path / "vit.fp32.onnx"
+    onnx.save(m, src)
+    calib, held = digits_folders
+    q = quantize_int8_file(src, Int8Config(target="openvino", calib_dir=calib, holdout_dir=held, calib_count=16,
+                                           threads=1, keep_attention_float=False, latency_search=False,
+                                           min_cosine=0.0))
+    kept = {node for k in q.settings["kept_float"] for node in k["nodes"]}
+    assert not {"attn_qk", "attn_v"} & kept
+    g = load_onnx(q.path)
+    assert {"attn_qk", "attn_v"} <= _activation_dq_readers(g, through=("Reshape", "Transpose", "Gather"))
+    compiled = ov.Core().compile_model(str(q.path), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    ran = {name: r["runtimePrecision"].astype(str) for r in
+           (op.get_rt_info() for op in compiled.get_runtime_model().get_ordered_ops())
+           for name in r["originalLayersNames"].astype(str).split(",")}
+    assert ran["attn_qk"] in ("u8", "i8") and ran["attn_v"] in ("u8", "i8"), (ran["attn_qk"], ran["attn_v"])
