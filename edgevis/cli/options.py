@@ -51,7 +51,7 @@ def int8_config(*, calib: Optional[Path], holdout: Optional[Path], calib_count: 
                 min_agreement: Optional[float], min_cosine: Optional[float], latency_search: bool,
                 absorb_offsets: Optional[bool] = None, equalize: Optional[bool] = None,
                 bias_correction: Optional[bool] = None, reduce_range: Optional[bool] = None) -> Any:
-    from ..quant.int8 import Int8Config
+    from ..quant.config import Int8Config  # not quant.int8: onnx would be imported before the export's child starts
 
     rewrites = {k: v for k, v in (("absorb_offsets", absorb_offsets), ("equalize", equalize),
                                   ("bias_correction", bias_correction), ("reduce_range", reduce_range)) if v is not None}

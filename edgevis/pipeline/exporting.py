@@ -77,11 +77,18 @@ def export_fp32(model_name: str, output_dir: str | os.PathLike[str], *, weights:
     a catalog model is built and traced in a child process (see :mod:`edgevis.exporters.child`), while this
     process imports what the steps after it use (``quantizing``: the quantizer's too)."""
     from ..exporters.onnx import ExportConfig, export_onnx
-    from ..graph.simplify import simplify_traced
 
     return export_onnx(model_name, output_dir, weights=weights, config=config or ExportConfig(), model=model,
-                       deploy=deploy, simplifier=simplify_traced, isolate=isolate,
+                       deploy=deploy, simplifier=_simplify_traced, isolate=isolate,
                        meanwhile=lambda: _import_later_steps(quantizing))
+
+
+def _simplify_traced(model: Any, x: Any, notes: list) -> Any:
+    """graph.simplify's simplifier, imported when it runs: importing it (and onnx with it) before the export's
+    child starts put ~1 s in front of the child (issue 18)."""
+    from ..graph.simplify import simplify_traced
+
+    return simplify_traced(model, x, notes)
 
 
 def _import_later_steps(quantizing: bool) -> None:

@@ -25,7 +25,7 @@ def as_int8(value: Any) -> Any:
     """``Int8Config`` from a config, True (defaults), or None/False (no INT8)."""
     if value is None or value is False:
         return None
-    from ..quant.int8 import Int8Config
+    from ..quant.config import Int8Config
 
     if value is True:
         return Int8Config()

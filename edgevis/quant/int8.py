@@ -15,7 +15,6 @@ import io
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -28,66 +27,22 @@ from ..core.onnxfile import META_PROVENANCE, load_onnx, read_json_metadata, set_
 from ..runtimes.predict import recorded_preprocess
 from .equalize import correct_biases, prepare_float
 from .rounding import optimize_rounding
-from .calibration import CALIB_METHODS, CalibrationStream, batched, ImageSource, calibrate_ranges, calibration_sources, ort_method
+from .calibration import CalibrationStream, batched, ImageSource, calibrate_ranges, calibration_sources, ort_method
 from .fidelity import QuantizedFile, write_checked
-from .placement import AccuracyTarget, Searcher
+from .placement import Searcher
 from .qdq_graph import group_counts, unquantize_outputs
 from .sensitivity import rank_by_sqnr, tensor_sqnr
 from .targets import get_target
 from .openvino import LAYERNORMS
 
-# Accuracy target used when the user gives none, checked on the calibration images. Mean
-# logit cosine rather than top-1 agreement: on a few dozen photos that are not ImageNet
-# classes one near-tie flips agreement by 3 %, and chasing it kept so many ops in float
-# that EfficientNet-Lite0 lost its speedup (2.4x -> 1.1x) for +0.005 cosine.
-DEFAULT_MIN_COSINE = 0.99
+# the options and the default accuracy target live in config.py (no onnx to import: the CLI builds them before
+# the export's child starts); re-exported here
+from .config import DEFAULT_MIN_COSINE, Int8Config  # noqa: E402,F401
+
 # images of the calibration set on which accuracy is checked during placement (bounded, so memory is too)
 EVAL_IMAGES = 32
 SENSITIVITY_IMAGES = 4
 ABSORB_IMAGES = 16  # calibration images whose per-channel ranges decide the offsets absorbed
-
-
-@dataclass(frozen=True)
-class Int8Config:
-    target: str = "ort-cpu"  # ort-cpu | tensorrt (see targets.py)
-    calib_dir: Path | None = None
-    holdout_dir: Path | None = None  # images for the fidelity report (default: held out of the calibration set)
-    calib_count: int = 64
-    method: str = "minmax"  # minmax | percentile | entropy (ORT calibrators)
-    min_agreement: float | None = None  # neither given: DEFAULT_MIN_COSINE
-    min_cosine: float | None = None
-    # attention's activation x activation MatMuls kept in float (False: quantized; the openvino target's layout
-    # then gives them operands OpenVINO runs in int8, quant/openvino.openvino_layout)
-    keep_attention_float: bool = True
-    latency_search: bool = True
-    # ort-cpu and openvino: fuse GELU and Add+LayerNorm into ORT's contrib ops first (graph/fusions.py; for
-    # openvino only where OpenVINO reads them, quant/openvino.py); the FP32 the speed-up is measured against
-    # gets the same fusions
-    fuse: bool = True
-    threads: int | None = None  # ORT intra-op threads for timing (None: ORT's default, as deployed)
-    equalize: bool = False  # cross-layer equalization of Conv->[Relu]->Conv pairs before quantizing (equalize.py)
-    # int8 Conv/Gemm biases absorb their weight rounding's mean shift (equalize.py); on: EfficientNet-Lite0
-    # top-1 agreement 62.5 % -> 75.0 %, cosine 0.943 -> 0.980, digits unchanged (benchmarks/int8_accuracy.py)
-    bias_correction: bool = True
-    absorb_offsets: bool = False  # centre conv outputs per channel, offsets moved into the next convs' biases
-    # int8 weights rounded against their FP32 inputs on calibration images (GPTQ, rounding.py), not to nearest
-    optimize_rounding: bool = False
-    reduce_range: bool | None = None  # 7-bit weights; None: where u8 x s8 products saturate (saturating_u8s8)
-
-    def __post_init__(self) -> None:
-        get_target(self.target)
-        if self.method not in CALIB_METHODS:
-            raise EdgevisError(f"--calib-method must be one of {', '.join(CALIB_METHODS)} (got {self.method!r})")
-        if self.calib_count < 1:
-            raise EdgevisError("--calib-count must be at least 1")
-        for flag, v in (("--min-agreement", self.min_agreement), ("--min-cosine", self.min_cosine)):
-            if v is not None and not 0.0 <= v <= 1.0:
-                raise EdgevisError(f"{flag} must be between 0 and 1 (got {v})")
-
-    def accuracy_target(self) -> AccuracyTarget:
-        if self.min_agreement is None and self.min_cosine is None:
-            return AccuracyTarget(None, DEFAULT_MIN_COSINE)
-        return AccuracyTarget(self.min_agreement, self.min_cosine)
 
 
 def saturating_u8s8() -> bool:

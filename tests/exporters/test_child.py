@@ -58,6 +58,24 @@ def test_edgevis_export_of_a_catalog_model_never_imports_torch_in_the_calling_pr
     assert "torch imported: False" in out.stdout
 
 
+def test_edgevis_export_int8_starts_the_child_before_importing_onnx(tmp_path):
+    # issue 18: the child (torch, the trace) is the job's critical path; onnx (~1 s to import) and the quantizer are
+    # imported while it runs. The CLI's INT8 options and the export's simplifier once pulled onnx in before it.
+    code = textwrap.dedent(f"""
+        import subprocess, sys
+        def started(*a, **k):
+            print("onnx imported when the child starts:", "onnx" in sys.modules, "quantizer:",
+                  "edgevis.quant.int8" in sys.modules, flush=True)
+            raise SystemExit(0)
+        subprocess.Popen = started
+        sys.argv = ["edgevis", "export", "--model", "lsnet_t", "--int8", "-o", {str(tmp_path / "out")!r}]
+        from edgevis.cli.app import main
+        main()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "onnx imported when the child starts: False quantizer: False" in out.stdout, out.stdout + out.stderr[-2000:]
+
+
 def test_an_error_in_the_child_is_the_same_one_error_and_nothing_is_left(tmp_path):
     with pytest.raises(WeightsError) as e:
         export_onnx("test_lsnet", tmp_path, weights=tmp_path / "missing.pth", isolate=True)
