@@ -323,6 +323,11 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
             warnings.append(f"the INT8 model is not faster than FP32 on this machine ({speed:.2f}x); "
                             "deploy the FP32 model here")
 
+        if ov_layout:  # what OpenVINO's layout runs in float besides what the searches kept (kept_float is the graph)
+            from .openvino import CHAIN_REASON, layout_floated
+
+            placement.kept.update(dict.fromkeys(layout_floated(searcher.base, placement.model, placement.kept),
+                                                CHAIN_REASON))
         kept_groups: dict[str, dict[str, Any]] = {}
         for node, reason in placement.kept.items():
             kept_groups.setdefault(reason.split(" (")[0] + ": " + reason, {"reason": reason, "nodes": []})["nodes"].append(node)
