@@ -269,7 +269,9 @@ def export_onnx(
         raise ValueError("isolate exports a catalog model by name: a module in hand is traced in this process")
     out_dir = ensure_writable_dir(output_dir)
     target = out_dir / f"{model_name}.fp32.onnx"
-    simplified = config.simplify and simplifier is not None
+    # a catalog model's trace that onnxsim simplifies next gets the cut-down ONNX optimizer (_light_optimizer,
+    # checked on every catalog family); a module of the caller's own gets torch's whole one
+    simplified = config.simplify and simplifier is not None and model is None
     with atomic_output(target) as tmp:
         if isolate:
             import tempfile
