@@ -165,7 +165,9 @@ def _print_fidelity(what: str, f: dict[str, Any]) -> None:
     table = Table(title=f"{what} vs FP32 on {f['images']} held-out images ({f['source']})")
     for c in ("top-1 agreement", "top-5 overlap", "cosine mean", "cosine worst", "SQNR (dB)"):
         table.add_column(c, justify="right")
-    table.add_row(f"{f['top1_agreement']:.1%}", f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
+    ci = f.get("top1_agreement_ci95")  # absent from records written before it was measured
+    top1 = f"{f['top1_agreement']:.1%}" + (f" (95% CI {ci[0]:.1%}-{ci[1]:.1%})" if ci else "")
+    table.add_row(top1, f"{f['top5_overlap']:.1%}", f"{f['cosine_mean']:.4f}",
                   f"{f['cosine_min']:.4f}", f"{f['sqnr_db']:.1f}")
     out.print(table)
 

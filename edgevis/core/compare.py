@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
@@ -59,3 +60,14 @@ def outputs_match(names: Sequence[str], refs: Sequence[np.ndarray], outs: Sequen
             res["reason"] = (f"output {name} differs: max|diff| {c.max_abs_diff:.3g} (limit {limit:.3g}), "
                              f"worst cosine {c.cosine_min:.6f}")
     return res
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion (sound at 0 %, 100 % and small n, unlike p ± 1.96·se)."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = hits / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))

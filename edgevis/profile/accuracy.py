@@ -12,7 +12,6 @@ batch at a time, so memory stays flat whatever the folder's size.
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from ..core.compare import wilson_interval
 from ..core.errors import EdgevisError, ImageError
 
 BATCH = 16
@@ -74,17 +74,6 @@ def labelled_folder(root: str | os.PathLike[str]) -> LabelledFolder:
     if not files:
         raise EdgevisError(f"no images in the class folders of {r} (jpg, jpeg, png, bmp, webp)")
     return LabelledFolder(r, classes, files, mapping)
-
-
-def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95 % Wilson score interval of a proportion (sound at 0 %, 100 % and small n, unlike p ± 1.96·se)."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = hits / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 @dataclass
