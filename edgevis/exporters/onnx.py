@@ -329,6 +329,14 @@ def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] 
     trace_batch = max(config.batch, 2) if config.dynamic_batch else config.batch
     inputs = check_inputs(preprocess, parity_batch, count=max(4, trace_batch))
     example = torch.from_numpy(inputs[:trace_batch])
+    # torch's outputs on the check inputs are computed on a thread while this one imports the exporter (torch.onnx's
+    # exporter, onnxscript, onnx: ~1.3 s that the first export imports anyway), so the forward (~0.7 s on lsnet_t)
+    # is off the export's critical path (issue 18); a failing forward is still raised after the export, as before
+    reference = _Reference(model, inputs, parity_batch)
+    try:
+        _import_exporter()
+    finally:
+        reference.join()
     notes: list[str] = []
     order: list[Exporter] = ["dynamo", "torchscript"] if config.exporter == "auto" else [config.exporter]  # type: ignore[list-item]
     used: Exporter | None = None
@@ -348,11 +356,50 @@ def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] 
     if used is None:
         raise EdgevisError(f"cannot export {model_name} to ONNX: " + " | ".join(errors))
     seconds = time.perf_counter() - t0
-    with torch.no_grad():
-        ref = torch.cat([model(torch.from_numpy(inputs[i:i + parity_batch]))
-                         for i in range(0, len(inputs), parity_batch)]).numpy()
+    ref = reference.result()
     return Traced(used, opset, seconds, notes, info.family, info.num_classes, preprocess,
                   getattr(model, "edgevis_weights", None), inputs, ref, parity_batch, str(torch.__version__))
+
+
+class _Reference:
+    """torch eager's outputs of ``model`` on ``inputs`` (in batches of ``batch``), computed on a thread of its own."""
+
+    def __init__(self, model: "torch.nn.Module", inputs: np.ndarray, batch: int) -> None:
+        import threading
+
+        self._box: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, args=(model, inputs, batch), name="edgevis-reference",
+                                        daemon=True)
+        self._thread.start()
+
+    def _run(self, model: "torch.nn.Module", inputs: np.ndarray, batch: int) -> None:
+        import torch
+
+        try:
+            with torch.no_grad():  # no_grad is per thread: set here
+                self._box["ref"] = torch.cat([model(torch.from_numpy(inputs[i:i + batch]))
+                                              for i in range(0, len(inputs), batch)]).numpy()
+        except BaseException as e:  # noqa: BLE001 - raised by result(), in the thread that asks
+            self._box["error"] = e
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> np.ndarray:
+        self.join()
+        if "error" in self._box:
+            raise self._box["error"]
+        return self._box["ref"]
+
+
+def _import_exporter() -> None:
+    """Import what the first dynamo export imports: torch.onnx's exporter (private modules; skipped where a torch
+    release moved them: the export imports what it needs either way) and onnxscript's optimizer."""
+    try:
+        import torch.onnx._internal.exporter._compat  # noqa: F401
+    except ImportError:
+        pass
+    _light_optimizer()
 
 
 def _load_traced(model_name: str, path: Path, traced: Traced) -> Any:
