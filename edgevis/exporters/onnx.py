@@ -150,13 +150,20 @@ def _trace(model: "torch.nn.Module", example: "torch.Tensor", path: Path, export
             # one self-contained file: later tools trip over a separate .data file (a child's intermediate file keeps
             # its weights beside it: serialising them into the file took the child's peak from 486 to 621 MB on lsnet_t)
             # simplified: the graph goes through onnxsim next, so torch's optimizer is cut to what onnxsim does
-            # not do itself (_optimize_before_onnxsim); the exporter's own is the rest of the export's time
-            light = simplified and _light_optimizer() is not None
-            program = torch.onnx.export(model, (example,), None, dynamo=True, input_names=[INPUT_NAME],
-                                        output_names=[OUTPUT_NAME], opset_version=opset, dynamic_shapes=dyn,
-                                        optimize=not light)
-            if light:
-                _light_optimizer()(program.model)  # type: ignore[misc]
+            # not do itself (_light_optimizer); the exporter's own is the rest of the export's time
+            light = _light_optimizer() if simplified else None
+
+            def export(optimize: bool) -> Any:
+                return torch.onnx.export(model, (example,), None, dynamo=True, input_names=[INPUT_NAME],
+                                         output_names=[OUTPUT_NAME], opset_version=opset, dynamic_shapes=dyn,
+                                         optimize=optimize)
+
+            program = export(light is None)
+            if light is not None:
+                try:
+                    light(program.model)
+                except Exception:  # private onnxscript passes that another onnxscript changed: the
+                    program = export(True)  # passes edit in place, so trace again with torch's whole optimizer
             program.save(str(path), external_data=external_data)
         else:
             axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None

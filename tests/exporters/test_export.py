@@ -91,3 +91,17 @@ def test_a_trace_onnxsim_simplifies_next_gives_the_graph_of_torchs_full_optimize
         graphs.append(_graph_key(model))
     assert asked == [True, False]  # torch's full optimizer, then the cut-down one
     assert graphs[0] == graphs[1] and len(graphs[0]) > 50
+
+    # the cut-down optimizer uses onnxscript's private passes: one that fails part-way (after editing the
+    # model in place) costs a second trace with torch's whole optimizer, not the export or the graph
+    import edgevis.exporters.onnx as onnx_exporter
+
+    def fails_part_way(model):  # type: ignore[no-untyped-def]
+        model.graph.initializers.clear()
+        raise TypeError("FoldConstantsPass() got an unexpected keyword argument")
+
+    monkeypatch.setattr(onnx_exporter, "_light_optimizer", lambda: fails_part_way)
+    torch.manual_seed(0)
+    traced = trace_model("efficientnet_lite0", tmp_path / "fallback.onnx", simplified=True)
+    model, _ = simplify_traced(_load_traced("efficientnet_lite0", tmp_path / "fallback.onnx", traced), traced.inputs[:1], [])
+    assert asked == [True, False, False, True] and _graph_key(model) == graphs[0]
