@@ -277,8 +277,9 @@ def export_onnx(
     out_dir = ensure_writable_dir(output_dir)
     target = out_dir / f"{model_name}.fp32.onnx"
     # a catalog model's trace that onnxsim simplifies next gets the cut-down ONNX optimizer (_light_optimizer,
-    # checked on every catalog family); a module of the caller's own gets torch's whole one
-    simplified = config.simplify and simplifier is not None and model is None
+    # checked on every catalog family at a fixed batch); a module of the caller's own, or a dynamic batch, gets
+    # torch's whole one (with a dynamic batch its shape rules matter: lsnet_t kept 3 more nodes, Shape and Concats)
+    simplified = config.simplify and simplifier is not None and model is None and not config.dynamic_batch
     with atomic_output(target) as tmp:
         if isolate:
             import tempfile
