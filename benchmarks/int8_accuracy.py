@@ -56,7 +56,6 @@ COMBOS: dict[str, dict[str, Any]] = {
     "all_percentile": {"equalize": True, "bias_correction": True, "absorb_offsets": True, "method": "percentile"},
     "gptq": {"optimize_rounding": True},  # int8 weights rounded against their FP32 inputs (quant/rounding.py)
     "gptq_percentile": {"optimize_rounding": True, "method": "percentile"},
-    "nearest": {"optimize_rounding": False},
     "calib16": {"calib_count": 16},
     "calib_all": {"calib_count": 10_000},  # every calibration view (11 photos x 7)
     # what `edgevis export --int8` does: latency search, then the accuracy search to its default target
@@ -67,6 +66,8 @@ COMBOS: dict[str, dict[str, Any]] = {
     "search_cos0.998_percentile": {"min_cosine": 0.998, "method": "percentile"},
     "search_cos0.998_gptq": {"min_cosine": 0.998, "optimize_rounding": True},
     "search_cos0.999": {"min_cosine": 0.999},
+    "search_cos0.9995": {"min_cosine": 0.9995},
+    "search_cos0.999_percentile_gptq": {"min_cosine": 0.999, "method": "percentile", "optimize_rounding": True},
 }
 VIEW_SCALES = (0.45, 0.6, 0.8)
 

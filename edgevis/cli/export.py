@@ -65,6 +65,7 @@ def export(
     equalize: Optional[bool] = RewriteFlags.equalize,
     bias_correction: Optional[bool] = RewriteFlags.bias_correction,
     reduce_range: Optional[bool] = RewriteFlags.reduce_range,
+    optimize_rounding: Optional[bool] = RewriteFlags.optimize_rounding,
     num_classes: Optional[int] = typer.Option(
         None, "--num-classes", help="Classifier size (default: the checkpoint's, else the catalog's)."),
     val: Optional[Path] = typer.Option(None, "--val", help="Labelled images (one folder per class): also report "
@@ -87,7 +88,8 @@ def export(
     calibration = dict(calib=calib, holdout=holdout, calib_count=calib_count)
     q8 = int8_config(target=target, method=calib_method, min_agreement=min_agreement, min_cosine=min_cosine,
                      latency_search=latency_search, absorb_offsets=absorb_offsets, equalize=equalize,
-                     bias_correction=bias_correction, reduce_range=reduce_range, **calibration) if int8 else None
+                     bias_correction=bias_correction, reduce_range=reduce_range,
+                     optimize_rounding=optimize_rounding, **calibration) if int8 else None
     qio = integer_only_config(act_bits=act_bits, min_agreement=min_agreement, **calibration) if integer_only else None
     pre = preprocess_options(input_size=input_size, mean=mean, std=std, interpolation=interpolation,
                              crop_pct=crop_pct, channel_order=channel_order)

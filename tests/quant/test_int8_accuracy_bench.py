@@ -28,15 +28,17 @@ def test_digits_row_measures_the_whole_test_split(bench, digits_lsnet, tmp_path)
     local = tmp_path / "digits.pth"
     shutil.copy(ckpt, local)
     out = tmp_path / "rows.json"
-    rows = bench.main(["--work", str(tmp_path / "work"), "--models", "digits", "--combos", "default",
+    rows = bench.main(["--work", str(tmp_path / "work"), "--models", "digits", "--combos", "default", "gptq",
                        "--calib-count", "16", "--json-out", str(out)], digits_checkpoint=local)
-    assert out.is_file() and [(r["model"], r["combo"]) for r in rows] == [("digits", "default")]
-    r = rows[0]
-    assert r["views"] == r["photos"] == 359  # the digits test split, one view per image
-    assert r["views_agree"] == r["photos_agree"] and r["views_agree"] >= 0.9 * 359
-    lo, hi = r["views_ci95"]
-    assert lo < r["views_agree"] / 359 <= hi
-    assert r["config"]["calib_count"] == "16" and r["config"]["latency_search"] == "False"
+    assert out.is_file() and [(r["model"], r["combo"]) for r in rows] == [("digits", "default"), ("digits", "gptq")]
+    for r in rows:
+        assert r["views"] == r["photos"] == 359  # the digits test split, one view per image
+        assert r["views_agree"] == r["photos_agree"] and r["views_agree"] >= 0.9 * 359
+        lo, hi = r["views_ci95"]
+        assert lo < r["views_agree"] / 359 <= hi
+        assert r["config"]["calib_count"] == "16" and r["config"]["latency_search"] == "False"
+    # the data-aware rounding ran on the real model's convs (and only where asked)
+    assert "rounded_layers" not in rows[0]["rewrites"] and rows[1]["rewrites"]["rounded_layers"] > 3
 
 
 def test_effnet_held_out_set_is_every_photo_calibration_does_not_use(bench) -> None:

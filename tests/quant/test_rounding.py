@@ -77,3 +77,12 @@ def test_dense_conv_with_stride_is_rounded_too_and_a_zero_point_is_left_alone():
     zp.CopyFrom(numpy_helper.from_array(np.full(6, 3, np.int8), "wz"))
     same, n = optimize_rounding(qm, fm, [{"x": calib}])
     assert n == 0 and same.graph.initializer[0] == qm.graph.initializer[0]
+
+
+def test_cli_flag_reaches_the_config():
+    from edgevis.cli.options import int8_config
+
+    kw = dict(calib=None, holdout=None, calib_count=8, target="ort-cpu", method="minmax", min_agreement=None,
+              min_cosine=None, latency_search=False)
+    assert int8_config(**kw, optimize_rounding=True).optimize_rounding is True
+    assert int8_config(**kw).optimize_rounding is False  # unset: Int8Config's default (off)
