@@ -57,7 +57,7 @@ def openvino_fidelity(fp32_path: str | os.PathLike[str], q_path: str | os.PathLi
                       spec: Preprocess, threads: int | None = None) -> dict[str, Any]:
     """``q_path`` compiled by OpenVINO (its default precision hint, as deployed) against ``fp32_path`` on
     ONNX Runtime, on the held-out images; with the precision OpenVINO ran, read back."""
-    from ..core.compare import compare_outputs
+    from ..core.compare import compare_outputs, wilson_interval
     from ..runtimes.openvino import OvConfig, OvRunner, import_openvino
     from ..runtimes.ort import OrtRunner
     from .fidelity import sqnr_db, top5_overlap
@@ -78,7 +78,9 @@ def openvino_fidelity(fp32_path: str | os.PathLike[str], q_path: str | os.PathLi
     ref, out = np.concatenate(refs), np.concatenate(outs)
     c = compare_outputs(ref, out)
     return {"runtime": "openvino", "openvino": ov.get_version(), "precision": precision["label"],
-            "images": int(len(ref)), "top1_agreement": c.top1_agreement, "top5_overlap": top5_overlap(ref, out),
+            "images": int(len(ref)), "top1_agreement": c.top1_agreement,
+            "top1_agreement_ci95": list(wilson_interval(int(np.sum(ref.argmax(1) == out.argmax(1))), len(ref))),
+            "top5_overlap": top5_overlap(ref, out),
             "cosine_mean": c.cosine_mean, "cosine_min": c.cosine_min, "sqnr_db": sqnr_db(ref, out)}
 
 

@@ -211,6 +211,8 @@ def test_quantize_for_openvino_reports_fidelity_measured_on_openvino(classifier,
     assert on["runtime"] == "openvino" and on["openvino"] == ov.get_version()
     assert on["images"] == q.fidelity["images"] and on["precision"].startswith("int8 (")
     assert 0.0 <= on["top1_agreement"] <= 1.0 and -1.0 <= on["cosine_mean"] <= 1.0
+    lo, hi = on["top1_agreement_ci95"]  # the Wilson interval of the share OpenVINO agrees on
+    assert 0.0 <= lo <= on["top1_agreement"] <= hi <= 1.0 and hi - lo > 0.0
     side = json.loads(Path(str(q.path) + ".json").read_text())
     assert side["fidelity"]["on_target"] == on
     m = load_onnx(q.path)
