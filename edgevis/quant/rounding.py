@@ -26,7 +26,7 @@ from onnx import numpy_helper
 from ..core.onnxfile import TensorIndex
 
 DAMP = 0.01  # H += DAMP * mean(diag H) * I: keeps the inverse stable where inputs are (nearly) collinear
-BLOCK = 128
+BLOCK = 128  # GPTQ's lazy-batch width
 MAX_INPUTS = 2048  # weights per output channel (a larger layer keeps its nearest rounding: H would be big)
 
 
@@ -101,6 +101,7 @@ def _gptq(w: np.ndarray, h: np.ndarray, scale: np.ndarray, qmin: int, qmax: int)
     h += DAMP * np.maximum(diag.mean(axis=1), 1e-12)[:, None, None] * np.eye(d)
     # the upper Cholesky factor of H^-1 (GPTQ's formulation: row i drives the update of weights i+1..)
     u = np.linalg.cholesky(np.linalg.inv(h)).transpose(0, 2, 1)
+    scale = np.where(scale > 0, scale, 1.0)  # an all-zero channel: its weights round to 0 whatever the scale
     q = np.empty_like(w)
     for i1 in range(0, d, BLOCK):  # GPTQ's lazy batches: updates inside a block, one matmul for the rest
         i2 = min(i1 + BLOCK, d)
