@@ -19,7 +19,7 @@ import onnx
 
 from ..core.compare import Closeness, compare_outputs
 from ..runtimes.latency import Latency, cpu_session, interleaved_latency
-from .noise import FASTER, UNDECIDED, RoundTimer, compare_all, ort_round_timer
+from .noise import FASTER, UNDECIDED, RoundTimer, Verdict, compare_all, ort_round_timer
 from .qdq_graph import FEEDER_REASON, GROUPS, float_feeders, keep_float, node_group, quantized_nodes
 from .sensitivity import Sensitivity
 
@@ -92,6 +92,12 @@ class Searcher:
         kept.update(dict.fromkeys(float_feeders(self.base, kept), FEEDER_REASON))
         model = keep_float(self.base, self.float_model, kept) if kept else self.base
         return Placement(kept, self.layout(model) if self.layout else model)
+
+    def judge_against(self, best: bytes, other: bytes) -> Verdict:
+        """``noise.compare_all``'s verdict on ``other`` against ``best`` on the latency search's clock: paired
+        rounds added until the difference is beyond their spread, or the cap."""
+        timer = self.round_timer or ort_round_timer(self.threads, self.input_name, self.timing_input)
+        return compare_all(timer, best, {"other": other}, min_gain=0.0)["other"]
 
     def time(self, models: dict[str, bytes], rounds: int = 5, iters: int = 4) -> dict[str, Latency]:
         open_session = self.open_session or (lambda b: cpu_session(b, self.threads))

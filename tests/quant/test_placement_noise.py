@@ -130,3 +130,34 @@ def test_the_best_keeps_its_session_across_chunks_and_every_candidate_is_opened_
     assert ran.count(best) == 1 + 3 * 2  # one warm-up, then two rounds in each of the three chunks
     timer({BEST: b"new best"})
     assert opened[-1] == b"new best"
+
+
+def test_int8_slower_than_fp32_is_said_only_beyond_the_noise(attention):
+    """The job's "not faster than FP32; deploy FP32" warning follows paired rounds (Searcher.judge_against),
+    not one p50 ratio: on a clock where the int8 model takes 105 ms and the float one 100 ms, FP32 is faster
+    beyond 1 % noise; under noise far larger than that, the warning says the timing could not tell them apart."""
+    from edgevis.quant.int8 import speed_warning
+
+    def timer(sigma, seed):  # 105 ms for a model with any int8 node, 100 ms without, times log-normal noise
+        rng = np.random.default_rng(seed)
+
+        def prepare(models):
+            true = {k: 105.0 if quantized_nodes(onnx.load_from_string(b)) else 100.0 for k, b in models.items()}
+            return lambda n, which: {k: [true[k] * float(np.exp(sigma * rng.standard_normal())) for _ in range(n)]
+                                     for k in ("__best__", *which)}
+
+        return prepare
+
+    fm, q, xs = attention
+    for sigma, verdict in ((0.01, FASTER), (2.0, UNDECIDED)):
+        s = Searcher(q, fm, b"", "x", xs[0], xs[0], xs[0], round_timer=timer(sigma, 3))
+        int8 = s.placement({}).blob
+        fp32 = s.placement({n.name: "float" for n in quantized_nodes(onnx.load_from_string(int8))}).blob
+        assert not quantized_nodes(onnx.load_from_string(fp32))
+        check = s.judge_against(int8, fp32)
+        assert check.verdict == verdict and check.rounds >= 5
+        said = speed_warning(0.95, check)
+        if verdict == FASTER:
+            assert check.gain > check.spread > 0 and "deploy the FP32 model" in said
+        else:
+            assert check.rounds == 15 and "within this machine's timing noise" in said and "deploy" not in said
