@@ -154,9 +154,9 @@ def speed_warning(speed: float, check: Verdict) -> str:
     if check.verdict == FASTER:
         return (f"the INT8 model is not faster than FP32 on this machine ({speed:.2f}x; FP32 faster by "
                 f"{check.gain:.0%} +- {check.spread:.0%} over {check.rounds} paired rounds); deploy the FP32 model here")
-    return (f"INT8 timed at {speed:.2f}x of FP32 here, but within this machine's timing noise ({check.gain:+.0%} "
-            f"+- {check.spread:.0%} over {check.rounds} paired rounds): time both again on a quiet machine "
-            "(edgevis bench)")
+    return (f"INT8 timed at {speed:.2f}x of FP32 here, within this machine's timing noise (FP32 ahead by "
+            f"{check.gain:+.0%} +- {check.spread:.0%} over {check.rounds} paired rounds, a 99.9 % bound): INT8 may "
+            "be no faster here; compare both with edgevis bench on an idle machine before choosing")
 
 
 def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = Int8Config(),
