@@ -26,8 +26,9 @@ That was on a CPU whose u8 x s8 kernels saturate. Where they do not (VNNI or AMX
 AVX512-VNNI, AMX and BF16), every placement is written in OpenVINO's own layout instead
 (:func:`openvino_layout`): activation zero points 0 (s8 where a range is signed), no second rounding after data
 movement, with transformer LayerNorms in float from the start (:data:`LAYERNORMS`) and attention's activation x
-activation MatMuls in float as for ort-cpu (:data:`ATTENTION_FLOAT`). There it is as fast as NNCF's INT8 or
-faster, and more accurate on efficientnet_lite0 and deit_tiny; the ORT-layout file on the same CPU had its
+activation MatMuls in float as for ort-cpu (:data:`ATTENTION_FLOAT`). There, on an idle Xeon with AMX, it ran
+faster than NNCF's INT8 on efficientnet_lite0, lsnet_t and swin_tiny and 4-7 % behind it on deit_tiny and
+deit_small (benchmarks/int8_cpu.py, p50), and more accurately on efficientnet_lite0; the ORT-layout file on the same CPU had its
 LayerNorms and FullyConnected layers paying for zero points and its data movement for requantization layers
 (deit_tiny: 85 of them).
 
