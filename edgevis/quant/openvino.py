@@ -58,10 +58,10 @@ def openvino_fidelity(fp32_path: str | os.PathLike[str], q_path: str | os.PathLi
                       spec: Preprocess, threads: int | None = None) -> dict[str, Any]:
     """``q_path`` compiled by OpenVINO (its default precision hint, as deployed) against ``fp32_path`` on
     ONNX Runtime, on the held-out images; with the precision OpenVINO ran, read back."""
-    from ..core.compare import compare_outputs, wilson_interval
+    from ..core.compare import compare_outputs
     from ..runtimes.openvino import OvConfig, OvRunner, import_openvino
     from ..runtimes.ort import OrtRunner
-    from .fidelity import sqnr_db, top5_overlap
+    from .fidelity import sqnr_db, top1_agreement_ci95, top5_overlap
 
     ov = import_openvino()
     refs, outs = [], []
@@ -80,7 +80,7 @@ def openvino_fidelity(fp32_path: str | os.PathLike[str], q_path: str | os.PathLi
     c = compare_outputs(ref, out)
     return {"runtime": "openvino", "openvino": ov.get_version(), "precision": precision["label"],
             "images": int(len(ref)), "top1_agreement": c.top1_agreement,
-            "top1_agreement_ci95": list(wilson_interval(int(np.sum(ref.argmax(1) == out.argmax(1))), len(ref))),
+            "top1_agreement_ci95": top1_agreement_ci95(ref, out),
             "top5_overlap": top5_overlap(ref, out),
             "cosine_mean": c.cosine_mean, "cosine_min": c.cosine_min, "sqnr_db": sqnr_db(ref, out)}
 
@@ -185,12 +185,38 @@ _SAME_VALUES = ("Reshape", "Transpose", "Gather", "Squeeze", "Unsqueeze", "Flatt
                 "Tile", "DepthToSpace", "SpaceToDepth")
 
 
-def _from_int8(name: str, idx: Any) -> bool:
-    """Does tensor ``name`` hold dequantized values, directly or through :data:`_SAME_VALUES` data movement?"""
+def _source(name: str, idx: Any) -> Any:
+    """The node that made tensor ``name``'s values, looking through :data:`_SAME_VALUES` data movement (None: a
+    graph input or an initializer)."""
     p = idx.producer.get(name)
     while p is not None and p.op_type in _SAME_VALUES:
         p = idx.producer.get(p.input[0])
+    return p
+
+
+def _from_int8(name: str, idx: Any) -> bool:
+    """Does tensor ``name`` hold dequantized values, directly or through :data:`_SAME_VALUES` data movement?"""
+    p = _source(name, idx)
     return p is not None and p.op_type == "DequantizeLinear"
+
+
+def _reread(readers: Any, old: str, new: str) -> None:
+    """Each of ``readers`` reads tensor ``new`` where it read ``old`` (in place)."""
+    for r in readers:
+        for k, i in enumerate(r.input):
+            if i == old:
+                r.input[k] = new
+
+
+def _requantize(model: Any, idx: Any, q: Any, scale: float, zero_point: np.generic, name: str) -> None:
+    """``q`` and the DequantizeLinear nodes reading it take ``scale`` and ``zero_point`` (new initializers named
+    after ``name``; the old ones go with ``remove_dead_qdq`` when unused)."""
+    from onnx import numpy_helper
+
+    model.graph.initializer.extend([numpy_helper.from_array(np.asarray(scale, np.float32), f"{name}_scale"),
+                                    numpy_helper.from_array(np.asarray(zero_point), f"{name}_zero_point")])
+    for node in [q] + [c for c in idx.consumers.get(q.output[0], []) if c.op_type == "DequantizeLinear"]:
+        node.input[1], node.input[2] = f"{name}_scale", f"{name}_zero_point"
 
 
 def int8_nodes(model: Any) -> list[Any]:
@@ -243,11 +269,9 @@ def openvino_layout(model: Any) -> Any:
                 for dq in [c for c in idx.consumers.get(q.output[0], []) if c.op_type == "DequantizeLinear"]:
                     if dq.output[0] in outputs:
                         continue
-                    for reader in list(idx.consumers.get(dq.output[0], [])):
-                        for k, i in enumerate(reader.input):
-                            if i == dq.output[0]:
-                                reader.input[k] = o
-                        idx.consumers.setdefault(o, []).append(reader)
+                    readers = list(idx.consumers.get(dq.output[0], []))
+                    _reread(readers, dq.output[0], o)
+                    idx.consumers.setdefault(o, []).extend(readers)
     _float_elementwise_chains(m, idx, outputs)
     remove_dead_qdq(m)
     symmetric_activations(m)
@@ -273,30 +297,22 @@ def _signed_second_operands(model: Any) -> int:
     for n in model.graph.node:
         if n.op_type != "MatMul" or not all(_from_int8(i, idx) and not _constant_dq(i, idx, inits) for i in n.input):
             continue
-        p = idx.producer.get(n.input[1])
-        while p is not None and p.op_type in _SAME_VALUES:
-            p = idx.producer.get(p.input[0])
+        p = _source(n.input[1], idx)
         q = idx.producer.get(p.input[0]) if p is not None else None
         if q is None or q.op_type != "QuantizeLinear" or len(q.input) < 3:
             continue
         s, z = inits.get(q.input[1]), inits.get(q.input[2])
         if s is None or z is None or z.data_type != onnx.TensorProto.UINT8 or int(numpy_helper.to_array(z)) != 0:
             continue
-        base = f"{q.output[0]}_s8"
         scale = float(numpy_helper.to_array(s)) * 255 / 127  # [0, max] as part of [-max, max]
-        model.graph.initializer.extend([numpy_helper.from_array(np.asarray(scale, np.float32), f"{base}_scale"),
-                                        numpy_helper.from_array(np.asarray(np.int8(0)), f"{base}_zero_point")])
-        for node in [q] + [c for c in idx.consumers.get(q.output[0], []) if c.op_type == "DequantizeLinear"]:
-            node.input[1], node.input[2] = f"{base}_scale", f"{base}_zero_point"
+        _requantize(model, idx, q, scale, np.int8(0), f"{q.output[0]}_s8")
         changed += 1
     return changed
 
 
 def _constant_dq(name: str, idx: Any, inits: dict[str, Any]) -> bool:
     """Is ``name`` a dequantized weight (through data movement)?"""
-    p = idx.producer.get(name)
-    while p is not None and p.op_type in _SAME_VALUES:
-        p = idx.producer.get(p.input[0])
+    p = _source(name, idx)
     return p is not None and p.op_type == "DequantizeLinear" and p.input[0] in inits
 
 
@@ -322,10 +338,7 @@ def _float_elementwise_chains(model: Any, idx: Any, outputs: set[str]) -> int:
         if not readers or any(r.op_type not in _ELEMENTWISE for r in readers):
             continue
         for d in dqs:
-            for r in idx.consumers.get(d.output[0], []):
-                for k, i in enumerate(r.input):
-                    if i == d.output[0]:
-                        r.input[k] = out
+            _reread(idx.consumers.get(d.output[0], []), d.output[0], out)
         changed += 1
     return changed
 
@@ -370,11 +383,7 @@ def symmetric_activations(model: Any) -> int:
             new_scale, new_zp = hi / 255, np.uint8(0)
         else:
             new_scale, new_zp = max(-lo, hi) / 127, np.int8(0)
-        base = f"{q.output[0]}_sym"
-        model.graph.initializer.extend([numpy_helper.from_array(np.asarray(new_scale, np.float32), f"{base}_scale"),
-                                        numpy_helper.from_array(np.asarray(new_zp), f"{base}_zero_point")])
-        for node in [q] + [c for c in idx.consumers.get(q.output[0], []) if c.op_type == "DequantizeLinear"]:
-            node.input[1], node.input[2] = f"{base}_scale", f"{base}_zero_point"
+        _requantize(model, idx, q, new_scale, new_zp, f"{q.output[0]}_sym")
         changed += 1
     remove_dead_qdq(model)
     return changed
