@@ -291,7 +291,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
                 searcher.layout, searcher.int8_nodes = openvino_layout, int8_nodes
         kept0 = {n: "accuracy (activation x activation MatMul in attention)" for n in attention}
         kept0.update({n: "MatMul with a constant N-D operand (not a per-channel weight)" for n in nd_const})
-        if ov_layout:  # measured in quant/openvino.py (LAYERNORM_FLOAT): as fast in float there, far more accurate
+        if ov_layout:  # measured in quant/openvino.py (LAYERNORMS): as fast in float there, far more accurate
             kept0.update({n.name: "accuracy (LayerNorm of the residual stream, whose outlier channels per-tensor "
                                   "int8 clips)" for n in float_model.graph.node if n.op_type in LAYERNORMS})
         placement = searcher.placement(kept0)  # with the data movement only they read (qdq_graph.float_feeders)

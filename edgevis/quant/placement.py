@@ -93,11 +93,14 @@ class Searcher:
         model = keep_float(self.base, self.float_model, kept) if kept else self.base
         return Placement(kept, self.layout(model) if self.layout else model)
 
+    def clock(self) -> RoundTimer:
+        """The latency search's clock: ``round_timer``, else ORT sessions (``noise.ort_round_timer``)."""
+        return self.round_timer or ort_round_timer(self.threads, self.input_name, self.timing_input)
+
     def judge_against(self, best: bytes, other: bytes) -> Verdict:
         """``noise.compare_all``'s verdict on ``other`` against ``best`` on the latency search's clock: paired
         rounds added until the difference is beyond their spread, or the cap."""
-        timer = self.round_timer or ort_round_timer(self.threads, self.input_name, self.timing_input)
-        return compare_all(timer, best, {"other": other}, min_gain=0.0)["other"]
+        return compare_all(self.clock(), best, {"other": other}, min_gain=0.0)["other"]
 
     def time(self, models: dict[str, bytes], rounds: int = 5, iters: int = 4) -> dict[str, Latency]:
         open_session = self.open_session or (lambda b: cpu_session(b, self.threads))
@@ -157,7 +160,7 @@ class Searcher:
         What stays undecided within the noise keeps the default (int8), and the summary
         says so.
         """
-        timer = self.round_timer or ort_round_timer(self.threads, self.input_name, self.timing_input)
+        timer = self.clock()
         best = start
         todo = list(GROUPS)
         undecided: set[str] = set()
