@@ -340,11 +340,12 @@ def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] 
     # torch's outputs on the check inputs are computed on a thread while this one imports the exporter (torch.onnx's
     # exporter, onnxscript, onnx: ~1.3 s that the first export imports anyway), so the forward (~0.7 s on lsnet_t)
     # is off the export's critical path (issue 18); a failing forward is still raised after the export, as before
-    reference = _Reference(model, inputs, parity_batch)
-    try:
+    from concurrent.futures import ThreadPoolExecutor
+
+    # the pool is left only once the forward is done: the trace never runs beside it
+    with ThreadPoolExecutor(1, thread_name_prefix="edgevis-reference") as pool:
+        reference = pool.submit(_reference_outputs, model, inputs, parity_batch)
         _import_exporter()
-    finally:
-        reference.join()
     notes: list[str] = []
     order: list[Exporter] = ["dynamo", "torchscript"] if config.exporter == "auto" else [config.exporter]  # type: ignore[list-item]
     used: Exporter | None = None
@@ -369,35 +370,12 @@ def trace_model(model_name: str, path: Path, *, weights: str | os.PathLike[str] 
                   getattr(model, "edgevis_weights", None), inputs, ref, parity_batch, str(torch.__version__))
 
 
-class _Reference:
-    """torch eager's outputs of ``model`` on ``inputs`` (in batches of ``batch``), computed on a thread of its own."""
+def _reference_outputs(model: "torch.nn.Module", inputs: np.ndarray, batch: int) -> np.ndarray:
+    """torch eager's outputs of ``model`` on ``inputs``, in batches of ``batch``."""
+    import torch
 
-    def __init__(self, model: "torch.nn.Module", inputs: np.ndarray, batch: int) -> None:
-        import threading
-
-        self._box: dict[str, Any] = {}
-        self._thread = threading.Thread(target=self._run, args=(model, inputs, batch), name="edgevis-reference",
-                                        daemon=True)
-        self._thread.start()
-
-    def _run(self, model: "torch.nn.Module", inputs: np.ndarray, batch: int) -> None:
-        import torch
-
-        try:
-            with torch.no_grad():  # no_grad is per thread: set here
-                self._box["ref"] = torch.cat([model(torch.from_numpy(inputs[i:i + batch]))
-                                              for i in range(0, len(inputs), batch)]).numpy()
-        except BaseException as e:  # noqa: BLE001 - raised by result(), in the thread that asks
-            self._box["error"] = e
-
-    def join(self) -> None:
-        self._thread.join()
-
-    def result(self) -> np.ndarray:
-        self.join()
-        if "error" in self._box:
-            raise self._box["error"]
-        return self._box["ref"]
+    with torch.no_grad():  # no_grad is per thread: set in the one that runs the model
+        return torch.cat([model(torch.from_numpy(inputs[i:i + batch])) for i in range(0, len(inputs), batch)]).numpy()
 
 
 def _import_exporter() -> None:
