@@ -31,10 +31,9 @@ MAX_INPUTS = 2048  # weights per output channel (a larger layer keeps its neares
 
 
 def _attr(node: onnx.NodeProto, name: str, default):  # type: ignore[no-untyped-def]
+    """The value of ``node``'s attribute ``name`` (as onnx.helper decodes it), else ``default``."""
     a = next((a for a in node.attribute if a.name == name), None)
-    if a is None:
-        return default
-    return a.s if a.type == onnx.AttributeProto.STRING else list(a.ints) if a.ints else a.i
+    return default if a is None else onnx.helper.get_attribute_value(a)
 
 
 def _targets(qmodel: onnx.ModelProto, float_model: onnx.ModelProto):  # type: ignore[no-untyped-def]
