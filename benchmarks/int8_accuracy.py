@@ -225,7 +225,7 @@ class Noisy:
 
 def agreement(ref: np.ndarray, out: np.ndarray, photo_of: np.ndarray, groups: list[str]) -> dict[str, Any]:
     """Per view and per photo (each photo's first view: the whole photo) top-1 agreement with Wilson intervals."""
-    from edgevis.profile.accuracy import wilson_interval
+    from edgevis.core.compare import wilson_interval
 
     same = ref.argmax(1) == out.argmax(1)
     first = np.r_[True, photo_of[1:] != photo_of[:-1]]  # each photo's first view

@@ -7,7 +7,8 @@ import pytest
 from clihelpers import assert_one_line_error, run
 
 import edgevis
-from edgevis.profile.accuracy import labelled_folder, wilson_interval
+from edgevis.core.compare import wilson_interval
+from edgevis.profile.accuracy import labelled_folder
 
 
 @pytest.fixture(scope="module")
