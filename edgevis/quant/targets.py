@@ -74,8 +74,8 @@ TARGETS: dict[str, QuantTarget] = {
     # OpenVINO - quantizing every op ORT can left deit_small at 2.30x ORT FP32 on OpenVINO, the ort-cpu
     # file at 4.76x: Q/DQ around Softmax/LayerNorm stop OpenVINO fusing attention); the fidelity report adds
     # a measurement on OpenVINO. On CPUs whose u8 x s8 kernels do not saturate (VNNI/AMX) each placement is then
-    # rewritten in OpenVINO's own layout (quant/openvino.openvino_layout: zero points 0, int8 attention), which
-    # ORT also runs but was not tuned for.
+    # rewritten in OpenVINO's own layout (quant/openvino.openvino_layout: zero points 0; attention's MatMuls in
+    # float unless keep_attention_float=False, ATTENTION_FLOAT), which ORT also runs but was not tuned for.
     "openvino": QuantTarget(
         "openvino", "uint8", False, True, None,
         description="OpenVINO CPU: u8 activations (zero point 0, s8 where signed, on CPUs with VNNI/AMX), s8 "
