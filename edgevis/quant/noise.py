@@ -111,9 +111,12 @@ def _compare_chunk(timer: RoundTimer, best: bytes, candidates: Mapping[str, byte
     return verdicts
 
 
-def ort_round_timer(threads: int | None, input_name: str, x: np.ndarray, *, iters: int = 2,
+def ort_round_timer(threads: int | None, input_name: str, x: np.ndarray, *, iters: int = 1,
                     warmup: int = 2) -> RoundTimer:
-    """The real clock: one ONNX Runtime CPU session per model (see :func:`session_round_timer`)."""
+    """The real clock: one ONNX Runtime CPU session per model (see :func:`session_round_timer`), one run per
+    model per round. Keeping the fastest of 2 runs did not narrow the per-round log ratios on lsnet_t (their
+    standard deviation was 0.06-0.10 with 2 runs, 0.03-0.08 with 1, over 15 rounds on an idle 2-core Xeon) and
+    doubled the search's timing (issue 18): a round's pairing, not its repeats, is what cancels the drift."""
     from ..runtimes.latency import cpu_session
 
     return session_round_timer(lambda b: cpu_session(b, threads), input_name, x, iters=iters, warmup=warmup)
