@@ -174,6 +174,12 @@ def _print_fidelity(what: str, f: dict[str, Any]) -> None:
     out.print(table)
 
 
+def _speedup_ci(lat: dict) -> str:
+    """" (95% CI a-bx over n paired rounds)" where the record has it (records written before it: "")."""
+    ci = lat.get("speedup_ci95")
+    return f" (95% CI {ci[0]:.2f}-{ci[1]:.2f}x over {lat['paired_rounds']} paired rounds)" if ci else ""
+
+
 def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
     f, st = q.fidelity, q.settings
     out.print(f"[bold green]wrote[/] {q.path}  ({q.path.stat().st_size / 2**20:.1f} MiB, target {st['target']}, "
@@ -184,7 +190,7 @@ def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
         ran = lat.get("precision") or {}  # OpenVINO: the precision each compiled model ran in
         fp32, int8 = (f" ({ran[k]})" if k in ran else "" for k in ("fp32", "int8"))
         out.print(f"  latency (p50) on {lat['device']}: FP32 {lat['fp32']['p50_ms']:.2f} ms{fp32}, INT8 "
-                  f"{lat['int8']['p50_ms']:.2f} ms{int8} -> [bold]{lat['speedup']:.2f}x[/]")
+                  f"{lat['int8']['p50_ms']:.2f} ms{int8} -> [bold]{lat['speedup']:.2f}x[/]{_speedup_ci(lat)}")
     int8_ops = ", ".join(f"{n} {g}" for g, n in st["int8_ops"].items()) or "none"
     out.print(f"  int8 ops: {int8_ops}")
     for k in st["kept_float"]:
@@ -208,5 +214,5 @@ def _print_integer_only(r) -> None:  # type: ignore[no-untyped-def]
     out.print(f"  kernels: {kern}")
     lat = st["latency"]
     out.print(f"  latency (p50) on {lat['device']}: FP32 {lat['fp32']['p50_ms']:.2f} ms, integer-only "
-              f"{lat['integer_only']['p50_ms']:.2f} ms ({lat['speedup']:.2f}x)")
+              f"{lat['integer_only']['p50_ms']:.2f} ms ({lat['speedup']:.2f}x{_speedup_ci(lat)})")
     _print_fidelity("integer-only", f)

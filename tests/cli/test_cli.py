@@ -154,6 +154,7 @@ def test_export_int8_terminal_report(tmp_path, digits_lsnet, digits_folders):
             "--calib", calib, "--calib-count", 16, "--no-latency-search", "-o", tmp_path)
     assert "top-1 agreement" in p.stdout and "held-out images" in p.stdout
     assert "latency (p50) on this machine (ONNX Runtime CPU):" in p.stdout and "int8 ops:" in p.stdout
+    assert "paired rounds)" in p.stdout  # the speed-up's 95 % interval beside it
 
 
 @pytest.mark.parametrize("args,pattern", [

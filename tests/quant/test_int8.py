@@ -139,6 +139,8 @@ def test_latency_search_records_every_decision(trained_fp32, digits_folders, tmp
         assert not s["kept_float"] or s["float_ms"] < s["int8_ms"]
     lat = res.settings["latency"]
     assert abs(lat["speedup"] - lat["fp32"]["p50_ms"] / lat["int8"]["p50_ms"]) < 1e-9
+    lo, hi = lat["speedup_ci95"]  # the printed speed-up's interval, from the same paired rounds
+    assert 0 < lo <= hi and lat["paired_rounds"] == 7
     if lat["speedup"] < 1.0:  # said as a verdict only when paired rounds put FP32 ahead beyond their spread
         check = lat["slower_check"]
         said = "not faster than FP32" if check["fp32_faster"] else "within this machine's timing noise"
