@@ -146,7 +146,9 @@ def session_round_timer(open_session: Callable[[bytes], object], input_name: str
 
     def prepare(models: Mapping[str, bytes]) -> Callable[[int, Sequence[str]], dict[str, list[float]]]:
         # the best comes back for every chunk of candidates (compare_all): its session, warm, is reused
-        # (an INT8 session costs ~0.3 s to create; three per pass on lsnet_t)
+        # (an INT8 session costs ~0.3 s to create; three per pass on lsnet_t). Sessions are opened one after
+        # another: side by side (ORT builds them without the GIL) saved ~0.15 s a chunk on lsnet_t but took the
+        # quantize step's peak from 506 to 724 MB, over the main job's 600 MB (issue 18)
         again = held.get("blob") is models.get(BEST) and BEST in models
         if not again:
             held.clear()  # a new best: the old one's session goes before the new sessions are made
