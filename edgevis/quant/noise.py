@@ -111,19 +111,6 @@ def _compare_chunk(timer: RoundTimer, best: bytes, candidates: Mapping[str, byte
     return verdicts
 
 
-def _open_all(models: Mapping[str, bytes], open_session: Callable[[bytes], object]) -> dict[str, object]:
-    """A session for each model, opened side by side: ONNX Runtime builds a session (graph optimization, kernel
-    choice) without holding the GIL, so three INT8 lsnet_t sessions took 0.58 s instead of 0.72-0.77 s on 2 cores
-    (issue 18). The first failure is raised, as opening them in turn would."""
-    if len(models) < 2:
-        return {k: open_session(b) for k, b in models.items()}
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(len(models), thread_name_prefix="edgevis-open") as pool:
-        futures = {k: pool.submit(open_session, b) for k, b in models.items()}
-        return {k: f.result() for k, f in futures.items()}
-
-
 def ort_round_timer(threads: int | None, input_name: str, x: np.ndarray, *, iters: int = 1,
                     warmup: int = 2) -> RoundTimer:
     """The real clock: one ONNX Runtime CPU session per model (see :func:`session_round_timer`), one run per
@@ -152,9 +139,7 @@ def session_round_timer(open_session: Callable[[bytes], object], input_name: str
         again = held.get("blob") is models.get(BEST) and BEST in models
         if not again:
             held.clear()  # a new best: the old one's session goes before the new sessions are made
-        sessions = _open_all({k: b for k, b in models.items() if not (again and k == BEST)}, open_session)
-        if again:
-            sessions[BEST] = held["session"]
+        sessions = {k: held["session"] if again and k == BEST else open_session(b) for k, b in models.items()}
         held.update(blob=models.get(BEST), session=sessions.get(BEST))
         feed = {input_name: x}
         for k, s in sessions.items():
