@@ -244,6 +244,8 @@ def calibrate_ranges(model_path: str | os.PathLike[str], batches: Iterator[np.nd
     with contextlib.redirect_stdout(io.StringIO()):
         calibrator = create_calibrator(Path(model_path), ops, augmented_model_path=str(Path(workdir) / "augmented.onnx"),
                                        calibrate_method=ort_method(method), extra_options={})
+        if getattr(calibrator, "collector", False) is None:  # a histogram method (percentile, entropy)
+            calibrator.collector = _histogram_collector(calibrator)
         with _RunAhead(calibrator, workers or calibration_workers()) as ahead:
             while True:
                 part = ahead.submit(input_name, itertools.islice(batches, chunk))
@@ -255,6 +257,47 @@ def calibrate_ranges(model_path: str | os.PathLike[str], batches: Iterator[np.nd
             raise EdgevisError("no calibration data")
         save_tensors_data(calibrator.compute_data(), cache_path)
     return total
+
+
+def _histogram_collector(calibrator: Any) -> Any:
+    """ORT's ``HistogramCollector`` for ``calibrator`` (made as its ``collect_data`` would make it), able to take
+    a near-constant tensor.
+
+    For percentile calibration ORT histograms each tensor's absolute values with numpy's default range, the
+    tensor's own [min, max]; where those differ by only a few float32 steps numpy cannot make 2048 bins and
+    raises ("Too many bins for data range"). A near-uniform softmax does that: one of lsnet_t's is 8192 values
+    all 0.0625 +- 1e-6, and `--calib-method percentile` failed on it. Such a tensor's first histogram is
+    given edges over [0, max|x|] instead (ORT's later batches reuse a tensor's edges, so only the first needs
+    them); every other tensor is collected by ORT's own code, unchanged."""
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    class _Collector(HistogramCollector):  # type: ignore[misc]
+        def collect_absolute_value(self, name_to_arr: dict[str, Any]) -> Any:
+            for tensor, arr in name_to_arr.items():
+                if tensor not in self.histogram_dict:
+                    self._seed_if_narrow(tensor, arr)
+            return super().collect_absolute_value(name_to_arr)
+
+        def _seed_if_narrow(self, tensor: str, arr: Any) -> None:
+            a = np.asarray(arr).ravel()
+            if a.size == 0 or not np.issubdtype(a.dtype, np.floating):
+                return
+            mags = np.absolute(a)
+            try:
+                np.histogram_bin_edges(mags, bins=self.num_bins)  # numpy's own test of the default range
+                return
+            except ValueError:
+                pass
+            top = float(np.nanmax(mags))
+            edges = np.linspace(0.0, top, self.num_bins + 1).astype(a.dtype)
+            if not top > 0 or np.any(edges[:-1] >= edges[1:]):
+                return  # not even [0, max] holds the bins (denormal values): ORT's own error stands
+            # an empty histogram on those edges: ORT then adds this batch to it as to any later batch
+            self.histogram_dict[tensor] = (np.zeros(self.num_bins, np.int64), edges, np.nanmin(a), np.nanmax(a))
+
+    return _Collector(method=calibrator.method, symmetric=calibrator.symmetric, num_bins=calibrator.num_bins,
+                      num_quantized_bins=calibrator.num_quantized_bins, percentile=calibrator.percentile,
+                      scenario=calibrator.scenario)
 
 
 def calibration_workers() -> int:

@@ -215,3 +215,34 @@ def test_graph_output_is_not_rounded(tmp_path, inputs):
     # the Add still runs on int8 inputs, only its result stays float
     assert "add" in {n.name for n in quantized_nodes(q)}
     assert len(np.unique(_run(q, inputs))) > len(np.unique(_run(raw, inputs)))
+
+
+def test_percentile_calibration_takes_a_near_constant_tensor(tmp_path):
+    """A near-uniform softmax (all values 1/16 within a few float32 steps, as in one of lsnet_t's) made ORT's
+    percentile collector raise numpy's "Too many bins for data range"; calibrate_ranges calibrates it, to about
+    1/16, and every other tensor as ORT does (test_run_ahead_calibration_matches_orts_own_session)."""
+    from onnxruntime.quantization.calibrate import HistogramCollector
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.normal(0, 0.3, (16, 4)).astype(np.float32), "w")
+    eps = numpy_helper.from_array(np.array(1e-6, np.float32), "eps")
+    nodes = [helper.make_node("Mul", ["x", "eps"], ["t"], name="tiny"),
+             helper.make_node("Softmax", ["t"], ["p"], name="softmax", axis=-1),
+             helper.make_node("MatMul", ["p", "w"], ["y"], name="matmul")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])], [w, eps])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    src = tmp_path / "f.onnx"
+    onnx.save(m, str(src))
+    xs = [rng.normal(0, 1, (1, 16)).astype(np.float32) for _ in range(8)]
+    p = [np.exp(x * np.float32(1e-6)) / np.exp(x * np.float32(1e-6)).sum() for x in xs]
+    own = HistogramCollector("percentile", True, 2048, 128, 99.999, "same")
+    with pytest.raises(ValueError, match="Too many bins"), contextlib.redirect_stdout(io.StringIO()):
+        own.collect({"p": p})  # ORT's own collector on these values
+    with contextlib.redirect_stdout(io.StringIO()):
+        calibrate_ranges(src, iter(xs), "x", "percentile", tmp_path / "r.json", tmp_path, chunk=4)
+    saved = json.loads((tmp_path / "r.json").read_text())["data"]["p"]
+    lo, hi = (float(v["data"] if isinstance(v, dict) else v) for v in (saved["lowest"], saved["highest"]))
+    # ORT clips the percentile's (-t, t) to the values seen: here all about 1/16
+    assert 1 / 16 - 1e-3 < lo <= hi < 1 / 16 + 1e-3
