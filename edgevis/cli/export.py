@@ -191,6 +191,9 @@ def _print_int8(q) -> None:  # type: ignore[no-untyped-def]
         fp32, int8 = (f" ({ran[k]})" if k in ran else "" for k in ("fp32", "int8"))
         out.print(f"  latency (p50) on {lat['device']}: FP32 {lat['fp32']['p50_ms']:.2f} ms{fp32}, INT8 "
                   f"{lat['int8']['p50_ms']:.2f} ms{int8} -> [bold]{lat['speedup']:.2f}x[/]{_speedup_ci(lat)}")
+    elif "latency" in st:  # a target that does not run here (TensorRT): the record's latency is null
+        out.print(f"  latency: not measured (target {st['target']} does not run on this machine; build and time "
+                  "it where it runs: for TensorRT, edgevis build --runtime trt, then edgevis profile)")
     int8_ops = ", ".join(f"{n} {g}" for g, n in st["int8_ops"].items()) or "none"
     out.print(f"  int8 ops: {int8_ops}")
     for k in st["kept_float"]:

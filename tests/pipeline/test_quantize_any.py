@@ -255,3 +255,19 @@ def test_an_old_opset_that_cannot_be_upgraded_or_changes_its_outputs_is_one_line
                                            r"outputs \(output y differs"):
         edgevis.quantize(src, int8=True, preprocess=pre, output_dir=tmp_path / "b")
     assert sorted(p.name for p in tmp_path.rglob("*.onnx*")) == ["old.onnx"]
+
+
+def test_tensorrt_target_says_its_latency_was_not_measured(tmp_path):
+    """TensorRT cannot run here: the INT8 file is written, its record's latency is null, and the terminal says the
+    timing was skipped rather than leaving the latency line out without a word."""
+    from handmade_graphs import small_convnet
+
+    src = tmp_path / "theirs.onnx"
+    onnx.save(small_convnet(batch=1), str(src))
+    args = ("quantize", src, "--int8", "--target", "tensorrt", "--mean", 0.5, 0.5, 0.5, "--std", 0.25, 0.25, 0.25,
+            "--calib-count", 8)
+    p = run(*args, "-o", tmp_path / "o")
+    assert (tmp_path / "o/theirs.int8.onnx").exists()
+    assert "latency: not measured (target tensorrt does not run on this machine" in p.stdout, p.stdout
+    d = json.loads(run(*args, "-o", tmp_path / "j", "--json").stdout)
+    assert d["quantization"]["int8"]["latency"] is None
