@@ -187,7 +187,7 @@ def export(
         step("export", result)
         pending = [f"{source.name}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None]
         pending += ["the C library"] if emit_c is not None else []
-        with say_what_was_written(files_of(run), ", ".join(pending)):
+        with say_what_was_written(files_of(run), pending):
             if q8 is not None or qio is not None:
                 from ..core.heap import release_freed_memory
 

@@ -173,7 +173,7 @@ def quantize(
                 "on ONNX Runtime"])
         from .exporting import _quantize_into
 
-        pending = ", ".join(f"{label}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None)
+        pending = [f"{label}.{p}.onnx" for p, q in (("int8", q8), ("integer_only", qio)) if q is not None]
         with say_what_was_written(files_of(run) if adopted else (lambda: []), pending):
             try:
                 _quantize_into(run, fp32, q8, qio, log, step, warnings, sources=sources)

@@ -116,16 +116,19 @@ class Interrupted(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def say_what_was_written(written: Callable[[], list[Path]], pending: str) -> Iterator[None]:
+def say_what_was_written(written: Callable[[], list[Path]], pending: list[str]) -> Iterator[None]:
     """A failure (or an interruption) after some files landed says which ones did (``written()``, asked
-    at that moment), and what did not."""
+    at that moment), and which of ``pending`` did not (those written before the failure are not listed again:
+    an integer-only failure after the INT8 file landed named that file both written and not)."""
     try:
         yield
     except EdgevisError as e:
         done = written()
         if not done:
             raise
-        new = EdgevisError(f"{e} (written and complete: {', '.join(p.name for p in done)}; not written: {pending})")
+        names = {p.name for p in done}
+        missing = ", ".join(n for n in pending if n not in names) or "nothing else"
+        new = EdgevisError(f"{e} (written and complete: {', '.join(p.name for p in done)}; not written: {missing})")
         new.exit_code = e.exit_code
         raise new from None
     except KeyboardInterrupt:

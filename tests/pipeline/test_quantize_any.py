@@ -271,3 +271,28 @@ def test_tensorrt_target_says_its_latency_was_not_measured(tmp_path):
     assert "latency: not measured (target tensorrt does not run on this machine" in p.stdout, p.stdout
     d = json.loads(run(*args, "-o", tmp_path / "j", "--json").stdout)
     assert d["quantization"]["int8"]["latency"] is None
+
+
+def test_an_integer_only_failure_after_int8_landed_names_each_file_once(tmp_path):
+    """--int8 --integer-only on a graph with no integer-only rule (ReduceMax): the INT8 file lands, then the
+    integer-only step fails in one line that lists the INT8 file as written and only the integer-only file as not
+    (the list of what was pending was said whole: 'int8.onnx' came out both written and not written)."""
+    import re
+
+    from handmade_graphs import f32, model
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(0)
+    inits = [nh.from_array((rng.standard_normal((8, 3, 3, 3)) * 0.2).astype(np.float32), "w"),
+             nh.from_array((rng.standard_normal((8, 5)) * 0.3).astype(np.float32), "fc")]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("ReduceMax", ["c"], ["m"], axes=[2, 3], keepdims=0),
+             helper.make_node("MatMul", ["m", "fc"], ["y"])]
+    src = tmp_path / "maxpool.onnx"
+    onnx.save(model(nodes, [f32("x", [1, 3, 16, 16])], [f32("y", [1, 5])], inits), str(src))
+    p = run("quantize", src, "--int8", "--integer-only", "--mean", 0.5, 0.5, 0.5, "--std", 0.25, 0.25, 0.25,
+            "--calib-count", 8, "--no-latency-search", "-o", tmp_path / "o", check_ok=False)
+    assert_one_line_error(p, "no integer-only rule for ReduceMax")
+    written, missing = re.search(r"written and complete: (.*); not written: (.*)\)$", p.stderr.strip()).groups()
+    assert "maxpool.int8.onnx" in written.split(", ") and missing == "maxpool.integer_only.onnx"
+    assert (tmp_path / "o/maxpool.int8.onnx").exists() and not (tmp_path / "o/maxpool.integer_only.onnx").exists()
