@@ -34,6 +34,9 @@ def predict(
                            precision_hint=precision_hint)
     if result.get("unverified"):
         warn(result["unverified"])
+    if result.get("weights") == "random-init":  # the classes below would read as a verdict on the image
+        warn(f"{model_file.name} was exported without --weights: its weights are random, so these classes say "
+             "nothing about the image")
     if as_json:
         print_json(result)
         return

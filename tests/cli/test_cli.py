@@ -206,3 +206,28 @@ def test_integer_only_option_errors_come_before_the_export(tmp_path, args, patte
     p = run("export", "--model", "lsnet_t", *args, "-o", tmp_path, check_ok=False)
     assert_one_line_error(p, pattern)
     assert not list(tmp_path.glob("*.onnx"))
+
+
+def test_predict_warns_that_random_weights_classify_nothing(tmp_path):
+    """A file exported without --weights records weights "random-init": its top classes are printed as for any
+    model, so predict says they mean nothing (they read as a verdict on the image otherwise)."""
+    import onnx
+    from PIL import Image
+
+    from edgevis.core.onnxfile import META_PREPROCESS, META_PROVENANCE, set_metadata
+    from handmade_graphs import small_convnet
+
+    img = tmp_path / "img.png"
+    Image.new("RGB", (40, 40), (200, 30, 30)).save(img)
+    pre = {"input_size": [32, 32], "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+    said = {}
+    for weights in ("random-init", {"path": "tiny.pth", "sha256": "0" * 64}):
+        m = small_convnet(batch=1)
+        set_metadata(m, {META_PREPROCESS: pre, META_PROVENANCE: {"model": "tiny", "weights": weights}})
+        f = tmp_path / f"{'random' if weights == 'random-init' else 'trained'}.onnx"
+        onnx.save(m, str(f))
+        p = run("predict", f, "--image", img, env={**os.environ, "EDGEVIS_ISOLATE": "0"})
+        said[f.stem] = [ln for ln in p.stderr.splitlines() if ln.startswith("warning:")]
+        assert "class" in p.stdout
+    assert any("weights are random" in w for w in said["random"]), said
+    assert not any("random" in w for w in said["trained"]), said
