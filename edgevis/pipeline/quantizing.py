@@ -163,7 +163,8 @@ def quantize(
                          upgraded_from=upgraded_from)
             adopted = True
         run = QuantizeRun(label, fp32, adopted, spec, warnings=warnings)
-        step("adopt", fp32)
+        if adopted:  # a file quantized beside itself was not written ("wrote X (your file ...)" said it was)
+            step("adopt", fp32)
         if upgraded_from is not None:
             from .exporting import say_warnings
 

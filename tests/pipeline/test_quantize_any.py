@@ -296,3 +296,20 @@ def test_an_integer_only_failure_after_int8_landed_names_each_file_once(tmp_path
     written, missing = re.search(r"written and complete: (.*); not written: (.*)\)$", p.stderr.strip()).groups()
     assert "maxpool.int8.onnx" in written.split(", ") and missing == "maxpool.integer_only.onnx"
     assert (tmp_path / "o/maxpool.int8.onnx").exists() and not (tmp_path / "o/maxpool.integer_only.onnx").exists()
+
+
+def test_a_recorded_file_quantized_beside_itself_is_not_said_to_be_written(tmp_path):
+    """The first run adopts the file (writes NAME.fp32.onnx, and says so); quantizing that copy again works beside
+    it and writes only the INT8 file, so it must not print 'wrote NAME.fp32.onnx (your file, ...)' again."""
+    from handmade_graphs import small_convnet
+
+    src = tmp_path / "theirs.onnx"
+    onnx.save(small_convnet(batch=1), str(src))
+    common = ("--int8", "--calib-count", 8, "--no-latency-search")
+    first = run("quantize", src, *common, "--mean", 0.5, 0.5, 0.5, "--std", 0.25, 0.25, 0.25, "-o", tmp_path / "o")
+    fp32 = tmp_path / "o/theirs.fp32.onnx"
+    assert f"wrote {fp32}" in first.stdout.replace("\n", " ")
+    before = sha256_file(fp32)
+    again = run("quantize", fp32, *common)
+    assert "theirs.fp32.onnx" not in again.stdout and "theirs.int8.onnx" in again.stdout, again.stdout
+    assert sha256_file(fp32) == before
