@@ -30,7 +30,17 @@ activation MatMuls in float as for ort-cpu (:data:`ATTENTION_FLOAT`). There, on 
 faster than NNCF's INT8 on efficientnet_lite0, lsnet_t and swin_tiny and 4-7 % behind it on deit_tiny and
 deit_small (benchmarks/int8_cpu.py, p50), and more accurately on efficientnet_lite0; the ORT-layout file on the same CPU had its
 LayerNorms and FullyConnected layers paying for zero points and its data movement for requantization layers
-(deit_tiny: 85 of them).
+(deit_tiny: 85 of them). The DeiT gap was in the layout (OpenVINO per-layer profiles): the qkv Transpose that ORT's
+optimizer pushes through q/k/v's Gathers, a rounding of attention's scores inside the float MHA kernel and one
+between fc1 and its GELU post-op. Without them (no ORT graph optimization before quantization for this layout,
+:func:`_float_softmax_inputs`, :func:`_float_into_activations`), in one process, interleaved rounds, each round's
+p50 over NNCF's (load 2.5-3.3, so ratios only): deit_tiny 1.015 -> 0.812 (OpenVINO FP32, bf16: 0.893),
+deit_small 1.003 -> 0.844 (1.200), swin_tiny 0.870 -> 0.784, lsnet_t 0.839 -> 0.845, efficientnet_lite0 0.770 ->
+0.765, with on-OpenVINO SQNR against FP32 28.3 -> 28.8 dB (deit_tiny), 26.4 -> 26.8 (deit_small), 32.5 -> 32.7
+(swin_tiny), random weights. On deit_tiny INT8 still gains little over bf16: the float attention kernel is 28 %
+of both, the int8 FullyConnected layers save ~0.85 ms of 6 ms against AMX bf16, and the LayerNorms writing int8
+(MVN with a quantizing post-op: 550 us against 300 us in bf16) and attention's output quantized for proj
+(190 us) take a third of that back.
 
 Placement for OpenVINO is timed on OpenVINO (:class:`OvTiming`, the placement search's clock and
 the INT8-vs-FP32 timing), after the ort-cpu fusions OpenVINO reads (:func:`fuse_for_openvino`).
@@ -244,7 +254,10 @@ def openvino_layout(model: Any) -> Any:
       kept in float (:func:`layout_floated`);
     * activation zero points 0 (:func:`symmetric_activations`): OpenVINO's int8 FullyConnected/MVN kernels
       skip the zero-point compensation, and where attention's MatMuls are quantized it runs them, fused with
-      the Softmax, as one int8 kernel only where both operands are symmetric.
+      the Softmax, as one int8 kernel only where both operands are symmetric;
+    * no rounding inside what OpenVINO runs as one kernel: between a Conv/MatMul and the activation it runs as
+      their post-op (:func:`_float_into_activations`), and into a Softmax whose output stays float
+      (:func:`_float_softmax_inputs`).
 
     Measured on this machine (Xeon with AVX512-VNNI and AMX, OpenVINO 2026.4, 2 threads, CPU time per
     inference, the same placement): deit_tiny 14.7 -> 13.1 ms (NNCF INT8 12.9), lsnet_t 9.7 -> 8.4 ms (NNCF
