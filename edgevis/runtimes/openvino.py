@@ -210,7 +210,6 @@ def build_openvino(model_file: str | os.PathLike[str], output: str | os.PathLike
                    config: OvConfig = OvConfig()) -> OvBuild:
     """Compile ``model_file`` for this CPU, check the compiled model against the source on ONNX Runtime,
     and write the blob with its sidecar (both or neither)."""
-    from ..core.compare import outputs_match
     from ..core.files import atomic_outputs, ensure_writable_dir, write_derived_sidecar
     from ..core.onnxfile import load_onnx, random_feed
     from ..core.types import sidecar_path
@@ -237,8 +236,8 @@ def build_openvino(model_file: str | os.PathLike[str], output: str | os.PathLike
     with OrtRunner(src) as r:
         ref = [np.asarray(v) for v in r.session.run(None, feed)]
     names = [o.name for o in model.graph.output]
-    check = outputs_match(names, ref, got, **_tolerance(precision["ran"]))
     warnings: list[str] = []
+    check = build_check(names, ref, got, precision["ran"], _random_weights(model), src.name, warnings)
     if not check["passed"]:
         raise EdgevisError(f"the model OpenVINO compiled from {src.name} differs from it on ONNX Runtime "
                            f"({check['reason']}); nothing was written")
@@ -254,6 +253,35 @@ def build_openvino(model_file: str | os.PathLike[str], output: str | os.PathLike
         warnings.append(f"bf16 was asked for, but this CPU has no bf16 support: OpenVINO compiled it as "
                         f"{precision['hint']}")
     return OvBuild(src, out_path, sidecar, precision, check, warnings)
+
+
+def _random_weights(model: Any) -> bool:
+    from ..core.onnxfile import META_PROVENANCE, read_json_metadata
+
+    return (read_json_metadata(model, META_PROVENANCE) or {}).get("weights") == "random-init"
+
+
+def build_check(names: Sequence[str], ref: Sequence[np.ndarray], got: Sequence[np.ndarray], ran: str,
+                random_weights: bool, name: str, warnings: list[str]) -> dict[str, Any]:
+    """The compiled model's outputs against ONNX Runtime's on the source (``outputs_match`` within the tolerance of
+    the precision that ran). An int8 model with random weights (exported without --weights) is held to max|diff|
+    only: its outputs are at the level of int8 rounding, which OpenVINO and ONNX Runtime do differently, so their
+    direction is noise. lsnet_t's random-weight logits span +-0.0016, and its INT8 file on ORT has cosine 0.88 to
+    FP32 and on OpenVINO 0.91 (closer), but 0.95 to each other: every `build --runtime openvino` of it was refused
+    at 0.98. A trained model keeps the cosine check."""
+    from ..core.compare import outputs_match
+
+    tol = _tolerance(ran)
+    check = outputs_match(names, ref, got, **tol)
+    if check["passed"] or ran != "int8" or not random_weights:
+        return check
+    loose = outputs_match(names, ref, got, **{**tol, "min_cosine": -1.0})
+    if not loose["passed"]:
+        return check
+    warnings.append(f"{name} has random weights (exported without --weights): its outputs are at the level of int8 "
+                    f"rounding, which OpenVINO and ONNX Runtime do differently, so the compiled model was checked on "
+                    f"max|diff| only ({check['max_abs_diff']:.3g}; cosine {check['cosine_min']:.3f}, not required)")
+    return {**loose, "cosine_required": False}
 
 
 def _tolerance(ran: str) -> dict[str, float]:
