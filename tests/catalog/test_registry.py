@@ -149,3 +149,20 @@ def test_the_torch_free_name_index_names_exactly_the_registered_models():
     check_name("lsnet_t")
     with pytest.raises(UnknownModelError, match="did you mean.*lsnet_t"):
         check_name("lsnet_tt")
+
+
+def test_random_init_is_the_same_model_every_time_and_leaves_the_callers_rng_alone():
+    """Without weights the same command must give the same file: unseeded, two lsnet_t exports were two models."""
+    import torch
+
+    from edgevis.catalog.factory import create_model
+
+    torch.manual_seed(5)
+    expected_next = torch.rand(3)
+    torch.manual_seed(5)
+    a = create_model("lsnet_t", input_size=(64, 64), num_classes=10)
+    assert torch.equal(torch.rand(3), expected_next)  # the caller's stream goes on where it was
+    b = create_model("lsnet_t", input_size=(64, 64), num_classes=10)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert any(float(v.float().std()) > 0 for v in sa.values() if v.numel() > 1)  # random, not constant
