@@ -54,6 +54,8 @@ def atomic_outputs(*targets: str | os.PathLike[str]) -> Iterator[tuple[Path, ...
     path per target; only once the block has completed for all of them are they renamed over their targets,
     with SIGINT/SIGTERM held off for those few renames, so an interrupted run leaves either all of them or
     none (and no temporary file). On any exception every temporary file is removed."""
+    for t in targets:  # every name checked before any temporary file is made
+        check_replaceable(Path(t))
     with contextlib.ExitStack() as stack:
         tmps: list[Path] = []
         for t in targets:
@@ -65,8 +67,19 @@ def atomic_outputs(*targets: str | os.PathLike[str]) -> Iterator[tuple[Path, ...
                 _finish_tmp(tmp, Path(t))
 
 
+def check_replaceable(target: Path) -> None:
+    """An output whose name a folder (or anything but a file) holds cannot land: refuse it in one line,
+    not with os.replace's traceback after the work is done (export --int8 into a folder holding a
+    ``NAME.int8.onnx`` folder did that)."""
+    if target.exists() and not target.is_file():
+        kind = "a folder" if target.is_dir() else "something that is not a file"
+        raise OutputError(f"cannot write {target}: {kind} of that name is in the way; move it or choose "
+                          "another output folder")
+
+
 def _start_tmp(target: Path) -> Path:
     ensure_writable_dir(target.parent)
+    check_replaceable(target)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     return Path(tmp)
@@ -77,7 +90,10 @@ def _finish_tmp(tmp: Path, target: Path) -> None:
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
-    os.replace(tmp, target)
+    try:
+        os.replace(tmp, target)
+    except OSError as e:  # the target changed under the run (a folder made there, permissions taken away)
+        raise OutputError(f"cannot write {target}: {e.strerror or e}") from None
 
 
 def _discard(tmp: Path) -> None:

@@ -174,6 +174,11 @@ def export(
         up_front.append(f"no --weights given: {source.name} has RANDOM weights. The file is fine for testing the "
                         "pipeline, but any accuracy or fidelity figure from it is meaningless.")
     out_dir = ensure_writable_dir(output_dir)
+    from ..core.files import check_replaceable
+
+    for p in ("fp32", *(["int8"] if q8 is not None else []), *(["integer_only"] if qio is not None else [])):
+        for f in (f"{source.name}.{p}.onnx", f"{source.name}.{p}.onnx.json"):
+            check_replaceable(out_dir / f)  # before the export, not after it
     say_warnings(step, warnings, up_front)
     with _given_back(source, was_training), locked_output(out_dir):
         log(f"exporting {source.name} to ONNX and checking it on ONNX Runtime")

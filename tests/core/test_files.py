@@ -33,3 +33,17 @@ def test_output_dir_that_is_a_file_is_refused(tmp_path):
         ensure_writable_dir(f)
     with pytest.raises(OutputError, match="cannot create"):
         ensure_writable_dir(f / "sub")
+
+
+def test_an_output_whose_name_a_folder_holds_is_one_error_and_leaves_no_temporary_file(tmp_path):
+    from edgevis.core.files import atomic_outputs
+
+    (tmp_path / "m.onnx.json").mkdir()
+    with pytest.raises(OutputError, match="a folder of that name is in the way"):
+        with atomic_outputs(tmp_path / "m.onnx", tmp_path / "m.onnx.json") as (a, b):
+            a.write_bytes(b"model")
+            b.write_text("{}")
+    with pytest.raises(OutputError, match="a folder of that name is in the way"):
+        with atomic_output(tmp_path / "m.onnx.json") as t:
+            t.write_text("{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx.json"]  # no model landed without its sidecar

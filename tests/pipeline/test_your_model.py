@@ -33,6 +33,14 @@ def make():
     torch.manual_seed(0)
     return Net()
 
+class MaxNet(Net):
+    def forward(self, x):  # a global max pool: ReduceMax, which integer-only has no rule for
+        return self.fc(torch.relu(self.bn(self.c(x))).amax((2, 3)))
+
+def make_maxpool():
+    torch.manual_seed(0)
+    return MaxNet()
+
 def not_a_module():
     return 42
 
@@ -141,7 +149,7 @@ def test_timm_models_where_timm_imports(tmp_path):
     assert side["preprocess"]["mean"] == list(cfg["mean"]) and side["family"] == "timm"
 
 
-def test_a_failed_int8_step_says_what_was_written(factory_file, tmp_path):
+def test_a_folder_of_unreadable_calibration_images_is_refused_before_the_export(factory_file, tmp_path):
     bad = tmp_path / "calib"
     bad.mkdir()
     for i in range(3):
@@ -149,6 +157,25 @@ def test_a_failed_int8_step_says_what_was_written(factory_file, tmp_path):
     out = tmp_path / "out"
     p = run("export", "--model", f"{factory_file}:make", "--input-size", 32, 32, "--int8", "--calib", bad,
             "--no-latency-search", "-o", out, check_ok=False)
-    assert_one_line_error(p, r"no readable calibration image .*\(written and complete: make\.fp32\.onnx, "
-                             r"make\.fp32\.onnx\.json; not written: make\.int8\.onnx\)")
-    assert sorted(q.name for q in out.iterdir()) == ["make.fp32.onnx", "make.fp32.onnx.json"]
+    assert_one_line_error(p, r"no readable calibration image in .*calib \(e\.g\. .*0\.png is not an image")
+    assert not out.exists()  # nothing exported first, only to be thrown away
+
+
+def test_a_failed_quantize_step_says_what_was_written(factory_file, tmp_path):
+    # INT8 lands, then the integer-only step fails (no rule for ReduceMax): the line lists each file once
+    out = tmp_path / "out"
+    p = run("export", "--model", f"{factory_file}:make_maxpool", "--input-size", 32, 32, "--int8", "--integer-only",
+            "--calib-count", 8, "--no-latency-search", "-o", out, check_ok=False)
+    assert_one_line_error(p, r"no integer-only rule for ReduceMax.*\(written and complete: make_maxpool\.fp32\.onnx, "
+                             r"make_maxpool\.fp32\.onnx\.json, make_maxpool\.int8\.onnx, make_maxpool\.int8\.onnx\.json; "
+                             r"not written: make_maxpool\.integer_only\.onnx\)")
+    assert sorted(q.name for q in out.iterdir()) == ["make_maxpool.fp32.onnx", "make_maxpool.fp32.onnx.json",
+                                                     "make_maxpool.int8.onnx", "make_maxpool.int8.onnx.json"]
+
+
+def test_an_output_name_a_folder_holds_is_refused_before_the_export(factory_file, tmp_path):
+    out = tmp_path / "out"
+    (out / "make.int8.onnx").mkdir(parents=True)  # the INT8 file could never land: os.replace gave a traceback
+    p = run("export", "--model", f"{factory_file}:make", "--input-size", 32, 32, "--int8", "-o", out, check_ok=False)
+    assert_one_line_error(p, r"cannot write .*make\.int8\.onnx: a folder of that name is in the way")
+    assert sorted(q.name for q in out.iterdir()) == ["make.int8.onnx"]  # nothing exported first
