@@ -139,7 +139,8 @@ class OvTiming:
 
         self.config = OvConfig(precision=precision, threads=threads)
         self._ran: dict[str, dict[str, Any]] = {}
-        # best of 3 runs per round (ORT: 2): OpenVINO's threads do not spin, so a preempted run costs it more
+        # best of 3 runs per round (ORT: 1 run, noise.ort_round_timer): OpenVINO's threads do not spin, so a preempted
+        # run costs it more
         self._timer = session_round_timer(self.open, input_name, x, iters=3)
 
     def open(self, blob: bytes) -> Any:
