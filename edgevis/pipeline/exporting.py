@@ -234,8 +234,12 @@ def measure_accuracy(run: Any, val: str | os.PathLike[str], log: Log, step: OnSt
 
 def say_warnings(step: OnStep, warnings: list[str], new: list[str]) -> None:
     """Add ``new`` to ``warnings`` and hand each to ``on_step("warning", msg)`` now, so that a warning
-    (random weights, a float fallback) is shown before the results it qualifies, not after them."""
+    (random weights, a float fallback) is shown before the results it qualifies, not after them. A warning
+    already said is not said again (--int8 --integer-only read the same calibration folder: its unreadable
+    files were reported twice)."""
     for w in new:
+        if w in warnings:
+            continue
         warnings.append(w)
         step("warning", w)
 

@@ -43,3 +43,15 @@ def test_the_lock_goes_with_a_killed_run(tmp_path):
     p.join(30)
     with locked_output(tmp_path, timeout=5):
         pass
+
+
+def test_a_warning_is_said_once_however_many_steps_raise_it():
+    # --int8 --integer-only read the same calibration folder: its unreadable files were reported twice
+    from edgevis.pipeline.exporting import say_warnings
+
+    said, warnings = [], []
+    step = lambda kind, msg: said.append((kind, msg))  # noqa: E731
+    say_warnings(step, warnings, ["skipped 1 unreadable calibration file(s), e.g. a.jpg", "random weights"])
+    say_warnings(step, warnings, ["skipped 1 unreadable calibration file(s), e.g. a.jpg", "a new one"])
+    assert warnings == ["skipped 1 unreadable calibration file(s), e.g. a.jpg", "random weights", "a new one"]
+    assert said == [("warning", w) for w in warnings]
