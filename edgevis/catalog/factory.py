@@ -39,6 +39,7 @@ def create_model(
     num_classes: int | None = None,
     input_size: tuple[int, int] | None = None,
     deploy: bool = False,
+    seed: int | None = RANDOM_INIT_SEED,
 ) -> torch.nn.Module:
     """Build ``name`` in eval mode, load ``weights`` (strict), optionally in deploy form.
 
@@ -49,6 +50,10 @@ def create_model(
     The returned module carries ``edgevis_info`` (its :class:`ModelInfo`, with
     the input size and number of classes it was built for) and ``edgevis_weights``
     (``{"path", "sha256"}`` or ``None`` for random init).
+
+    Without ``weights`` the random init is drawn from ``seed`` with the caller's RNG left as it was;
+    ``seed=None`` draws it from the caller's RNG instead (the digits recipe seeds that itself, and its
+    training then reads the RNG where the init left it).
     """
     entry = _entry(name)
     info: ModelInfo = entry.info
@@ -71,9 +76,9 @@ def create_model(
     kwargs["num_classes"] = info.num_classes
     kwargs["img_size"] = info.input_size
     try:
-        if weights is None:  # random init, seeded: the same command gives the same file (and the same figures)
+        if weights is None and seed is not None:  # seeded: the same command gives the same file (and figures)
             with torch.random.fork_rng(devices=[]):  # the caller's own RNG state is left as it was
-                torch.manual_seed(RANDOM_INIT_SEED)
+                torch.manual_seed(seed)
                 model = entry.builder(**kwargs)
         else:
             model = entry.builder(**kwargs)

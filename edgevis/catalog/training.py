@@ -127,7 +127,7 @@ def train_digits(
     t0 = time.perf_counter()
     with _threads(threads), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = create_model(name, num_classes=len(DIGIT_CLASSES), input_size=(input_size, input_size))
+        model = create_model(name, num_classes=len(DIGIT_CLASSES), input_size=(input_size, input_size), seed=None)
         # the transform the exporter records for this model at this size (catalog metadata)
         spec: Preprocess = model.edgevis_info.preprocess  # type: ignore[attr-defined]
         x_train, y_train = digits_tensors("train", spec)

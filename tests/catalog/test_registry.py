@@ -166,3 +166,23 @@ def test_random_init_is_the_same_model_every_time_and_leaves_the_callers_rng_alo
     sa, sb = a.state_dict(), b.state_dict()
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     assert any(float(v.float().std()) > 0 for v in sa.values() if v.numel() > 1)  # random, not constant
+
+
+def test_seed_none_draws_the_init_from_the_callers_rng():
+    """The digits recipe seeds torch itself (``train_digits(seed=...)``): with ``seed=None`` its seed, not the
+    catalog's, picks the init, and its training reads the RNG where the init left it."""
+    import torch
+
+    from edgevis.catalog.factory import create_model
+
+    def build(s):
+        torch.manual_seed(s)
+        return create_model("lsnet_t", input_size=(64, 64), num_classes=10, seed=None).state_dict()
+
+    a, a2, b = build(1), build(1), build(2)
+    assert all(torch.equal(a[k], a2[k]) for k in a)  # the caller's seed reproduces it
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())  # and changes it
+    torch.manual_seed(1)
+    untouched = torch.rand(3)
+    build(1)
+    assert not torch.equal(torch.rand(3), untouched)  # the init consumed the caller's stream
