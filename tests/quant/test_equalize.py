@@ -100,11 +100,19 @@ def _digit_batches(folder, spec, n):
 
 
 def test_bias_correction_removes_the_mean_output_shift_of_rounded_weights(digits_fp32, digits_folders, tmp_path):
-    """On the digits-trained test_lsnet with 7-bit weights, quantized by ORT: the mean logit error over
-    held-out digits (the systematic part of the error) shrinks once the biases are corrected."""
+    """On the digits-trained test_lsnet with 7-bit weights, quantized by ORT: the mean logit error over held-out
+    digits that weight rounding causes (the systematic part of its error) shrinks once the biases are corrected.
+
+    Measured with float activations (each Conv/Gemm given its dequantized int8 weight and bias, nothing else
+    rounded): that is the error bias correction models. With activations rounded too, activation rounding and
+    clipping add a mean shift of their own that it does not see; the sum then went either way by CPU (0.0270 ->
+    0.0232 on one Xeon's trained model, 0.0316 -> 0.0352 on a Zen 4's)."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    from edgevis.core.onnxfile import TensorIndex
     from edgevis.quant.calibration import ListReader
+    from edgevis.quant.equalize import bias_targets
+    from edgevis.quant.qdq_graph import dequantized_constant
     from edgevis.runtimes.predict import recorded_preprocess
 
     fm = onnx.load(str(digits_fp32))
@@ -113,7 +121,6 @@ def test_bias_correction_removes_the_mean_output_shift_of_rounded_weights(digits
     calib_dir, held_dir = digits_folders
     calib = _digit_batches(calib_dir, spec, 32)
     held = np.concatenate(_digit_batches(held_dir, spec, 96))
-
 
     fm, _ = unshare_initializers(fm)
     src, dst = tmp_path / "f.onnx", tmp_path / "q.onnx"
@@ -125,16 +132,30 @@ def test_bias_correction_removes_the_mean_output_shift_of_rounded_weights(digits
     fixed_m, fixed = correct_biases(qm, fm, [{name: x} for x in calib])
     assert fixed > 10  # the model's convs and its classifier
 
+    def weights_of(m):
+        """The float model with each corrected layer's weight and bias as ``m`` dequantizes them."""
+        idx, inits = TensorIndex.of(m), {i.name: i for i in m.graph.initializer}
+        out = onnx.ModelProto()
+        out.CopyFrom(fm)
+        finits = {i.name: i for i in out.graph.initializer}
+        fnodes = {n.name: n for n in out.graph.node}
+        for n, _ in bias_targets(m):
+            for k in (1, 2):
+                v = dequantized_constant(idx.producer[n.input[k]], inits)
+                t = finits[fnodes[n.name].input[k]]
+                t.CopyFrom(nh.from_array(v.astype(np.float32).reshape(nh.to_array(t).shape), t.name))
+        return out
+
     def logits(m):
         s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
         return np.concatenate([s.run(None, {name: held[i:i + 1]})[0] for i in range(len(held))]).astype(np.float64)
 
     ref = logits(fm)
-    shift_before = np.abs((logits(qm) - ref).mean(axis=0)).mean()
-    shift_after = np.abs((logits(fixed_m) - ref).mean(axis=0)).mean()
-    # measured 0.0270 -> 0.0232: weight rounding is the part of the shift this removes (activation
-    # rounding and clipping add their own, which it does not see)
-    assert shift_after < 0.95 * shift_before, (shift_before, shift_after)
+    rounded, corrected = logits(weights_of(qm)), logits(weights_of(fixed_m))
+    assert not np.array_equal(rounded, ref)  # the weights were rounded
+    shift_before = np.abs((rounded - ref).mean(axis=0)).mean()
+    shift_after = np.abs((corrected - ref).mean(axis=0)).mean()
+    assert shift_after < 0.7 * shift_before, (shift_before, shift_after)
 
 
 def _groupnorm_net(blocks=3, c=8):
