@@ -51,6 +51,7 @@ COMBOS: dict[str, dict[str, Any]] = {
     "8bit_weights": {"reduce_range": False, "bias_correction": False},
     "7bit_weights": {"reduce_range": True, "bias_correction": False},
     "default": {},  # Int8Config's defaults (7-bit weights only where u8 x s8 saturates; bias correction)
+    "no_bias_correction": {"bias_correction": False},  # the defaults less bias correction: what it does alone
     "percentile": {"method": "percentile"},
     "entropy": {"method": "entropy"},
     "equalize": {"equalize": True},

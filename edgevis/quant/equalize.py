@@ -233,44 +233,55 @@ def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
     if not todo:
         return out, 0
 
-    # the mean of every corrected layer's FP32 input over the calibration images: per position for a Conv (a
-    # border output reads padding where an inner one reads the image: with per-channel means alone the correction
-    # was wrong at every border, and on the digits net at 64 px, whose late maps are 4x4, it did not shrink the
-    # network's mean shift at all), per feature for a Gemm
+    # what each corrected layer reads on average over the calibration images, per input channel and kernel tap
+    # for a Conv (a border output reads padding where an inner one reads the image: with one mean per channel the
+    # correction was wrong at every border, and on the digits net at 64 px, whose late maps are 4x4, it did not
+    # shrink the network's mean shift at all), per feature for a Gemm
     wanted = list(dict.fromkeys(f.input[0] for _, f in todo))
     sess = _probe_session(float_model, wanted)
     sums: dict[str, np.ndarray] = {}
     count = 0
     for feed in feeds:
-        vals = sess.run(wanted, feed)
-        for t, v in zip(wanted, vals):
-            m = v.astype(np.float64).sum(axis=0)
-            if t in sums and sums[t].shape != m.shape:
-                return out, 0  # inputs of varying size: no single mean map
-            sums[t] = sums.get(t, 0.0) + m
-        count += len(vals[0]) if vals else 0
+        vals = dict(zip(wanted, sess.run(wanted, feed)))
+        for n, f in todo:
+            v = vals[f.input[0]]
+            w_shape = list(finits[f.input[1]].dims)
+            if n.op_type == "Conv":
+                if v.ndim != len(w_shape) or v.shape[1] != w_shape[1] * _attr(n, "group", 1):
+                    return out, 0  # not what the weights say this Conv reads: correct nothing rather than guess
+                m = _tap_means(v.astype(np.float64).sum(axis=0), n, w_shape[2:])
+            else:
+                m = v.astype(np.float64).sum(axis=0) if v.ndim == 2 else None
+            if m is None or (n.name in sums and sums[n.name].shape != m.shape):
+                return out, 0  # inputs of varying size
+            sums[n.name] = sums.get(n.name, 0.0) + m
+        count += len(vals[wanted[0]])
     if count == 0:
         return out, 0
-    means = {t: s / count for t, s in sums.items()}
+    means = {k: v / count for k, v in sums.items()}
 
     idx = TensorIndex.of(out)
     inits = {i.name: i for i in out.graph.initializer}
-    found = []
+    fixed = 0
     for n, f in todo:
         _, wq = _dequantized_initializer(n.input[1], idx, inits)  # type: ignore[misc]
         bdq, _ = _dequantized_initializer(n.input[2], idx, inits)  # type: ignore[misc]
         w = numpy_helper.to_array(finits[f.input[1]]).astype(np.float64)
-        ex = means[f.input[0]]
-        if n.op_type == "Conv":  # (C, spatial...) with C = in-channels per group x groups
-            fits = ex.ndim == w.ndim - 1 and ex.shape[0] == w.shape[1] * _attr(n, "group", 1)
-        else:  # Gemm: (K,) against W (K, N), or (N, K) with transB
-            fits = ex.ndim == 1 and w.ndim == 2 and ex.shape[0] == w.shape[1 if _attr(n, "transB", 0) else 0]
-        if w.shape != wq.shape or not fits:
+        ex = means[n.name]
+        if w.shape != wq.shape:
             continue
-        found.append((n, bdq, wq - w, ex))
-    deltas = _mean_shifts([(n, dw, ex) for n, _, dw, ex in found])
-    fixed = 0
-    for (n, bdq, _, _), delta in zip(found, deltas):
+        dw = wq - w
+        if n.op_type == "Conv":
+            # delta[o] = sum_{i,k} dW[o,i,k] * E[what tap k reads of input channel i of o's group]
+            g = _attr(n, "group", 1)
+            co, cig = w.shape[0], w.shape[1]
+            taps = ex.reshape(g, 1, cig, -1)  # (groups, 1, in-channels per group, taps)
+            delta = (dw.reshape(g, co // g, cig, -1) * taps).sum(axis=(2, 3)).reshape(co)
+        else:  # Gemm: y = x @ W (+ transB) + b
+            wk = dw.T if _attr(n, "transB", 0) else dw
+            if ex.shape != (wk.shape[0],):
+                continue
+            delta = ex @ wk
         bq_t = inits[bdq.input[0]]
         bscale = numpy_helper.to_array(inits[bdq.input[1]]).astype(np.float64)
         bq = numpy_helper.to_array(bq_t).astype(np.float64)
@@ -282,40 +293,41 @@ def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
     return out, fixed
 
 
-def _mean_shifts(layers: list[tuple[onnx.NodeProto, np.ndarray, np.ndarray]]) -> list[np.ndarray]:
-    """Per output channel, the mean over positions of each layer's output shift ``dW * E[x]``: a Conv is run on
-    its mean input map with ``dW`` as weights and no bias (same strides, pads, dilations and groups, so what
-    the padding reads counts as it does in the layer), a Gemm's is ``E[x] @ dW``."""
-    import onnxruntime as ort
-    from onnx import helper
+def _tap_means(x: np.ndarray, node: onnx.NodeProto, kernel: list[int]) -> np.ndarray:
+    """(C, *kernel): for each input channel and kernel tap, the sum of what that tap reads of ``x`` (C, *spatial)
+    over the Conv's output positions (padding reads 0), divided by their number.
 
-    out: list[np.ndarray | None] = [None] * len(layers)
-    nodes, inits, inputs, outputs, feed = [], [], [], [], {}
-    for i, (n, dw, ex) in enumerate(layers):
-        if n.op_type == "Gemm":
-            out[i] = ex @ (dw.T if _attr(n, "transB", 0) else dw)
-            continue
-        x, w, y = f"x{i}", f"w{i}", f"y{i}"
-        attrs = [a for a in n.attribute if a.name in ("strides", "pads", "dilations", "group", "kernel_shape", "auto_pad")]
-        node = helper.make_node("Conv", [x, w], [y], name=f"c{i}")
-        node.attribute.extend(attrs)
-        nodes.append(node)
-        inits.append(numpy_helper.from_array(dw.astype(np.float32), w))
-        inputs.append(helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, [1, *ex.shape]))
-        outputs.append(helper.make_tensor_value_info(y, onnx.TensorProto.FLOAT, None))
-        feed[x] = ex[None].astype(np.float32)
-    if nodes:
-        g = helper.make_graph(nodes, "mean_shifts", inputs, outputs, inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-        res = dict(zip([o.name for o in outputs],
-                       ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"]).run(None, feed)))
-        for i in range(len(layers)):
-            if out[i] is None:
-                y = res[f"y{i}"].astype(np.float64)
-                out[i] = y.reshape(y.shape[1], -1).mean(axis=1)
-    return out  # type: ignore[return-value]
+    Along one axis, tap ``k`` of output ``o`` reads ``o * stride + k * dilation - pad_begin``: the positions
+    inside the map that it reads form a strided slice, and the axes are independent, so each tap is one slice's
+    sum (the Conv's input map is never held beyond the batch that is being read)."""
+    nd = len(kernel)
+    size = list(x.shape[1:])
+    strides = next((list(a.ints) for a in node.attribute if a.name == "strides"), [1] * nd)
+    dil = next((list(a.ints) for a in node.attribute if a.name == "dilations"), [1] * nd)
+    pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [0] * (2 * nd))
+    auto = next((a.s for a in node.attribute if a.name == "auto_pad"), b"NOTSET")
+    if auto in (b"SAME_UPPER", b"SAME_LOWER"):
+        pads = [0] * (2 * nd)
+        for d in range(nd):
+            total = max((-(-size[d] // strides[d]) - 1) * strides[d] + (kernel[d] - 1) * dil[d] + 1 - size[d], 0)
+            small, big = total // 2, total - total // 2
+            pads[d], pads[d + nd] = (small, big) if auto == b"SAME_UPPER" else (big, small)
+    elif auto == b"VALID":
+        pads = [0] * (2 * nd)
+    outs = [(size[d] + pads[d] + pads[d + nd] - (kernel[d] - 1) * dil[d] - 1) // strides[d] + 1 for d in range(nd)]
+    m = np.zeros((x.shape[0], *kernel))
+    for tap in np.ndindex(*kernel):
+        sl = []
+        for d in range(nd):
+            first = tap[d] * dil[d] - pads[d]  # the position output 0 reads (negative: padding)
+            o0 = -(first // strides[d]) if first < 0 else 0  # the first output that reads inside the map
+            o1 = min(outs[d], (size[d] - 1 - first) // strides[d] + 1)  # one past the last
+            if o1 <= o0:
+                break
+            sl.append(slice(first + o0 * strides[d], first + (o1 - 1) * strides[d] + 1, strides[d]))
+        else:
+            m[(slice(None), *tap)] = x[(slice(None), *sl)].sum(axis=tuple(range(1, nd + 1)))
+    return m / float(np.prod(outs))
 
 
 def _pad_free(node: onnx.NodeProto) -> bool:

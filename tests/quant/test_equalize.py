@@ -158,6 +158,36 @@ def test_bias_correction_removes_the_mean_output_shift_of_rounded_weights(digits
     assert shift_after < 0.7 * shift_before, (shift_before, shift_after)
 
 
+@pytest.mark.parametrize("attrs", [
+    {"pads": [1, 1, 1, 1]},
+    {"pads": [0, 2, 1, 0], "strides": [2, 3]},
+    {"pads": [2, 2, 2, 2], "dilations": [2, 2], "strides": [2, 2], "group": 2},
+    {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+    {"auto_pad": "SAME_LOWER", "strides": [3, 2], "group": 4},
+    {"auto_pad": "VALID", "strides": [2, 2]},
+])
+def test_tap_means_give_the_mean_output_of_the_conv_that_reads_them(attrs):
+    """Bias correction's shift of a Conv, sum(dW * what each tap reads on average), is the mean over output
+    positions of that Conv run by ONNX Runtime with dW as weights and no bias: padding, strides, dilations
+    and groups included (a per-channel mean of the input misses what the borders read)."""
+    from edgevis.quant.equalize import _tap_means
+
+    rng = np.random.default_rng(1)
+    g = attrs.get("group", 1)
+    x = rng.standard_normal((1, 8, 7, 9)).astype(np.float32) + 2.0  # a positive mean: padding reads less
+    dw = rng.standard_normal((4, 8 // g, 3, 3)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w"], ["y"], name="c", kernel_shape=[3, 3], **attrs)
+    m = model([node], [f32("x", [1, 8, 7, 9])], [f32("y", None)], [nh.from_array(dw, "w")])
+    want = _run(m, x)[0].reshape(4, -1).mean(axis=1)
+    taps = _tap_means(x[0].astype(np.float64), node, [3, 3])
+    got = (dw.astype(np.float64).reshape(g, 4 // g, 8 // g, -1) * taps.reshape(g, 1, 8 // g, -1)).sum(axis=(2, 3)).ravel()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    if attrs.get("auto_pad") != "VALID":  # with padding, one mean per input channel gives another shift
+        ex = x[0].astype(np.float64).mean(axis=(1, 2)).reshape(g, 1, 8 // g)
+        per_channel = (dw.astype(np.float64).reshape(g, 4 // g, 8 // g, -1).sum(axis=3) * ex).sum(axis=2).ravel()
+        assert np.abs(per_channel - want).max() > 0.05 * np.abs(want).max()
+
+
 def _groupnorm_net(blocks=3, c=8):
     """Conv -> GroupNorm(1 group) blocks as the dynamo exporter writes them (Reshape -> InstanceNormalization ->
     Reshape -> Mul gamma -> Add beta), every InstanceNormalization reading one shared scale/bias as in lsnet_b
