@@ -28,7 +28,8 @@ AVX512-VNNI, AMX and BF16), every placement is written in OpenVINO's own layout 
 movement, with transformer LayerNorms in float from the start (:data:`LAYERNORMS`) and attention's activation x
 activation MatMuls in float as for ort-cpu (:data:`ATTENTION_FLOAT`). There, on an idle Xeon with AMX, it ran
 faster than NNCF's INT8 on efficientnet_lite0, lsnet_t and swin_tiny and 4-7 % behind it on deit_tiny and
-deit_small (benchmarks/int8_cpu.py, p50), and more accurately on efficientnet_lite0; the ORT-layout file on the same CPU had its
+deit_small (benchmarks/int8_cpu.py, p50), and more accurately on efficientnet_lite0 (on an idle AMD Zen 4,
+AVX512-VNNI and BF16 without AMX, ahead on all five, the DeiTs by 1-5 %); the ORT-layout file on the same CPU had its
 LayerNorms and FullyConnected layers paying for zero points and its data movement for requantization layers
 (deit_tiny: 85 of them). The DeiT gap was in the layout (OpenVINO per-layer profiles): the qkv Transpose that ORT's
 optimizer pushes through q/k/v's Gathers, a rounding of attention's scores inside the float MHA kernel and one
