@@ -408,15 +408,11 @@ class OvRunner:
         return self.run(None, {self.input_names[0]: x})[0]
 
     def infer_batched(self, x: np.ndarray) -> np.ndarray:
-        """``infer`` split to fit a fixed batch dimension, the last part padded with its final image (as
-        ``OrtRunner.infer_batched``): OpenVINO refuses any other batch than a fixed one."""
-        b = self.input_shapes()[self.input_names[0]][0]
-        if b is None or b == len(x):
-            return self.infer(x)
-        n = len(x)
-        if n % b:
-            x = np.concatenate([x, np.repeat(x[-1:], b - n % b, axis=0)])
-        return np.concatenate([self.infer(x[i:i + b]) for i in range(0, len(x), b)])[:n]
+        """``infer`` split to fit a fixed batch dimension (``ort.infer_in_batches``, as ``OrtRunner.infer_batched``):
+        OpenVINO refuses any other batch than a fixed one."""
+        from .ort import infer_in_batches
+
+        return infer_in_batches(self.infer, x, self.input_shapes()[self.input_names[0]][0])
 
     def close(self) -> None:
         self.request = None

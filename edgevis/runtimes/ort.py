@@ -155,6 +155,18 @@ def run_session(session: Any, feed: dict[str, np.ndarray], outputs: Sequence[str
         return session.run(list(outputs) if outputs is not None else None, feed)
 
 
+def infer_in_batches(infer: Any, x: np.ndarray, batch: Any) -> np.ndarray:
+    """``infer(x)``, or where the model's batch dimension is fixed (``batch``, an int > 0) and ``x`` holds another
+    number of images, ``infer`` on parts of that size, the last padded with its final image, the padding's
+    outputs dropped (OrtRunner's and OvRunner's ``infer_batched``)."""
+    n = len(x)
+    if not isinstance(batch, int) or batch <= 0 or n == batch:
+        return infer(x)
+    if n % batch:
+        x = np.concatenate([x, np.repeat(x[-1:], batch - n % batch, axis=0)])
+    return np.concatenate([infer(x[i:i + batch]) for i in range(0, len(x), batch)])[:n]
+
+
 class OrtRunner:
     """Runs an ONNX file on ONNX Runtime.
 
@@ -203,11 +215,4 @@ class OrtRunner:
 
     def infer_batched(self, x: np.ndarray) -> np.ndarray:
         """``infer`` that splits ``x`` to fit a fixed batch dimension if the model has one."""
-        b = self.input_shape[0]
-        if isinstance(b, int) and b > 0 and x.shape[0] != b:
-            if x.shape[0] % b:
-                pad = b - x.shape[0] % b
-                x = np.concatenate([x, np.repeat(x[-1:], pad, axis=0)])
-                return np.concatenate([self.infer(x[i:i + b]) for i in range(0, len(x), b)])[: len(x) - pad]
-            return np.concatenate([self.infer(x[i:i + b]) for i in range(0, len(x), b)])
-        return self.infer(x)
+        return infer_in_batches(self.infer, x, self.input_shape[0])
