@@ -343,10 +343,10 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
         if target.timed_here:  # not TensorRT's file on ORT's CPU kernels: that says nothing of it (the CLI says so)
             log("timing INT8 against FP32")
             t = searcher.time({"fp32": fp32_blob, "int8": placement.blob}, rounds=7, iters=3)
-            speed = t["fp32"].p50_ms / t["int8"].p50_ms
-            from ..runtimes.latency import speedup_interval
+            from ..runtimes.latency import speedup_record
 
-            speed_ci = speedup_interval(t["fp32"], t["int8"])  # one p50 ratio is one draw: how far it holds
+            timed = speedup_record(t["fp32"], t["int8"])  # with its 95 % interval: one p50 ratio is one draw
+            speed = timed["speedup"]
         if target.timed_here and speed < 1.0:
             # one p50 ratio below 1 on a busy machine can be noise (0.77x once at load 5, 1.3-1.6x in the runs
             # around it): paired rounds decide whether FP32 is faster beyond their spread before the job says
@@ -386,10 +386,7 @@ def quantize_int8_file(fp32_path: str | os.PathLike[str], config: Int8Config = I
                         "fp32": t["fp32"].to_dict(),
                         "fp32_baseline": "the exported FP32 file" + (" with the same fusions as the INT8 model"
                                                                      if quant_src != src else ""),
-                        "int8": t["int8"].to_dict(), "speedup": speed,
-                        # 95 % interval of the speed-up from the paired rounds (runtimes/latency.speedup_interval)
-                        "speedup_ci95": [round(v, 4) for v in speed_ci] if speed_ci else None,
-                        "paired_rounds": len(t["int8"].rounds_ms),
+                        "int8": t["int8"].to_dict(), **timed,
                         **({"slower_check": {"fp32_gain": round(check.gain, 4), "spread": round(check.spread, 4),
                                              "rounds": check.rounds, "fp32_faster": check.verdict == FASTER}}
                            if check is not None else {})} if target.timed_here else None,

@@ -94,7 +94,7 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
                                log: Callable[[str], None] | None = None, *,
                                sources: tuple[ImageSource, ImageSource] | None = None) -> QuantizedFile:
     """Write ``NAME.integer_only.onnx`` beside ``NAME.fp32.onnx``; report its checks, fidelity and speed."""
-    from ..runtimes.latency import cpu_session, interleaved_latency, speedup_interval
+    from ..runtimes.latency import cpu_session, interleaved_latency, speedup_record
     from .ivit.calibrate import activation_absmax
     from ..graph.integer_check import check_integer_only
 
@@ -175,10 +175,7 @@ def quantize_integer_only_file(fp32_path: str | os.PathLike[str], config: Intege
         "calibration_images": seen, "calibration_source": calib.label, "seconds": seconds,
         "latency": {"device": "this machine (ONNX Runtime CPU)", "fp32": t["fp32"].to_dict(),
                     "integer_only": t["integer_only"].to_dict(),
-                    "speedup": t["fp32"].p50_ms / t["integer_only"].p50_ms,
-                    "speedup_ci95": [round(v, 4) for v in ci] if (ci := speedup_interval(t["fp32"], t["integer_only"]))
-                    else None,
-                    "paired_rounds": len(t["integer_only"].rounds_ms)},
+                    **speedup_record(t["fp32"], t["integer_only"])},
     }
     qprov = dict(prov)
     qprov.update({"precision": "integer-only", "source_sha256": sha256_file(src), "quantization": settings})

@@ -103,6 +103,14 @@ def speedup_interval(base: Latency, other: Latency, resamples: int = 2000) -> tu
     return float(lo), float(hi)
 
 
+def speedup_record(base: Latency, other: Latency) -> dict[str, object]:
+    """The speed-up as a job records it: ``speedup`` (p50 over p50), its 95 % interval ``speedup_ci95``
+    (:func:`speedup_interval`, None with too few rounds) and the ``paired_rounds`` it came from."""
+    ci = speedup_interval(base, other)
+    return {"speedup": speedup(base, other), "speedup_ci95": [round(v, 4) for v in ci] if ci else None,
+            "paired_rounds": min(len(base.rounds_ms), len(other.rounds_ms))}
+
+
 def speedup(base: Latency, other: Latency) -> float:
     """How many times faster ``other`` is than ``base`` (p50 over p50)."""
     return base.p50_ms / other.p50_ms
