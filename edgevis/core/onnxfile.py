@@ -238,6 +238,12 @@ class TensorIndex:
         return cls(producer, consumers, {i.name for i in model.graph.initializer})
 
 
+def node_attr(node: onnx.NodeProto, name: str, default: Any) -> Any:
+    """The value of ``node``'s attribute ``name`` as onnx.helper decodes it (int, float, bytes, list), else ``default``."""
+    a = next((a for a in node.attribute if a.name == name), None)
+    return default if a is None else onnx.helper.get_attribute_value(a)
+
+
 def has_qdq(model: onnx.ModelProto) -> bool:
     """Whether the model holds QuantizeLinear/DequantizeLinear nodes (a Q/DQ quantized model)."""
     return any(n.op_type in QDQ_OPS for n in model.graph.node)

@@ -32,7 +32,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..core.onnxfile import TensorIndex
+from ..core.onnxfile import TensorIndex, node_attr
 
 # scales are clamped so that a channel whose weights are all (nearly) zero is not blown up
 _S_MIN, _S_MAX = 1e-4, 1e4
@@ -49,10 +49,6 @@ class EqualizeReport:
         return {"pairs": len(self.pairs),
                 "worst_imbalance_before": round(max(self.imbalance_before, default=1.0), 3),
                 "worst_imbalance_after": round(max(self.imbalance_after, default=1.0), 3)}
-
-
-def _attr(node: onnx.NodeProto, name: str, default: int) -> int:
-    return next((a.i for a in node.attribute if a.name == name), default)
 
 
 def _conv_weight(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) -> np.ndarray | None:
@@ -105,7 +101,7 @@ def find_pairs(model: onnx.ModelProto) -> list[tuple[onnx.NodeProto, onnx.NodePr
         wb = _conv_weight(b, inits)
         if wb is None or b.input[0] != t or uses[b.input[1]] != 1:
             continue
-        if wb.shape[1] * _attr(b, "group", 1) != wa.shape[0]:
+        if wb.shape[1] * node_attr(b, "group", 1) != wa.shape[0]:
             continue
         pairs.append((a, b))
     return pairs
@@ -128,7 +124,7 @@ def equalize(model: onnx.ModelProto, iterations: int = 4) -> tuple[onnx.ModelPro
         return arrays[name]
 
     def imbalance(a: onnx.NodeProto, b: onnx.NodeProto) -> float:
-        r1, r2 = _ranges_out(get(a.input[1])), _ranges_in(get(b.input[1]), _attr(b, "group", 1))
+        r1, r2 = _ranges_out(get(a.input[1])), _ranges_in(get(b.input[1]), node_attr(b, "group", 1))
         ok = (r1 > 0) & (r2 > 0)
         q = r1[ok] / r2[ok]
         return float(np.maximum(q, 1 / q).max()) if q.size else 1.0
@@ -137,7 +133,7 @@ def equalize(model: onnx.ModelProto, iterations: int = 4) -> tuple[onnx.ModelPro
     # a conv can be B of one pair and A of the next: a few sweeps settle the chain (as in the paper)
     for _ in range(iterations):
         for a, b in pairs:
-            wa, wb, gb = get(a.input[1]), get(b.input[1]), _attr(b, "group", 1)
+            wa, wb, gb = get(a.input[1]), get(b.input[1]), node_attr(b, "group", 1)
             r1, r2 = _ranges_out(wa), _ranges_in(wb, gb)
             s = np.where((r1 > 0) & (r2 > 0), np.sqrt(r1 / np.maximum(r2, 1e-30)), 1.0)
             s = np.clip(s, _S_MIN, _S_MAX).astype(np.float32)
@@ -203,7 +199,7 @@ def bias_targets(qmodel: onnx.ModelProto) -> list[tuple[onnx.NodeProto, str]]:
     for n in qmodel.graph.node:
         if n.op_type not in ("Conv", "Gemm") or len(n.input) < 3 or not n.input[2]:
             continue
-        if n.op_type == "Gemm" and _attr(n, "transA", 0):
+        if n.op_type == "Gemm" and node_attr(n, "transA", 0):
             continue
         w, b = _dequantized_initializer(n.input[1], idx, inits), _dequantized_initializer(n.input[2], idx, inits)
         x = idx.producer.get(n.input[0])
@@ -247,7 +243,7 @@ def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
             v = vals[f.input[0]]
             w_shape = list(finits[f.input[1]].dims)
             if n.op_type == "Conv":
-                if v.ndim != len(w_shape) or v.shape[1] != w_shape[1] * _attr(n, "group", 1):
+                if v.ndim != len(w_shape) or v.shape[1] != w_shape[1] * node_attr(n, "group", 1):
                     return out, 0  # not what the weights say this Conv reads: correct nothing rather than guess
                 m = _tap_means(v.astype(np.float64).sum(axis=0), n, w_shape[2:])
             else:
@@ -273,12 +269,12 @@ def correct_biases(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
         dw = wq - w
         if n.op_type == "Conv":
             # delta[o] = sum_{i,k} dW[o,i,k] * E[what tap k reads of input channel i of o's group]
-            g = _attr(n, "group", 1)
+            g = node_attr(n, "group", 1)
             co, cig = w.shape[0], w.shape[1]
             taps = ex.reshape(g, 1, cig, -1)  # (groups, 1, in-channels per group, taps)
             delta = (dw.reshape(g, co // g, cig, -1) * taps).sum(axis=(2, 3)).reshape(co)
         else:  # Gemm: y = x @ W (+ transB) + b
-            wk = dw.T if _attr(n, "transB", 0) else dw
+            wk = dw.T if node_attr(n, "transB", 0) else dw
             if ex.shape != (wk.shape[0],):
                 continue
             delta = ex @ wk
@@ -302,10 +298,8 @@ def _tap_means(x: np.ndarray, node: onnx.NodeProto, kernel: list[int]) -> np.nda
     sum (the Conv's input map is never held beyond the batch that is being read)."""
     nd = len(kernel)
     size = list(x.shape[1:])
-    strides = next((list(a.ints) for a in node.attribute if a.name == "strides"), [1] * nd)
-    dil = next((list(a.ints) for a in node.attribute if a.name == "dilations"), [1] * nd)
-    pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [0] * (2 * nd))
-    auto = next((a.s for a in node.attribute if a.name == "auto_pad"), b"NOTSET")
+    strides, dil = node_attr(node, "strides", [1] * nd), node_attr(node, "dilations", [1] * nd)
+    pads, auto = node_attr(node, "pads", [0] * (2 * nd)), node_attr(node, "auto_pad", b"NOTSET")
     if auto in (b"SAME_UPPER", b"SAME_LOWER"):
         pads = [0] * (2 * nd)
         for d in range(nd):
@@ -331,8 +325,7 @@ def _tap_means(x: np.ndarray, node: onnx.NodeProto, kernel: list[int]) -> np.nda
 
 
 def _pad_free(node: onnx.NodeProto) -> bool:
-    pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [])
-    auto = next((a.s for a in node.attribute if a.name == "auto_pad"), b"NOTSET")
+    pads, auto = node_attr(node, "pads", []), node_attr(node, "auto_pad", b"NOTSET")
     return not any(pads) and auto in (b"NOTSET", b"VALID")
 
 
@@ -403,7 +396,7 @@ def absorb_offsets(model: onnx.ModelProto, feeds: Iterable[dict[str, np.ndarray]
         add_to(a.input[2], -c)
         for n in readers:
             w = numpy_helper.to_array(inits[n.input[1]]).astype(np.float64)
-            g = _attr(n, "group", 1)
+            g = node_attr(n, "group", 1)
             co, cig = w.shape[0], w.shape[1]
             back = (w.reshape(g, co // g, cig, -1).sum(axis=3) * c.reshape(g, 1, cig)).sum(axis=2).reshape(co)
             if len(n.input) > 2 and n.input[2]:

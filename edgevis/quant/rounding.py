@@ -23,17 +23,11 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from ..core.onnxfile import TensorIndex
+from ..core.onnxfile import TensorIndex, node_attr
 
 DAMP = 0.01  # H += DAMP * mean(diag H) * I: keeps the inverse stable where inputs are (nearly) collinear
 BLOCK = 128  # GPTQ's lazy-batch width
 MAX_INPUTS = 2048  # weights per output channel (a larger layer keeps its nearest rounding: H would be big)
-
-
-def _attr(node: onnx.NodeProto, name: str, default):  # type: ignore[no-untyped-def]
-    """The value of ``node``'s attribute ``name`` (as onnx.helper decodes it), else ``default``."""
-    a = next((a for a in node.attribute if a.name == name), None)
-    return default if a is None else onnx.helper.get_attribute_value(a)
 
 
 def _targets(qmodel: onnx.ModelProto, float_model: onnx.ModelProto):  # type: ignore[no-untyped-def]
@@ -56,15 +50,15 @@ def _targets(qmodel: onnx.ModelProto, float_model: onnx.ModelProto):  # type: ig
         if q.dtype != np.int8 or (len(dq.input) > 2 and dq.input[2] and numpy_helper.to_array(inits[dq.input[2]]).any()):
             continue
         if n.op_type == "Gemm":
-            if _attr(n, "transA", 0) or q.ndim != 2:
+            if node_attr(n, "transA", 0) or q.ndim != 2:
                 continue
-            out_axis = 0 if _attr(n, "transB", 0) else 1
+            out_axis = 0 if node_attr(n, "transB", 0) else 1
         else:
-            if _attr(n, "auto_pad", b"NOTSET") not in (b"NOTSET", b"") or q.ndim != 4:
+            if node_attr(n, "auto_pad", b"NOTSET") not in (b"NOTSET", b"") or q.ndim != 4:
                 continue  # 2-D convolutions with explicit pads
             out_axis = 0
         scale = numpy_helper.to_array(inits[dq.input[1]])
-        if scale.ndim and (scale.shape != (q.shape[out_axis],) or _attr(dq, "axis", 1) != out_axis):
+        if scale.ndim and (scale.shape != (q.shape[out_axis],) or node_attr(dq, "axis", 1) != out_axis):
             continue
         out.append((n, dq, f, out_axis))
     return out
@@ -74,10 +68,10 @@ def _patches(x: np.ndarray, node: onnx.NodeProto, w_shape: tuple[int, ...], most
     """A Conv's input (N, C, H, W) as (groups, positions, C/groups * kh * kw) rows in the weight's order, at about
     ``most`` output positions per image (an even spread: enough to estimate H, and bounded in time)."""
     co, cig, kh, kw = w_shape
-    g = int(_attr(node, "group", 1))
-    pads = _attr(node, "pads", [0, 0, 0, 0]) or [0, 0, 0, 0]
-    sh, sw = (_attr(node, "strides", [1, 1]) or [1, 1])[:2]
-    dh, dw = (_attr(node, "dilations", [1, 1]) or [1, 1])[:2]
+    g = int(node_attr(node, "group", 1))
+    pads = node_attr(node, "pads", [0, 0, 0, 0]) or [0, 0, 0, 0]
+    sh, sw = (node_attr(node, "strides", [1, 1]) or [1, 1])[:2]
+    dh, dw = (node_attr(node, "dilations", [1, 1]) or [1, 1])[:2]
     xp = np.pad(x, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
     win = np.lib.stride_tricks.sliding_window_view(xp, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
     win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, kh, kw)
@@ -161,7 +155,7 @@ def optimize_rounding(qmodel: onnx.ModelProto, float_model: onnx.ModelProto,
         qmax = 127 if q0.size and int(np.abs(q0.astype(np.int32)).max()) > 64 else 64
         qmin = -qmax
         if n.op_type == "Conv":
-            g = int(_attr(n, "group", 1))
+            g = int(node_attr(n, "group", 1))
             rows = w.reshape(g, w_shape[0] // g, -1)
             sc = np.broadcast_to(scale, (w_shape[0],)).reshape(g, -1)
             qv = _gptq(rows, hs[n.name], sc, qmin, qmax).reshape(w.shape)
