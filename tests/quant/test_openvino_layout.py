@@ -51,11 +51,15 @@ def _run(m: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return s.run(None, {"x": x})[0]
 
 
+def _laid_out(base: onnx.ModelProto) -> tuple[onnx.ModelProto, dict, dict]:
+    """``openvino_layout(base)``, its nodes by name and the node that makes each tensor."""
+    m = openvino_layout(base)
+    return m, {n.name: n for n in m.graph.node}, {o: n for n in m.graph.node for o in n.output}
+
+
 def test_openvino_layout_reads_the_graph_as_openvino_runs_it_and_names_what_it_floats():
     base = _graph()
-    m = openvino_layout(base)
-    by_name = {n.name: n for n in m.graph.node}
-    producer = {o: n for n in m.graph.node for o in n.output}
+    m, by_name, producer = _laid_out(base)
     # the Muls read the Reshape's int8 values directly: no Q/DQ pair after data movement
     assert by_name["mul1"].input[0] == "r" and "r_Q" not in by_name
     # the Add reads both products in float: they fuse into one kernel on OpenVINO, nothing rounds between them
@@ -115,9 +119,7 @@ def test_openvino_layout_keeps_no_rounding_inside_what_openvino_fuses_into_one_k
     from edgevis.quant.openvino import ACTIVATION_REASON, SOFTMAX_REASON, layout_floated_why
 
     base = _mm_graph()
-    m = openvino_layout(base)
-    by_name = {n.name: n for n in m.graph.node}
-    producer = {o: n for n in m.graph.node for o in n.output}
+    m, by_name, producer = _laid_out(base)
     # the activation reads the MatMul's product itself: OpenVINO runs it as the FullyConnected's post-op
     assert by_name["sigmoid"].input[0] == "mm" and "mm_Q" not in by_name
     assert producer[by_name["out1"].input[0]].op_type == "DequantizeLinear"  # its own output stays int8
