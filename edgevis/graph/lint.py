@@ -22,7 +22,7 @@ import onnx
 from onnx import TensorProto, numpy_helper
 
 from . import trt_ops
-from ..core.onnxfile import QDQ_OPS, TensorIndex, has_qdq
+from ..core.onnxfile import QDQ_OPS, TensorIndex, has_qdq, node_attr
 
 SEVERITIES = ("error", "warning", "info")
 TARGETS = ("trt", "ort-cpu")
@@ -94,10 +94,7 @@ class Graph:
 
     @staticmethod
     def attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
-        for a in node.attribute:
-            if a.name == name:
-                return onnx.helper.get_attribute_value(a)
-        return default
+        return node_attr(node, name, default)
 
 
 def _label(n: onnx.NodeProto) -> str:
